@@ -23,7 +23,7 @@ enum class MemoryKind : uint8_t {
 inline constexpr int kNumMemoryKinds = 5;
 
 /// "parameter", "gradient", "optimizer_slot", "activation", "other".
-std::string_view memory_kind_name(MemoryKind kind);
+const char* memory_kind_name(MemoryKind kind);
 
 /// Counters of one allocator (for one memory kind or for all of them).
 struct AllocationStats {

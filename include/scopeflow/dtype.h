@@ -21,7 +21,7 @@ constexpr size_t dtype_size(DType dtype) {
 }
 
 /// Short lowercase name as TensorFlow prints it: "float32", "int32", "int64".
-constexpr std::string_view dtype_name(DType dtype) {
+constexpr const char* dtype_name(DType dtype) {
   switch (dtype) {
     case DType::kFloat32: return "float32";
     case DType::kInt32: return "int32";

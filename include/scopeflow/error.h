@@ -3,6 +3,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -26,11 +28,26 @@ class Error : public std::runtime_error {
   absl::StatusCode code_;
 };
 
+namespace detail {
+// absl::StrCat takes absl::string_view, which is not std::string_view in every Abseil build.
+template <typename T>
+decltype(auto) to_str_cat_arg(const T& piece) {
+  if constexpr (std::is_convertible_v<const T&, std::string_view> &&
+                !std::is_convertible_v<const T&, absl::string_view>) {
+    const std::string_view view = piece;
+    return absl::string_view(view.data(), view.size());
+  } else {
+    return (piece);
+  }
+}
+}  // namespace detail
+
 /// Throws Error(code, "[where] " + pieces...).
 template <typename... Pieces>
 [[noreturn]] void throw_error(absl::StatusCode code, std::string_view where,
                               const Pieces&... pieces) {
-  throw Error(code, absl::StrCat("[", where, "] ", pieces...));
+  throw Error(code, absl::StrCat("[", detail::to_str_cat_arg(where), "] ",
+                                 detail::to_str_cat_arg(pieces)...));
 }
 
 /// Shorthand for the most common case: an invalid argument.

@@ -1,0 +1,187 @@
+#pragma once
+// Graph, nodes and name scopes with TensorFlow's naming rules.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "scopeflow/device.h"
+#include "scopeflow/dtype.h"
+#include "scopeflow/shape.h"
+#include "scopeflow/tensor.h"
+
+namespace scopeflow {
+
+class Graph;
+class Node;
+class VariableStore;
+struct OpDef;
+
+/// One output of a node: (node, index). The handle model code passes between op builders.
+struct Output {
+  Node* node = nullptr;
+  int index = 0;
+
+  bool valid() const { return node != nullptr; }
+  Graph* graph() const;
+  DType dtype() const;
+  const Shape& shape() const;
+  /// TensorFlow tensor name: "node" for output 0, "node:k" otherwise (as GraphDef inputs spell it).
+  std::string name() const;
+
+  friend bool operator==(const Output&, const Output&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const Output& o) { return H::combine(std::move(h), o.node, o.index); }
+};
+
+/// A node attribute value, as TensorFlow's AttrValue kinds: b, i, f, s, type, shape, tensor, list(int).
+using AttrValue =
+    std::variant<bool, int64_t, float, std::string, DType, Shape, Tensor, std::vector<int64_t>>;
+
+/// Where a node's attributes are kept; iteration order is the insertion order.
+using AttrList = std::vector<std::pair<std::string, AttrValue>>;
+
+/// A graph node: TensorFlow op, inputs, control inputs, attrs, device and inferred outputs.
+class Node {
+ public:
+  int id() const { return id_; }
+  const std::string& name() const { return name_; }
+  /// TensorFlow op name ("MatMul").
+  const std::string& op() const;
+  const OpDef& op_def() const { return *op_def_; }
+  Graph* graph() const { return graph_; }
+
+  const std::vector<Output>& inputs() const { return inputs_; }
+  Output input(int i) const { return inputs_.at(static_cast<size_t>(i)); }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  const std::vector<Node*>& control_inputs() const { return control_inputs_; }
+  /// Data consumers as (node, input index), in the order they were added.
+  const std::vector<std::pair<Node*, int>>& consumers() const { return consumers_; }
+
+  const AttrList& attrs() const { return attrs_; }
+  /// The attr `name`, or nullptr when absent.
+  const AttrValue* find_attr(std::string_view name) const;
+  /// Typed attr access; throws Error when missing or of another kind.
+  template <typename T>
+  const T& attr(std::string_view name) const;
+
+  /// Requested device ("" = chosen by the session); see Session for the assigned one.
+  const std::string& device() const { return device_; }
+  void set_device(std::string device) { device_ = std::move(device); }
+
+  int num_outputs() const { return static_cast<int>(output_dtypes_.size()); }
+  DType output_dtype(int i) const { return output_dtypes_.at(static_cast<size_t>(i)); }
+  const Shape& output_shape(int i) const { return output_shapes_.at(static_cast<size_t>(i)); }
+  /// Output i of this node; throws Error when i is out of range.
+  Output output(int i = 0);
+
+ private:
+  friend class Graph;
+  Node() = default;
+  [[noreturn]] void throw_attr_error(std::string_view name, std::string_view problem) const;
+
+  int id_ = 0;
+  std::string name_;
+  const OpDef* op_def_ = nullptr;
+  Graph* graph_ = nullptr;
+  std::vector<Output> inputs_;
+  std::vector<Node*> control_inputs_;
+  std::vector<std::pair<Node*, int>> consumers_;
+  AttrList attrs_;
+  std::string device_;
+  std::vector<DType> output_dtypes_;
+  std::vector<Shape> output_shapes_;
+};
+
+/// What an op builder asks the graph to add; the graph validates, infers shapes and names it.
+struct NodeSpec {
+  std::string op{};               // TensorFlow op name, looked up in the op table
+  std::string name{};             // base name; empty = the op's default name
+  std::vector<Output> inputs{};
+  std::vector<Node*> control_inputs{};
+  AttrList attrs{};
+  /// True to use `name` exactly as the full node name (it must be unused); false to place
+  /// it in the current name scope and uniquify it.
+  bool exact_name = false;
+};
+
+/// RAII guard returned by Graph::name_scope; restores the previous scope when destroyed.
+class NameScope {
+ public:
+  NameScope(const NameScope&) = delete;
+  NameScope& operator=(const NameScope&) = delete;
+  ~NameScope();
+  /// The scope entered, with a trailing '/' ("layer1/"), or "" for the root.
+  const std::string& name() const { return name_; }
+
+ private:
+  friend class Graph;
+  NameScope(Graph* graph, std::string name, std::string previous)
+      : graph_(graph), name_(std::move(name)), previous_(std::move(previous)) {}
+  Graph* graph_;
+  std::string name_;
+  std::string previous_;
+};
+
+/// A dataflow graph. Building is single-threaded; sessions may run a finished graph.
+class Graph {
+ public:
+  Graph();
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  /// Validates the spec against the op table, infers output dtypes and shapes, names and adds
+  /// the node. Throws Error (message starting with the op builder's name) on invalid input.
+  Node* add_node(NodeSpec spec);
+
+  /// Enters a name scope as tf.name_scope does: "layer" becomes "layer/", then "layer_1/", ...
+  /// inside the current scope; a name ending in '/' re-enters that exact scope; "" is the root.
+  [[nodiscard]] NameScope name_scope(std::string_view name);
+  /// Low-level form of name_scope for other scope guards: enters `name` by the same rules and
+  /// returns the scope that was current, to pass to restore_name_scope.
+  std::string enter_name_scope(std::string_view name);
+  void restore_name_scope(std::string previous) { name_scope_ = std::move(previous); }
+  /// The current name scope with trailing '/', or "" at the root.
+  const std::string& current_name_scope() const { return name_scope_; }
+  /// TensorFlow's Graph.unique_name: `name` if unused, else name_1, name_2, ... (case-insensitive).
+  std::string unique_name(std::string_view name, bool mark_as_used = true);
+
+  /// Node by full name, or nullptr.
+  Node* find_node(std::string_view name) const;
+  const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
+  int num_nodes() const { return static_cast<int>(nodes_.size()); }
+
+  /// Graph-level random seed (tf.set_random_seed); op seeds derive from it.
+  uint64_t seed() const { return seed_; }
+  void set_seed(uint64_t seed) { seed_ = seed; }
+
+  /// Variables and variable scopes of this graph.
+  VariableStore& variable_store() { return *variable_store_; }
+  const VariableStore& variable_store() const { return *variable_store_; }
+
+ private:
+  friend class NameScope;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  absl::flat_hash_map<std::string, Node*> nodes_by_name_;
+  absl::flat_hash_map<std::string, int> names_in_use_;
+  std::string name_scope_;
+  uint64_t seed_ = 0;
+  std::unique_ptr<VariableStore> variable_store_;
+};
+
+template <typename T>
+const T& Node::attr(std::string_view name) const {
+  const AttrValue* value = find_attr(name);
+  if (value == nullptr) throw_attr_error(name, "is missing");
+  const T* typed = std::get_if<T>(value);
+  if (typed == nullptr) throw_attr_error(name, "has another kind");
+  return *typed;
+}
+
+}  // namespace scopeflow

@@ -1,0 +1,43 @@
+#pragma once
+// What the variables of a graph cost in a session, and what they would cost unshared.
+
+#include <string>
+#include <vector>
+
+#include "scopeflow/allocator.h"
+#include "scopeflow/session.h"
+
+namespace scopeflow {
+
+/// One variable's line in the report.
+struct VariableMemory {
+  std::string name;
+  Shape shape;
+  DType dtype = DType::kFloat32;
+  int64_t bytes = 0;
+  int readers = 0;          // distinct ops that read the variable's value
+  bool initialized = false;  // has its buffer in the session
+};
+
+struct MemoryReport {
+  std::vector<VariableMemory> variables;
+  /// Parameter bytes in use, measured by the session's allocator.
+  int64_t parameter_bytes = 0;
+  /// Live parameter allocations, measured by the session's allocator (one per variable).
+  int64_t parameter_allocations = 0;
+  /// Bytes the same model would hold if every reading op had its own copy of each variable.
+  int64_t duplicated_parameter_bytes = 0;
+  /// Allocator totals over all memory kinds.
+  AllocationStats allocator_totals;
+  std::string device;
+
+  /// A fixed-width table for terminals.
+  std::string to_table() const;
+  /// One JSON object (stable keys, no trailing newline).
+  std::string to_json() const;
+};
+
+/// Builds the report for the graph's variables as the session holds them.
+MemoryReport memory_report(const Session& session);
+
+}  // namespace scopeflow

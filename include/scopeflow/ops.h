@@ -1,0 +1,69 @@
+#pragma once
+// Op builders. Each adds one node (or TensorFlow's small composite, for random_normal) to the
+// graph of its inputs, validating dtypes and shapes now, so errors point at model code.
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "scopeflow/graph.h"
+
+namespace scopeflow::ops {
+
+/// tf.compat.v1.placeholder with a fully defined shape.
+Output placeholder(Graph& graph, DType dtype, Shape shape, std::string_view name = "");
+/// tf.constant: a Const node holding (a copy of) `value`.
+Output constant(Graph& graph, const Tensor& value, std::string_view name = "");
+/// A float32 scalar constant.
+Output scalar(Graph& graph, float value, std::string_view name = "");
+/// tf.identity.
+Output identity(Output x, std::string_view name = "");
+/// tf.reshape; `shape` may hold one -1, inferred from the element count.
+Output reshape(Output x, std::vector<int64_t> shape, std::string_view name = "");
+
+struct MatMulOptions {
+  bool transpose_a = false;
+  bool transpose_b = false;
+};
+/// tf.matmul for rank-2 float32 tensors: (m, k) x (k, n) -> (m, n), after optional transposes.
+Output matmul(Output a, Output b, MatMulOptions options = {}, std::string_view name = "");
+/// tf.add (AddV2) with NumPy broadcasting.
+Output add(Output x, Output y, std::string_view name = "");
+/// tf.subtract (Sub) with broadcasting.
+Output sub(Output x, Output y, std::string_view name = "");
+/// tf.multiply (Mul) with broadcasting.
+Output mul(Output x, Output y, std::string_view name = "");
+/// tf.nn.bias_add: adds a (c,) bias along the last dimension of a rank >= 2 value.
+Output bias_add(Output value, Output bias, std::string_view name = "");
+Output relu(Output x, std::string_view name = "");
+Output sigmoid(Output x, std::string_view name = "");
+Output tanh(Output x, std::string_view name = "");
+/// tf.nn.softmax over the last dimension.
+Output softmax(Output x, std::string_view name = "");
+/// tf.reduce_sum over `axes` (std::nullopt: all axes; negative axes count from the end).
+Output reduce_sum(Output x, std::optional<std::vector<int64_t>> axes = std::nullopt,
+                  bool keep_dims = false, std::string_view name = "");
+/// tf.reduce_mean over `axes`, as reduce_sum.
+Output reduce_mean(Output x, std::optional<std::vector<int64_t>> axes = std::nullopt,
+                   bool keep_dims = false, std::string_view name = "");
+
+struct RandomNormalOptions {
+  float mean = 0.0f;
+  float stddev = 1.0f;
+  std::optional<int64_t> seed{};  // op seed; default: derived from the graph seed and node id
+};
+/// tf.random.normal: RandomStandardNormal * stddev + mean, under name scope "random_normal".
+/// Draws new values on every run; deterministic for the graph seed and op seed.
+Output random_normal(Graph& graph, Shape shape, RandomNormalOptions options = {},
+                     std::string_view name = "random_normal");
+
+/// tf.no_op with control inputs: running it runs them.
+Node* no_op(Graph& graph, std::vector<Node*> control_inputs, std::string_view name = "NoOp");
+
+}  // namespace scopeflow::ops
+
+namespace scopeflow {
+inline Output operator+(Output x, Output y) { return ops::add(x, y); }
+inline Output operator-(Output x, Output y) { return ops::sub(x, y); }
+inline Output operator*(Output x, Output y) { return ops::mul(x, y); }
+}  // namespace scopeflow

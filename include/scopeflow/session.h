@@ -1,0 +1,79 @@
+#pragma once
+// Session: runs a graph on one device. Variables get exactly one buffer each; plans are
+// compiled once per (feeds, fetches, targets) signature and reused.
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "scopeflow/allocator.h"
+#include "scopeflow/graph.h"
+#include "scopeflow/scope.h"
+#include "scopeflow/tensor.h"
+
+namespace scopeflow {
+
+/// Values fed to a run, keyed by the output they replace (usually a placeholder).
+using FeedList = std::vector<std::pair<Output, Tensor>>;
+
+struct SessionOptions {
+  /// Device to run on; unset = default_device() (SCOPEFLOW_DEVICE, else CUDA if usable, else CPU).
+  std::optional<Device> device{};
+};
+
+class Session {
+ public:
+  /// Throws Error when the requested device cannot run graphs.
+  explicit Session(const Graph& graph, SessionOptions options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  /// tf.global_variables_initializer: gives every not-yet-initialized variable of the graph its
+  /// one buffer and fills it from its initializer.
+  void initialize_variables();
+  /// Initializes (or re-initializes, in place) the given variables.
+  void initialize_variables(std::span<const Variable> variables);
+
+  /// Runs the graph: computes `fetches` and runs `targets`, feeding `feeds`.
+  /// Throws Error for bad feeds, missing feeds, foreign nodes or uninitialized variables;
+  /// the session stays usable afterwards.
+  std::vector<Tensor> run(const FeedList& feeds, std::span<const Output> fetches,
+                          std::span<Node* const> targets = {});
+  std::vector<Tensor> run(const FeedList& feeds, std::initializer_list<Output> fetches,
+                          std::initializer_list<Node*> targets = {}) {
+    return run(feeds, std::span<const Output>(fetches.begin(), fetches.size()),
+               std::span<Node* const>(targets.begin(), targets.size()));
+  }
+  /// Fetches one output.
+  Tensor run(Output fetch, const FeedList& feeds = {}) { return run(feeds, {fetch}).at(0); }
+
+  /// The variable's buffer (shared, not copied); throws Error when not initialized.
+  Tensor variable_value(const Variable& variable) const;
+  bool is_initialized(const Variable& variable) const;
+  /// Copies `value` into the variable's one buffer (allocating it on first use).
+  void assign_variable(const Variable& variable, const Tensor& value);
+
+  const Graph& graph() const { return graph_; }
+  Device device() const { return device_; }
+  /// The allocator of this session's device memory: variables, activations, fetched results.
+  Allocator& allocator() const { return *allocator_; }
+  /// Number of distinct plans compiled so far (one per run signature).
+  int num_compiled_plans() const;
+
+ private:
+  struct Plan;
+  struct State;
+  const Plan& plan_for(const FeedList& feeds, std::span<const Output> fetches,
+                       std::span<Node* const> targets);
+  Tensor& variable_slot(const VariableInfo& info);
+
+  const Graph& graph_;
+  Device device_;
+  std::shared_ptr<Allocator> allocator_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace scopeflow

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything and runs the whole CTest suite.
+# When the first build has the CUDA backend, a CPU-only build (SCOPEFLOW_CUDA=OFF, tests only)
+# is built and tested as well. Exits non-zero on any failure.
+#
+#   bash scripts/test.sh
+#
+# Environment:
+#   SCOPEFLOW_BUILD_DIR      main build directory (default: build)
+#   SCOPEFLOW_CPU_BUILD_DIR  CPU-only build directory (default: build-cpu)
+#   SCOPEFLOW_TEST_JOBS      parallel ctest jobs (default: 2)
+#   and the other variables of scripts/build.sh.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${repo_root}"
+
+# shellcheck source=scripts/setup.sh
+source "${repo_root}/scripts/setup.sh"
+scopeflow_setup
+
+build_dir="${SCOPEFLOW_BUILD_DIR:-build}"
+cpu_build_dir="${SCOPEFLOW_CPU_BUILD_DIR:-build-cpu}"
+test_jobs="${SCOPEFLOW_TEST_JOBS:-2}"
+summaries=()
+
+# run_ctest DIR LABEL: runs the suite in DIR, keeps its closing summary line.
+run_ctest() {
+  local dir="$1" label="$2" log="$1/ctest.log" rc summary
+  set +e
+  ctest --test-dir "${dir}" --output-on-failure -j"${test_jobs}" 2>&1 | tee "${log}"
+  rc=${PIPESTATUS[0]}
+  set -e
+  summary="$(grep -E '^[0-9]+% tests passed' "${log}" | tail -n 1 || true)"
+  summaries+=("${label}: ${summary:-no summary (ctest exit status ${rc})}")
+  if ((rc != 0)); then
+    echo "test.sh: ctest failed in ${dir} (exit status ${rc})" >&2
+    exit "${rc}"
+  fi
+}
+
+echo "=== build: ${build_dir} (SCOPEFLOW_CUDA=${SCOPEFLOW_CUDA:-AUTO}) ==="
+SCOPEFLOW_BUILD_DIR="${build_dir}" bash scripts/build.sh
+
+cuda_built=OFF
+if grep -q '^SCOPEFLOW_CUDA_BACKEND_BUILT:INTERNAL=ON$' "${build_dir}/CMakeCache.txt"; then
+  cuda_built=ON
+fi
+
+echo "=== ctest: ${build_dir} (CUDA backend built: ${cuda_built}) ==="
+run_ctest "${build_dir}" "${build_dir} (CUDA backend built: ${cuda_built})"
+
+if [[ "${cuda_built}" == "ON" ]]; then
+  echo "=== build: ${cpu_build_dir} (SCOPEFLOW_CUDA=OFF, tests only) ==="
+  SCOPEFLOW_BUILD_DIR="${cpu_build_dir}" SCOPEFLOW_CUDA=OFF bash scripts/build.sh \
+    -DSCOPEFLOW_BUILD_EXAMPLES=OFF -DSCOPEFLOW_BUILD_BENCHMARKS=OFF
+  echo "=== ctest: ${cpu_build_dir} (CPU only) ==="
+  run_ctest "${cpu_build_dir}" "${cpu_build_dir} (CPU only)"
+fi
+
+echo
+echo "=== test summary ==="
+printf '%s\n' "${summaries[@]}"

@@ -1,0 +1,98 @@
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "cpu/cpu_kernels.h"
+#include "ops/op_util.h"
+
+namespace scopeflow::cpu {
+
+namespace {
+
+// Sums over the reduced axes, accumulating in double. Returns the number of summed elements.
+int64_t reduce_sum_into(KernelContext& ctx) {
+  const Tensor& in = ctx.inputs[0];
+  Tensor& out = ctx.outputs[0];
+  const Shape& shape = in.shape();
+  const int rank = shape.rank();
+  std::vector<int64_t> axes;
+  for (int64_t axis : op_util::int_values(ctx.inputs[1])) axes.push_back(axis < 0 ? axis + rank : axis);
+  std::vector<bool> reduced(static_cast<size_t>(rank), false);
+  for (int64_t axis : axes) reduced[static_cast<size_t>(axis)] = true;
+
+  // Output strides in the input's index space: 0 along reduced axes.
+  std::vector<int64_t> out_strides(static_cast<size_t>(rank), 0);
+  int64_t stride = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    const size_t du = static_cast<size_t>(d);
+    if (!reduced[du]) {
+      out_strides[du] = stride;
+      stride *= shape.dims()[du];
+    }
+  }
+  const int64_t out_n = out.num_elements();
+  const int64_t in_n = in.num_elements();
+  const int64_t count = out_n == 0 ? 0 : in_n / std::max<int64_t>(out_n, 1);
+  std::vector<double> acc(static_cast<size_t>(out_n), 0.0);
+  const float* src = in.data<float>();
+  if (rank == 0) {
+    if (in_n > 0) acc[0] = src[0];
+  } else if (in_n > 0) {
+    const int64_t inner = shape.dims().back();
+    const int64_t inner_stride = out_strides.back();
+    std::vector<int64_t> index(static_cast<size_t>(rank), 0);
+    int64_t out_offset = 0;
+    for (int64_t base = 0; base < in_n; base += inner) {
+      for (int64_t j = 0; j < inner; ++j) acc[static_cast<size_t>(out_offset + j * inner_stride)] += src[base + j];
+      for (int d = rank - 2; d >= 0; --d) {
+        const size_t du = static_cast<size_t>(d);
+        ++index[du];
+        out_offset += out_strides[du];
+        if (index[du] < shape.dims()[du]) break;
+        out_offset -= out_strides[du] * index[du];
+        index[du] = 0;
+      }
+    }
+  }
+  float* dst = out.data<float>();
+  for (int64_t i = 0; i < out_n; ++i) dst[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+  return count;
+}
+
+}  // namespace
+
+void sum(KernelContext& ctx) { reduce_sum_into(ctx); }
+
+void mean(KernelContext& ctx) {
+  const int64_t count = reduce_sum_into(ctx);
+  float* dst = ctx.outputs[0].data<float>();
+  const int64_t n = ctx.outputs[0].num_elements();
+  // Mean over zero elements is NaN, as in TensorFlow.
+  const float scale = count == 0 ? std::numeric_limits<float>::quiet_NaN()
+                                 : static_cast<float>(1.0 / static_cast<double>(count));
+  for (int64_t i = 0; i < n; ++i) dst[i] = count == 0 ? scale : dst[i] * scale;
+}
+
+void softmax(KernelContext& ctx) {
+  const Tensor& in = ctx.inputs[0];
+  const float* x = in.data<float>();
+  float* y = ctx.outputs[0].data<float>();
+  const int64_t classes = in.shape().dims().back();
+  if (classes == 0) return;
+  const int64_t rows = in.num_elements() / classes;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * classes;
+    float* yr = y + r * classes;
+    const float max_value = *std::max_element(xr, xr + classes);
+    double total = 0.0;
+    for (int64_t c = 0; c < classes; ++c) {
+      yr[c] = std::exp(xr[c] - max_value);
+      total += yr[c];
+    }
+    const float inv = static_cast<float>(1.0 / total);
+    for (int64_t c = 0; c < classes; ++c) yr[c] *= inv;
+  }
+}
+
+}  // namespace scopeflow::cpu

@@ -1,0 +1,129 @@
+// Placeholder, Const, Identity, Reshape, NoOp.
+
+#include "absl/strings/str_cat.h"
+#include "ops/op_util.h"
+#include "scopeflow/ops.h"
+
+namespace scopeflow {
+
+namespace {
+
+std::vector<OutputSpec> infer_placeholder(const InferenceContext& ctx) {
+  return {{ctx.attr<DType>("dtype"), ctx.attr<Shape>("shape")}};
+}
+
+std::vector<OutputSpec> infer_const(const InferenceContext& ctx) {
+  const Tensor& value = ctx.attr<Tensor>("value");
+  if (!value.defined()) ctx.fail("value is an empty tensor handle");
+  if (ctx.attr<DType>("dtype") != value.dtype()) ctx.fail("dtype attr differs from the value's dtype");
+  return {{value.dtype(), value.shape()}};
+}
+
+std::vector<OutputSpec> infer_identity(const InferenceContext& ctx) {
+  return {{ctx.input_dtype(0), ctx.input_shape(0)}};
+}
+
+std::vector<OutputSpec> infer_reshape(const InferenceContext& ctx) {
+  const Tensor* target = ctx.constant_input(1);
+  if (target == nullptr) ctx.fail("the shape input must be a constant");
+  if (target->shape().rank() != 1) ctx.fail("the shape input must be 1-D, got ", target->shape().to_string());
+  std::vector<int64_t> dims = op_util::int_values(*target);
+  const Shape& in = ctx.input_shape(0);
+  int unknown = -1;
+  int64_t known = 1;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] == -1) {
+      if (unknown >= 0) ctx.fail("only one dimension of the target shape may be -1");
+      unknown = static_cast<int>(i);
+    } else if (dims[i] < 0) {
+      ctx.fail("target dimension ", i, " is negative (", dims[i], ")");
+    } else {
+      known = Shape({known, dims[i]}).num_elements();  // overflow-checked product
+    }
+  }
+  if (unknown >= 0) {
+    if (known == 0 || in.num_elements() % known != 0) {
+      ctx.fail("cannot reshape ", in.to_string(), " (", in.num_elements(),
+               " elements) so that the -1 dimension is whole");
+    }
+    dims[static_cast<size_t>(unknown)] = in.num_elements() / known;
+  }
+  Shape out(std::move(dims));
+  if (out.num_elements() != in.num_elements()) {
+    ctx.fail("cannot reshape ", in.to_string(), " (", in.num_elements(), " elements) to ",
+             out.to_string(), " (", out.num_elements(), " elements)");
+  }
+  return {{ctx.input_dtype(0), std::move(out)}};
+}
+
+std::vector<OutputSpec> infer_no_op(const InferenceContext&) { return {}; }
+
+}  // namespace
+
+void register_array_ops() {
+  register_op({.tf_name = "Placeholder", .builder_name = "placeholder", .default_name = "Placeholder",
+               .num_inputs = 0, .infer = infer_placeholder, .execution = ExecutionKind::kFeed,
+               .cuda = CudaSupport::kNotApplicable});
+  register_op({.tf_name = "Const", .builder_name = "constant", .default_name = "Const",
+               .num_inputs = 0, .infer = infer_const, .execution = ExecutionKind::kConstant,
+               .cuda = CudaSupport::kNotApplicable});
+  register_op({.tf_name = "Identity", .builder_name = "identity", .default_name = "Identity",
+               .num_inputs = 1, .infer = infer_identity,
+               .execution = ExecutionKind::kForwardInput, .cuda = CudaSupport::kNotApplicable});
+  register_op({.tf_name = "Reshape", .builder_name = "reshape", .default_name = "Reshape",
+               .num_inputs = 2, .infer = infer_reshape,
+               .execution = ExecutionKind::kForwardInput, .cuda = CudaSupport::kNotApplicable});
+  register_op({.tf_name = "NoOp", .builder_name = "no_op", .default_name = "NoOp",
+               .num_inputs = 0, .infer = infer_no_op, .execution = ExecutionKind::kNoOutput,
+               .cuda = CudaSupport::kNotApplicable});
+}
+
+namespace ops {
+
+Output placeholder(Graph& graph, DType dtype, Shape shape, std::string_view name) {
+  return op_util::make(graph, "Placeholder", {}, {{"dtype", dtype}, {"shape", std::move(shape)}}, name);
+}
+
+Output constant(Graph& graph, const Tensor& value, std::string_view name) {
+  if (!value.defined()) throw_invalid("constant", "value is an empty tensor handle");
+  if (value.device().type != DeviceType::kCpu) throw_invalid("constant", "value must be a host tensor");
+  // Copy so later writes to the caller's tensor cannot change the graph.
+  return op_util::make(graph, "Const", {}, {{"value", value.clone()}, {"dtype", value.dtype()}}, name);
+}
+
+Output scalar(Graph& graph, float value, std::string_view name) {
+  return constant(graph, Tensor::scalar(value), name);
+}
+
+Output identity(Output x, std::string_view name) {
+  Graph& graph = op_util::graph_of(x, "identity");
+  return op_util::make(graph, "Identity", {x}, {{"T", x.dtype()}}, name);
+}
+
+Output reshape(Output x, std::vector<int64_t> shape, std::string_view name) {
+  Graph& graph = op_util::graph_of(x, "reshape");
+  // TensorFlow names the converted shape list "<op>/shape" inside the op's own scope.
+  const std::string op_name =
+      graph.unique_name(graph.current_name_scope() + std::string(name.empty() ? "Reshape" : name));
+  std::vector<int32_t> dims32;
+  for (int64_t d : shape) {
+    if (d < -1 || d > INT32_MAX) throw_invalid("reshape", "target dimension ", d, " is invalid");
+    dims32.push_back(static_cast<int32_t>(d));
+  }
+  Tensor dims = Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(dims32.size())}, dims32);
+  Output shape_node = op_util::make_exact(graph, "Const", {}, {{"value", dims}, {"dtype", DType::kInt32}},
+                                          graph.unique_name(absl::StrCat(op_name, "/shape")));
+  return op_util::make_exact(graph, "Reshape", {x, shape_node},
+                             {{"T", x.dtype()}, {"Tshape", DType::kInt32}}, op_name);
+}
+
+Node* no_op(Graph& graph, std::vector<Node*> control_inputs, std::string_view name) {
+  NodeSpec spec;
+  spec.op = "NoOp";
+  spec.name = std::string(name);
+  spec.control_inputs = std::move(control_inputs);
+  return graph.add_node(std::move(spec));
+}
+
+}  // namespace ops
+}  // namespace scopeflow

@@ -1,0 +1,85 @@
+#include "ops/op_registry.h"
+
+#include <memory>
+#include <mutex>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_join.h"
+#include "core/strings.h"
+
+namespace scopeflow {
+
+namespace {
+
+struct OpTable {
+  std::vector<std::unique_ptr<OpDef>> owned;
+  std::vector<const OpDef*> ordered;
+  absl::flat_hash_map<std::string, const OpDef*> by_name;
+};
+
+OpTable& table_for_registration() {
+  static OpTable table;
+  return table;
+}
+
+const OpTable& table() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_array_ops();
+    register_math_ops();
+    register_nn_ops();
+    register_random_ops();
+    register_state_ops();
+  });
+  return table_for_registration();
+}
+
+}  // namespace
+
+void register_op(OpDef def) {
+  OpTable& t = table_for_registration();
+  if (t.by_name.contains(def.tf_name)) {
+    throw_error(absl::StatusCode::kAlreadyExists, "op_registry", "op ", def.tf_name,
+                " is registered twice");
+  }
+  auto owned = std::make_unique<OpDef>(std::move(def));
+  t.by_name.emplace(owned->tf_name, owned.get());
+  t.ordered.push_back(owned.get());
+  t.owned.push_back(std::move(owned));
+}
+
+const OpDef* find_op(std::string_view tf_name) {
+  const OpTable& t = table();
+  auto it = t.by_name.find(to_absl(tf_name));
+  return it == t.by_name.end() ? nullptr : it->second;
+}
+
+std::span<const OpDef* const> all_ops() { return table().ordered; }
+
+const Tensor* InferenceContext::constant_input(int i) const {
+  const Output& in = spec_.inputs[static_cast<size_t>(i)];
+  if (in.node == nullptr || in.node->op() != "Const") return nullptr;
+  return &in.node->attr<Tensor>("value");
+}
+
+const AttrValue* InferenceContext::find_attr(std::string_view name) const {
+  for (const auto& [key, value] : spec_.attrs) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+void InferenceContext::expect_dtype(int i, std::initializer_list<DType> allowed) const {
+  const DType got = input_dtype(i);
+  for (DType d : allowed) {
+    if (d == got) return;
+  }
+  std::vector<std::string> names;
+  for (DType d : allowed) names.push_back(dtype_name(d));
+  fail("input ", i, " ('", spec_.inputs[static_cast<size_t>(i)].name(), "') is ",
+       dtype_name(got), " but must be ", absl::StrJoin(names, " or "));
+}
+
+std::string_view InferenceContext::op_name() const { return op_.builder_name; }
+
+}  // namespace scopeflow

@@ -1,0 +1,120 @@
+#pragma once
+// The op table: every op is defined once, with all of its pieces, by an explicit register_*()
+// call (never static initialisers, which linkers drop).
+
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "scopeflow/graph.h"
+#include "scopeflow/tensor.h"
+
+namespace scopeflow {
+
+/// Dtype and shape of one output, as inferred when the node is added.
+struct OutputSpec {
+  DType dtype;
+  Shape shape;
+};
+
+/// What shape inference sees: the spec's inputs and attrs, and the values of Const inputs.
+class InferenceContext {
+ public:
+  InferenceContext(const OpDef& op, const NodeSpec& spec) : op_(op), spec_(spec) {}
+
+  int num_inputs() const { return static_cast<int>(spec_.inputs.size()); }
+  DType input_dtype(int i) const { return spec_.inputs[static_cast<size_t>(i)].dtype(); }
+  const Shape& input_shape(int i) const { return spec_.inputs[static_cast<size_t>(i)].shape(); }
+  /// The value of input i when it comes straight from a Const node, else nullptr.
+  const Tensor* constant_input(int i) const;
+
+  const AttrValue* find_attr(std::string_view name) const;
+  /// Typed attr; throws Error naming the op when missing or of another kind.
+  template <typename T>
+  const T& attr(std::string_view name) const {
+    const AttrValue* v = find_attr(name);
+    const T* typed = v ? std::get_if<T>(v) : nullptr;
+    if (typed == nullptr) fail("attr '", name, "' is missing or has the wrong kind");
+    return *typed;
+  }
+  template <typename T>
+  T attr_or(std::string_view name, T fallback) const {
+    const AttrValue* v = find_attr(name);
+    const T* typed = v ? std::get_if<T>(v) : nullptr;
+    return typed ? *typed : fallback;
+  }
+
+  /// Throws Error(kInvalidArgument, "[builder_name] ...").
+  template <typename... Pieces>
+  [[noreturn]] void fail(const Pieces&... pieces) const;
+  /// Fails unless input i has one of the dtypes.
+  void expect_dtype(int i, std::initializer_list<DType> allowed) const;
+  /// Fails unless input i is float32.
+  void expect_float(int i) const { expect_dtype(i, {DType::kFloat32}); }
+
+  std::string_view op_name() const;
+
+ private:
+  const OpDef& op_;
+  const NodeSpec& spec_;
+};
+
+/// What a CPU kernel gets: its node, input values and preallocated outputs.
+struct KernelContext {
+  const Node& node;
+  std::span<const Tensor> inputs;
+  std::span<Tensor> outputs;
+  /// Counts executions of this node in its session (random ops use it as their stream).
+  uint64_t invocation = 0;
+};
+
+using ShapeFn = std::vector<OutputSpec> (*)(const InferenceContext&);
+using CpuKernelFn = void (*)(KernelContext&);
+
+/// How the runtime produces an op's outputs.
+enum class ExecutionKind {
+  kKernel,        // run cpu_kernel on preallocated outputs
+  kForwardInput,  // output 0 is input 0's buffer, possibly reshaped (Identity, Reshape)
+  kFeed,          // value comes from the feeds (Placeholder)
+  kConstant,      // value is the node's "value" attr (Const)
+  kVariable,      // value is the session's buffer for this variable (VariableV2)
+  kNoOutput,      // control-only (NoOp)
+};
+
+/// Whether an op has a CUDA kernel or runs on the CPU even in CUDA sessions (an explicit mark).
+enum class CudaSupport { kCudaKernel, kCpuFallback, kNotApplicable };
+
+struct OpDef {
+  std::string tf_name;       // TensorFlow op name, as GraphDef and the op registry spell it
+  std::string builder_name;  // our builder function, used in error messages: "[matmul] ..."
+  std::string default_name;  // node base name TensorFlow gives it ("MatMul", "add")
+  int num_inputs = 0;        // -1: any number
+  ShapeFn infer = nullptr;
+  ExecutionKind execution = ExecutionKind::kKernel;
+  CpuKernelFn cpu_kernel = nullptr;
+  CudaSupport cuda = CudaSupport::kCpuFallback;
+  std::string cuda_note{};   // why it falls back, when it does
+  bool stateful = false;     // never pruned as a pure function of its inputs (random, variables)
+};
+
+/// The op named `tf_name`, or nullptr.
+const OpDef* find_op(std::string_view tf_name);
+/// Every registered op, in registration order.
+std::span<const OpDef* const> all_ops();
+
+/// Registration (called once from the registry itself).
+void register_op(OpDef def);
+void register_array_ops();
+void register_math_ops();
+void register_nn_ops();
+void register_random_ops();
+void register_state_ops();
+
+template <typename... Pieces>
+void InferenceContext::fail(const Pieces&... pieces) const {
+  throw_invalid(op_name(), pieces...);
+}
+
+}  // namespace scopeflow

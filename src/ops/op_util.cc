@@ -1,0 +1,91 @@
+#include "ops/op_util.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace scopeflow::op_util {
+
+Output make(Graph& graph, std::string op, std::vector<Output> inputs, AttrList attrs,
+            std::string_view name) {
+  NodeSpec spec;
+  spec.op = std::move(op);
+  spec.name = std::string(name);
+  spec.inputs = std::move(inputs);
+  spec.attrs = std::move(attrs);
+  return graph.add_node(std::move(spec))->output(0);
+}
+
+Output make_exact(Graph& graph, std::string op, std::vector<Output> inputs, AttrList attrs,
+                  std::string full_name) {
+  NodeSpec spec;
+  spec.op = std::move(op);
+  spec.name = std::move(full_name);
+  spec.exact_name = true;
+  spec.inputs = std::move(inputs);
+  spec.attrs = std::move(attrs);
+  return graph.add_node(std::move(spec))->output(0);
+}
+
+Graph& graph_of(const Output& x, std::string_view where) {
+  if (x.node == nullptr) throw_invalid(where, "input is a null output");
+  return *x.node->graph();
+}
+
+std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
+  const int rank = std::max(a.rank(), b.rank());
+  std::vector<int64_t> dims(static_cast<size_t>(rank));
+  for (int i = 0; i < rank; ++i) {
+    const int ia = a.rank() - rank + i;
+    const int ib = b.rank() - rank + i;
+    const int64_t da = ia >= 0 ? a.dims()[static_cast<size_t>(ia)] : 1;
+    const int64_t db = ib >= 0 ? b.dims()[static_cast<size_t>(ib)] : 1;
+    if (da != db && da != 1 && db != 1) return std::nullopt;
+    dims[static_cast<size_t>(i)] = da == 1 ? db : da;
+  }
+  return Shape(std::move(dims));
+}
+
+std::vector<int64_t> int_values(const Tensor& t) {
+  std::vector<int64_t> out;
+  if (t.dtype() == DType::kInt32) {
+    for (int32_t v : t.to_vector<int32_t>()) out.push_back(v);
+  } else if (t.dtype() == DType::kInt64) {
+    out = t.to_vector<int64_t>();
+  } else {
+    throw_invalid("graph", "expected an int32 or int64 constant, got ", t.description());
+  }
+  return out;
+}
+
+std::vector<int> normalize_axes(const InferenceContext& ctx, const std::vector<int64_t>& axes,
+                                int rank) {
+  std::vector<int> out;
+  for (int64_t axis : axes) {
+    if (axis < -rank || axis >= rank) {
+      ctx.fail("axis ", axis, " is out of range for an input of rank ", rank);
+    }
+    const int normalized = static_cast<int>(axis < 0 ? axis + rank : axis);
+    if (std::find(out.begin(), out.end(), normalized) != out.end()) {
+      ctx.fail("axis ", axis, " is repeated");
+    }
+    out.push_back(normalized);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keep_dims) {
+  std::vector<int64_t> dims;
+  for (int i = 0; i < in.rank(); ++i) {
+    const bool reduced = std::find(axes.begin(), axes.end(), i) != axes.end();
+    if (!reduced) {
+      dims.push_back(in.dims()[static_cast<size_t>(i)]);
+    } else if (keep_dims) {
+      dims.push_back(1);
+    }
+  }
+  return Shape(std::move(dims));
+}
+
+}  // namespace scopeflow::op_util

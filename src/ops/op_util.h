@@ -1,0 +1,35 @@
+#pragma once
+// Helpers shared by the op definitions: node construction, broadcasting and axis handling.
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "ops/op_registry.h"
+
+namespace scopeflow::op_util {
+
+/// Adds a node named `name` (or the op's default) in the current name scope; returns output 0.
+Output make(Graph& graph, std::string op, std::vector<Output> inputs, AttrList attrs,
+            std::string_view name);
+/// Same, for a node whose full name was already reserved with Graph::unique_name.
+Output make_exact(Graph& graph, std::string op, std::vector<Output> inputs, AttrList attrs,
+                  std::string full_name);
+/// The graph of `x`; throws Error naming `where` when x is a null output.
+Graph& graph_of(const Output& x, std::string_view where);
+
+/// NumPy broadcast of two shapes, or nullopt when they are incompatible.
+std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b);
+
+/// Reads a 1-D (or scalar) int32/int64 constant as int64 values.
+std::vector<int64_t> int_values(const Tensor& t);
+
+/// Normalises reduction axes against `rank` (negative from the end); throws via ctx on
+/// out-of-range or repeated axes. An empty result means "no axis".
+std::vector<int> normalize_axes(const InferenceContext& ctx, const std::vector<int64_t>& axes,
+                                int rank);
+
+/// Output shape of a reduction.
+Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keep_dims);
+
+}  // namespace scopeflow::op_util

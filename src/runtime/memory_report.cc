@@ -1,0 +1,104 @@
+#include "scopeflow/memory_report.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace scopeflow {
+
+namespace {
+
+// Distinct nodes that read the variable: consumers of its read Identity, plus direct
+// consumers of the variable node other than that Identity.
+int count_readers(const VariableInfo& info) {
+  absl::flat_hash_set<const Node*> readers;
+  for (const auto& [consumer, index] : info.read->consumers()) readers.insert(consumer);
+  for (const auto& [consumer, index] : info.node->consumers()) {
+    if (consumer != info.read) readers.insert(consumer);
+  }
+  return static_cast<int>(readers.size());
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += absl::StrFormat("\\u%04x", static_cast<int>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+MemoryReport memory_report(const Session& session) {
+  MemoryReport report;
+  for (const auto& info : session.graph().variable_store().variables()) {
+    VariableMemory line;
+    line.name = info->name;
+    line.shape = info->shape;
+    line.dtype = info->dtype;
+    line.bytes = checked_byte_size(info->shape.num_elements(), static_cast<int64_t>(dtype_size(info->dtype)));
+    line.readers = count_readers(*info);
+    line.initialized = session.is_initialized(Variable(info.get()));
+    report.duplicated_parameter_bytes += line.bytes * std::max(line.readers, 1);
+    report.variables.push_back(std::move(line));
+  }
+  const AllocationStats params = session.allocator().stats(MemoryKind::kParameter);
+  report.parameter_bytes = params.bytes_in_use;
+  report.parameter_allocations = params.live_allocations;
+  report.allocator_totals = session.allocator().stats();
+  report.device = session.device().to_string();
+  return report;
+}
+
+std::string MemoryReport::to_table() const {
+  size_t name_width = 8;
+  for (const VariableMemory& v : variables) name_width = std::max(name_width, v.name.size());
+  std::string out = absl::StrFormat("%-*s  %-14s  %-7s  %12s  %7s\n", static_cast<int>(name_width),
+                                    "variable", "shape", "dtype", "bytes", "readers");
+  for (const VariableMemory& v : variables) {
+    absl::StrAppendFormat(&out, "%-*s  %-14s  %-7s  %12d  %7d\n", static_cast<int>(name_width),
+                          v.name, v.shape.to_string(), dtype_name(v.dtype), v.bytes, v.readers);
+  }
+  absl::StrAppendFormat(&out, "variables: %d on %s\n", variables.size(), device);
+  absl::StrAppendFormat(&out, "parameter bytes (allocator): %d in %d allocations\n",
+                        parameter_bytes, parameter_allocations);
+  absl::StrAppendFormat(&out, "parameter bytes if every use had its own copy: %d\n",
+                        duplicated_parameter_bytes);
+  absl::StrAppendFormat(&out, "allocator: %d bytes in use, peak %d, %d live / %d total allocations\n",
+                        allocator_totals.bytes_in_use, allocator_totals.peak_bytes,
+                        allocator_totals.live_allocations, allocator_totals.total_allocations);
+  return out;
+}
+
+std::string MemoryReport::to_json() const {
+  std::vector<std::string> items;
+  for (const VariableMemory& v : variables) {
+    items.push_back(absl::StrCat("{\"name\":", json_string(v.name), ",\"shape\":[",
+                                 absl::StrJoin(v.shape.dims(), ","), "],\"dtype\":",
+                                 json_string(dtype_name(v.dtype)), ",\"bytes\":", v.bytes,
+                                 ",\"readers\":", v.readers,
+                                 ",\"initialized\":", v.initialized ? "true" : "false", "}"));
+  }
+  return absl::StrCat(
+      "{\"device\":", json_string(device), ",\"variables\":[", absl::StrJoin(items, ","),
+      "],\"parameter_bytes\":", parameter_bytes, ",\"parameter_allocations\":",
+      parameter_allocations, ",\"duplicated_parameter_bytes\":", duplicated_parameter_bytes,
+      ",\"allocator\":{\"bytes_in_use\":", allocator_totals.bytes_in_use, ",\"peak_bytes\":",
+      allocator_totals.peak_bytes, ",\"live_allocations\":", allocator_totals.live_allocations,
+      ",\"total_allocations\":", allocator_totals.total_allocations, "}}");
+}
+
+}  // namespace scopeflow

@@ -1,0 +1,343 @@
+#include "scopeflow/session.h"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "ops/op_registry.h"
+#include "scopeflow/initializers.h"
+
+namespace scopeflow {
+
+namespace {
+
+constexpr std::string_view kRun = "session.run";
+
+// Key of one value in the graph: node id and output index.
+uint64_t value_key(const Node* node, int index) {
+  return (static_cast<uint64_t>(node->id()) << 16) | static_cast<uint64_t>(index);
+}
+
+void check_in_graph(const Graph& graph, const Output& output, std::string_view role) {
+  if (output.node == nullptr) throw_invalid(kRun, role, " is a null output");
+  if (output.node->graph() != &graph) {
+    throw_invalid(kRun, role, " '", output.name(), "' belongs to another graph than the session's");
+  }
+  if (output.index < 0 || output.index >= output.node->num_outputs()) {
+    throw_invalid(kRun, role, " '", output.node->name(), ":", output.index,
+                  "' does not exist; the node has ", output.node->num_outputs(), " outputs");
+  }
+}
+
+}  // namespace
+
+struct Session::Plan {
+  struct Step {
+    const Node* node = nullptr;
+    ExecutionKind kind = ExecutionKind::kKernel;
+    CpuKernelFn kernel = nullptr;
+    std::vector<int> input_slots;
+    std::vector<int> output_slots;  // -1: output not needed (or overridden by a feed)
+    std::vector<int> release_after;  // slots whose last reader is this step
+  };
+  std::vector<Step> steps;
+  int num_slots = 0;
+  absl::flat_hash_map<Output, int> feed_slots;
+  std::vector<int> fetch_slots;
+  size_t max_inputs = 0;
+};
+
+struct Session::State {
+  std::mutex mutex;
+  absl::flat_hash_map<std::string, std::unique_ptr<Plan>> plans;
+  absl::flat_hash_map<const Node*, Tensor> variables;  // VariableV2 node -> its one buffer
+  absl::flat_hash_map<const Node*, uint64_t> invocations;
+};
+
+Session::Session(const Graph& graph, SessionOptions options)
+    : graph_(graph), state_(std::make_unique<State>()) {
+  if (options.device.has_value()) {
+    device_ = *options.device;
+  } else {
+    absl::StatusOr<Device> chosen = default_device();
+    if (!chosen.ok()) throw Error(chosen.status().code(), std::string(chosen.status().message()));
+    device_ = *chosen;
+  }
+  if (device_.type != DeviceType::kCpu) {
+    throw_error(absl::StatusCode::kUnimplemented, "session",
+                "graph execution on ", device_.to_string(),
+                " is not available yet; use Device::cpu()");
+  }
+  if (device_.index != 0) {
+    throw_invalid("session", "there is one CPU device, ", device_.to_string(), " does not exist");
+  }
+  allocator_ = std::make_shared<CpuAllocator>();
+}
+
+Session::~Session() = default;
+
+int Session::num_compiled_plans() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return static_cast<int>(state_->plans.size());
+}
+
+Tensor& Session::variable_slot(const VariableInfo& info) {
+  auto [it, inserted] = state_->variables.try_emplace(info.node);
+  if (inserted) it->second = Tensor(info.dtype, info.shape, allocator_, MemoryKind::kParameter);
+  return it->second;
+}
+
+void Session::initialize_variables() {
+  std::vector<Variable> pending;
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    for (const auto& info : graph_.variable_store().variables()) {
+      if (!state_->variables.contains(info->node)) pending.emplace_back(info.get());
+    }
+  }
+  initialize_variables(pending);
+}
+
+void Session::initialize_variables(std::span<const Variable> variables) {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  for (const Variable& v : variables) {
+    const VariableInfo& info = v.info();
+    if (info.node->graph() != &graph_) {
+      throw_invalid("session.initialize_variables", "variable '", info.name,
+                    "' belongs to another graph than the session's");
+    }
+  }
+  for (const Variable& v : variables) {
+    const VariableInfo& info = v.info();
+    // Filled on the host from a counter-based generator, so every device gets the same values.
+    Tensor& value = variable_slot(info);
+    fill_initial_values(info.initializer, info.dtype, info.shape, graph_.seed(),
+                        static_cast<uint64_t>(info.node->id()), value.raw_data());
+  }
+}
+
+bool Session::is_initialized(const Variable& variable) const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->variables.contains(variable.node());
+}
+
+Tensor Session::variable_value(const Variable& variable) const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  auto it = state_->variables.find(variable.node());
+  if (it == state_->variables.end()) {
+    throw_error(absl::StatusCode::kFailedPrecondition, "session.variable_value", "variable '",
+                variable.name(), "' is not initialized; call initialize_variables() first");
+  }
+  return it->second;
+}
+
+void Session::assign_variable(const Variable& variable, const Tensor& value) {
+  const VariableInfo& info = variable.info();
+  if (info.node->graph() != &graph_) {
+    throw_invalid("session.assign_variable", "variable '", info.name, "' belongs to another graph");
+  }
+  if (!value.defined() || value.dtype() != info.dtype || value.shape() != info.shape) {
+    throw_invalid("session.assign_variable", "variable '", info.name, "' is ",
+                  dtype_name(info.dtype), " ", info.shape.to_string(), " but the value is ",
+                  value.defined() ? value.description() : std::string("empty"));
+  }
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  Tensor& slot = variable_slot(info);
+  if (value.byte_size() > 0 && !slot.shares_buffer_with(value)) {
+    std::memcpy(slot.raw_data(), value.raw_data(), value.byte_size());
+  }
+}
+
+const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Output> fetches,
+                                       std::span<Node* const> targets) {
+  // Signature: sorted feed keys, then fetches and targets in order.
+  std::vector<uint64_t> feed_keys;
+  for (const auto& [output, value] : feeds) feed_keys.push_back(value_key(output.node, output.index));
+  std::sort(feed_keys.begin(), feed_keys.end());
+  std::string signature;
+  for (uint64_t k : feed_keys) absl::StrAppend(&signature, k, ",");
+  absl::StrAppend(&signature, "|");
+  for (const Output& f : fetches) absl::StrAppend(&signature, value_key(f.node, f.index), ",");
+  absl::StrAppend(&signature, "|");
+  for (const Node* t : targets) absl::StrAppend(&signature, t->id(), ",");
+  if (auto it = state_->plans.find(signature); it != state_->plans.end()) return *it->second;
+
+  auto plan = std::make_unique<Plan>();
+  absl::flat_hash_set<uint64_t> fed;
+  for (const auto& [output, value] : feeds) fed.insert(value_key(output.node, output.index));
+  auto fully_fed = [&](const Node* node) {
+    if (node->num_outputs() == 0) return false;
+    for (int i = 0; i < node->num_outputs(); ++i) {
+      if (!fed.contains(value_key(node, i))) return false;
+    }
+    return true;
+  };
+
+  // Post-order DFS from fetches and targets (iterative: deep unrolled graphs must not overflow
+  // the stack), stopping at fed nodes. Inputs always precede consumers in a Graph, so there are
+  // no cycles to detect.
+  std::vector<const Node*> order;
+  absl::flat_hash_set<const Node*> visited;
+  std::vector<std::pair<const Node*, size_t>> stack;
+  auto visit = [&](const Node* root) {
+    if (fully_fed(root) || !visited.insert(root).second) return;
+    stack.emplace_back(root, 0);
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      const size_t num_deps = node->inputs().size() + node->control_inputs().size();
+      if (next < num_deps) {
+        const Node* dep = next < node->inputs().size()
+                              ? node->inputs()[next].node
+                              : node->control_inputs()[next - node->inputs().size()];
+        ++next;
+        if (!fully_fed(dep) && visited.insert(dep).second) stack.emplace_back(dep, 0);
+      } else {
+        order.push_back(node);
+        stack.pop_back();
+      }
+    }
+  };
+  for (const Output& f : fetches) visit(f.node);
+  for (const Node* t : targets) visit(t);
+
+  absl::flat_hash_map<uint64_t, int> slot_of;
+  auto slot_for = [&](uint64_t key) {
+    auto [it, inserted] = slot_of.try_emplace(key, plan->num_slots);
+    if (inserted) ++plan->num_slots;
+    return it->second;
+  };
+  for (const auto& [output, value] : feeds) {
+    plan->feed_slots.emplace(output, slot_for(value_key(output.node, output.index)));
+  }
+  for (const Node* node : order) {
+    const OpDef& op = node->op_def();
+    if (op.execution == ExecutionKind::kFeed) {
+      throw_invalid(kRun, "placeholder '", node->name(), "' must be fed a ",
+                    dtype_name(node->output_dtype(0)), " tensor of shape ",
+                    node->output_shape(0).to_string());
+    }
+    Plan::Step step;
+    step.node = node;
+    step.kind = op.execution;
+    step.kernel = op.cpu_kernel;
+    for (const Output& in : node->inputs()) step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
+    for (int i = 0; i < node->num_outputs(); ++i) {
+      const uint64_t key = value_key(node, i);
+      step.output_slots.push_back(fed.contains(key) ? -1 : slot_for(key));
+    }
+    plan->max_inputs = std::max(plan->max_inputs, step.input_slots.size());
+    plan->steps.push_back(std::move(step));
+  }
+  for (const Output& f : fetches) plan->fetch_slots.push_back(slot_for(value_key(f.node, f.index)));
+
+  // Liveness: free each intermediate after its last reader (or right away if nobody reads it).
+  std::vector<int> last_use(static_cast<size_t>(plan->num_slots), -1);
+  for (size_t s = 0; s < plan->steps.size(); ++s) {
+    for (int slot : plan->steps[s].output_slots) {
+      if (slot >= 0) last_use[static_cast<size_t>(slot)] = static_cast<int>(s);
+    }
+    for (int slot : plan->steps[s].input_slots) last_use[static_cast<size_t>(slot)] = static_cast<int>(s);
+  }
+  absl::flat_hash_set<int> kept(plan->fetch_slots.begin(), plan->fetch_slots.end());
+  for (const auto& [output, slot] : plan->feed_slots) kept.insert(slot);
+  for (int slot = 0; slot < plan->num_slots; ++slot) {
+    const int last = last_use[static_cast<size_t>(slot)];
+    if (last >= 0 && !kept.contains(slot)) plan->steps[static_cast<size_t>(last)].release_after.push_back(slot);
+  }
+
+  const Plan& result = *plan;
+  state_->plans.emplace(std::move(signature), std::move(plan));
+  return result;
+}
+
+std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> fetches,
+                                 std::span<Node* const> targets) {
+  absl::flat_hash_set<Output> seen_feeds;
+  for (const auto& [output, value] : feeds) {
+    check_in_graph(graph_, output, "feed");
+    if (!seen_feeds.insert(output).second) throw_invalid(kRun, "'", output.name(), "' is fed twice");
+    if (output.node->op_def().execution == ExecutionKind::kVariable) {
+      throw_invalid(kRun, "cannot feed variable '", output.node->name(),
+                    "'; feed its read value or use assign_variable()");
+    }
+    if (!value.defined()) throw_invalid(kRun, "feed for '", output.name(), "' is an empty tensor");
+    if (value.dtype() != output.dtype() || value.shape() != output.shape()) {
+      throw_invalid(kRun, "feed for '", output.name(), "' is ", value.description(), " but '",
+                    output.name(), "' is ", dtype_name(output.dtype()), " ", output.shape().to_string());
+    }
+    if (value.device() != device_) {
+      throw_invalid(kRun, "feed for '", output.name(), "' lives on ", value.device().to_string(),
+                    ", the session runs on ", device_.to_string());
+    }
+  }
+  for (const Output& f : fetches) check_in_graph(graph_, f, "fetch");
+  for (const Node* t : targets) {
+    if (t == nullptr) throw_invalid(kRun, "target is null");
+    if (t->graph() != &graph_) throw_invalid(kRun, "target '", t->name(), "' belongs to another graph");
+  }
+
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  const Plan& plan = plan_for(feeds, fetches, targets);
+  std::vector<Tensor> slots(static_cast<size_t>(plan.num_slots));
+  for (const auto& [output, value] : feeds) slots[static_cast<size_t>(plan.feed_slots.at(output))] = value;
+
+  std::vector<Tensor> inputs;
+  inputs.reserve(plan.max_inputs);
+  std::vector<Tensor> outputs;
+  for (const Plan::Step& step : plan.steps) {
+    inputs.clear();
+    for (int slot : step.input_slots) inputs.push_back(slots[static_cast<size_t>(slot)]);
+    outputs.clear();
+    switch (step.kind) {
+      case ExecutionKind::kKernel: {
+        const Node& node = *step.node;
+        for (int i = 0; i < node.num_outputs(); ++i) {
+          outputs.emplace_back(node.output_dtype(i), node.output_shape(i), allocator_, MemoryKind::kActivation);
+        }
+        KernelContext ctx{node, inputs, outputs, state_->invocations[step.node]++};
+        step.kernel(ctx);
+        break;
+      }
+      case ExecutionKind::kForwardInput:
+        outputs.push_back(inputs[0].reshaped(step.node->output_shape(0)));
+        break;
+      case ExecutionKind::kConstant:
+        outputs.push_back(step.node->attr<Tensor>("value"));
+        break;
+      case ExecutionKind::kVariable: {
+        auto it = state_->variables.find(step.node);
+        if (it == state_->variables.end()) {
+          throw_error(absl::StatusCode::kFailedPrecondition, kRun, "variable '",
+                      step.node->name(), "' is not initialized; call initialize_variables() first");
+        }
+        outputs.push_back(it->second);
+        break;
+      }
+      case ExecutionKind::kNoOutput:
+        break;
+      case ExecutionKind::kFeed:
+        throw_error(absl::StatusCode::kInternal, kRun, "placeholder '", step.node->name(),
+                    "' reached execution unfed");
+    }
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const int slot = step.output_slots[i];
+      if (slot >= 0) slots[static_cast<size_t>(slot)] = std::move(outputs[i]);
+    }
+    for (int slot : step.release_after) slots[static_cast<size_t>(slot)] = Tensor();
+  }
+
+  std::vector<Tensor> results;
+  results.reserve(plan.fetch_slots.size());
+  for (int slot : plan.fetch_slots) {
+    const Tensor& value = slots[static_cast<size_t>(slot)];
+    // Hand out activations as they are; copy anything the session or caller keeps mutating.
+    const bool owned_activation = value.buffer() && value.buffer()->kind() == MemoryKind::kActivation;
+    results.push_back(owned_activation ? value : value.clone(allocator_, MemoryKind::kOther));
+  }
+  return results;
+}
+
+}  // namespace scopeflow
