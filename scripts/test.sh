@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything and runs the whole CTest suite.
-# When the first build has the CUDA backend, a CPU-only build (SCOPEFLOW_CUDA=OFF, tests only)
-# is built and tested as well. Exits non-zero on any failure.
+# Then a CPU-only build (SCOPEFLOW_CUDA=OFF) with ASan and UBSan runs the same suite.
+# Exits non-zero on any failure.
 #
 #   bash scripts/test.sh
 #
@@ -20,7 +20,7 @@ source "${repo_root}/scripts/setup.sh"
 scopeflow_setup
 
 build_dir="${SCOPEFLOW_BUILD_DIR:-build}"
-cpu_build_dir="${SCOPEFLOW_CPU_BUILD_DIR:-build-cpu}"
+cpu_build_dir="${SCOPEFLOW_CPU_BUILD_DIR:-build-cpu-sanitize}"
 test_jobs="${SCOPEFLOW_TEST_JOBS:-2}"
 summaries=()
 
@@ -50,13 +50,14 @@ fi
 echo "=== ctest: ${build_dir} (CUDA backend built: ${cuda_built}) ==="
 run_ctest "${build_dir}" "${build_dir} (CUDA backend built: ${cuda_built})"
 
-if [[ "${cuda_built}" == "ON" ]]; then
-  echo "=== build: ${cpu_build_dir} (SCOPEFLOW_CUDA=OFF, tests only) ==="
-  SCOPEFLOW_BUILD_DIR="${cpu_build_dir}" SCOPEFLOW_CUDA=OFF bash scripts/build.sh \
-    -DSCOPEFLOW_BUILD_EXAMPLES=OFF -DSCOPEFLOW_BUILD_BENCHMARKS=OFF
-  echo "=== ctest: ${cpu_build_dir} (CPU only) ==="
-  run_ctest "${cpu_build_dir}" "${cpu_build_dir} (CPU only)"
-fi
+# The same suite again on a CPU-only build (SCOPEFLOW_CUDA=OFF) with AddressSanitizer and
+# UndefinedBehaviorSanitizer, so the CPU-only configuration and sanitizer cleanliness are both
+# checked on every run.
+echo "=== build: ${cpu_build_dir} (SCOPEFLOW_CUDA=OFF, address,undefined sanitizers) ==="
+SCOPEFLOW_BUILD_DIR="${cpu_build_dir}" SCOPEFLOW_CUDA=OFF SCOPEFLOW_BUILD_TYPE=RelWithDebInfo \
+  bash scripts/build.sh -DSCOPEFLOW_SANITIZE=address,undefined -DSCOPEFLOW_BUILD_BENCHMARKS=OFF
+echo "=== ctest: ${cpu_build_dir} (CPU only, sanitizers) ==="
+run_ctest "${cpu_build_dir}" "${cpu_build_dir} (CPU only, sanitizers)"
 
 echo
 echo "=== test summary ==="
