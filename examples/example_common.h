@@ -1,24 +1,64 @@
 #pragma once
-// Shared by the reference article's examples: command-line handling and the report printout.
+// Shared driver of the reference article's examples: builds example N, initializes and runs it
+// (traced), writes its TensorBoard logs as the article's tf.summary.FileWriter("logs/exampleN")
+// does, and prints the memory report.
+//
+//   exampleN [--logdir DIR] [--json]     (default logdir: logs/exampleN)
 
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string>
 
-#include "scopeflow/scopeflow.h"
+#include "article_models.h"
+#include "scopeflow/graph_def.h"
+#include "scopeflow/summary.h"
 
 namespace scopeflow::examples {
 
-/// Prints the memory report as a table, or as JSON with --json.
-inline void print_report(const char* title, const Session& session, int argc, char** argv) {
-  const MemoryReport report = memory_report(session);
+inline int run_article_example(int number, const char* title, int argc, char** argv) {
+  std::string logdir = "logs/example" + std::to_string(number);
+  bool json = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--json") == 0) {
-      std::printf("%s\n", report.to_json().c_str());
-      return;
+      json = true;
+    } else if (std::strcmp(argv[i], "--logdir") == 0 && i + 1 < argc) {
+      logdir = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--logdir DIR] [--json]\n", argv[0]);
+      return 2;
     }
   }
-  std::printf("== %s ==\n%s\n", title, report.to_table().c_str());
+  try {
+    Graph graph;
+    ArticleModel model = build_article_example(graph, number);
+    Session session(graph);
+    session.initialize_variables();
+    RunStats stats;
+    session.run({}, model.outputs, {}, RunOptions{.trace = true}, &stats);
+
+    absl::StatusOr<std::unique_ptr<SummaryWriter>> writer = SummaryWriter::create(logdir);
+    absl::Status status = writer.status();
+    if (status.ok()) status = (*writer)->add_graph(graph, {.default_device = session.device()});
+    if (status.ok()) status = (*writer)->add_run_metadata("step_0", stats, 0);
+    if (status.ok()) status = (*writer)->close();
+    if (!status.ok()) {
+      std::fprintf(stderr, "%s: writing TensorBoard logs failed: %s\n", argv[0], status.ToString().c_str());
+      return 1;
+    }
+
+    const MemoryReport report = memory_report(session);
+    if (json) {
+      std::printf("%s\n", report.to_json().c_str());
+    } else {
+      std::printf("== %s ==\n%s", title, report.to_table().c_str());
+      std::printf("TensorBoard logs: %s\n\n", (*writer)->path().c_str());
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+    return 1;
+  }
 }
 
 }  // namespace scopeflow::examples

@@ -9,6 +9,11 @@
 #   SCOPEFLOW_BUILD_DIR      main build directory (default: build)
 #   SCOPEFLOW_CPU_BUILD_DIR  CPU-only build directory (default: build-cpu)
 #   SCOPEFLOW_TEST_JOBS      parallel ctest jobs (default: 2)
+#   SCOPEFLOW_SKIP_INTEROP   1 to build and test without the interop tests (TensorFlow and
+#                            TensorBoard reading our exports). By default scripts/interop_env.sh
+#                            creates (once; cached) their pinned Python environment, and failing
+#                            to create it fails this script: interop is never skipped silently.
+#   SCOPEFLOW_CACHE_DIR      where that environment is cached (default: $HOME/.cache/scopeflow)
 #   and the other variables of scripts/build.sh.
 set -euo pipefail
 
@@ -39,8 +44,22 @@ run_ctest() {
   fi
 }
 
+# The interop tests' Python environment (main build only; not the sanitizer build).
+interop_args=(-DSCOPEFLOW_INTEROP_PYTHON=)
+if [[ "${SCOPEFLOW_SKIP_INTEROP:-0}" == "1" ]]; then
+  echo "=== interop tests: skipped (SCOPEFLOW_SKIP_INTEROP=1) ==="
+else
+  echo "=== interop environment ==="
+  if ! interop_venv="$(bash scripts/interop_env.sh)"; then
+    echo "test.sh: cannot create the interop test environment (SCOPEFLOW_SKIP_INTEROP=1 skips it)" >&2
+    exit 1
+  fi
+  echo "interop environment: ${interop_venv}"
+  interop_args=(-DSCOPEFLOW_INTEROP_PYTHON="${interop_venv}/bin/python")
+fi
+
 echo "=== build: ${build_dir} (SCOPEFLOW_CUDA=${SCOPEFLOW_CUDA:-AUTO}) ==="
-SCOPEFLOW_BUILD_DIR="${build_dir}" bash scripts/build.sh
+SCOPEFLOW_BUILD_DIR="${build_dir}" bash scripts/build.sh "${interop_args[@]}"
 
 cuda_built=OFF
 if grep -q '^SCOPEFLOW_CUDA_BACKEND_BUILT:INTERNAL=ON$' "${build_dir}/CMakeCache.txt"; then

@@ -31,6 +31,10 @@ struct VariableInfo {
   std::string name;          // full name: "shared_layer/weights"
   Node* node = nullptr;      // the VariableV2 node
   Node* read = nullptr;      // the "<name>/read" Identity every user reads
+  // Names reserved for the TensorFlow 1 nodes the GraphDef export adds: "<name>/Assign" and
+  // the scope "<name>/Initializer/" holding the initializer ops.
+  std::string assign_name;
+  std::string initializer_scope;
   DType dtype = DType::kFloat32;
   Shape shape;
   Initializer initializer;

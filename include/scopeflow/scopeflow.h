@@ -5,6 +5,7 @@
 #include "scopeflow/device.h"
 #include "scopeflow/dtype.h"
 #include "scopeflow/error.h"
+#include "scopeflow/graph_def.h"
 #include "scopeflow/graph.h"
 #include "scopeflow/initializers.h"
 #include "scopeflow/layers.h"
@@ -13,4 +14,5 @@
 #include "scopeflow/scope.h"
 #include "scopeflow/session.h"
 #include "scopeflow/shape.h"
+#include "scopeflow/summary.h"
 #include "scopeflow/tensor.h"

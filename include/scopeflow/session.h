@@ -18,6 +18,30 @@ namespace scopeflow {
 /// Values fed to a run, keyed by the output they replace (usually a placeholder).
 using FeedList = std::vector<std::pair<Output, Tensor>>;
 
+/// Per-run options.
+struct RunOptions {
+  /// Record per-node start/end times and bytes allocated into the RunStats argument of run().
+  bool trace = false;
+};
+
+/// What tracing recorded for one executed node.
+struct NodeRunStats {
+  const Node* node = nullptr;
+  int64_t start_micros = 0;       // wall clock, microseconds since the Unix epoch
+  int64_t start_nanos = 0;        // the same start, in nanoseconds
+  int64_t duration_nanos = 0;
+  int64_t allocated_bytes = 0;    // bytes this node allocated for its outputs
+  std::vector<Shape> output_shapes{};
+  std::vector<DType> output_dtypes{};
+};
+
+/// Statistics of one traced run.
+struct RunStats {
+  Device device{};
+  std::vector<NodeRunStats> nodes{};
+  int64_t peak_bytes = 0;  // allocator peak during the run
+};
+
 struct SessionOptions {
   /// Device to run on; unset = default_device() (SCOPEFLOW_DEVICE, else CUDA if usable, else CPU).
   std::optional<Device> device{};
@@ -42,6 +66,11 @@ class Session {
   /// the session stays usable afterwards.
   std::vector<Tensor> run(const FeedList& feeds, std::span<const Output> fetches,
                           std::span<Node* const> targets = {});
+  /// The same, with options; when options.trace is set, `stats` (if not null) receives the
+  /// per-node timings and allocations of this run.
+  std::vector<Tensor> run(const FeedList& feeds, std::span<const Output> fetches,
+                          std::span<Node* const> targets, const RunOptions& options,
+                          RunStats* stats);
   std::vector<Tensor> run(const FeedList& feeds, std::initializer_list<Output> fetches,
                           std::initializer_list<Node*> targets = {}) {
     return run(feeds, std::span<const Output>(fetches.begin(), fetches.size()),

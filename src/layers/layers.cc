@@ -30,8 +30,11 @@ Output Layer::operator()(Output input) {
       }
     }
     VariableScopeGuard guard(graph, name);
-    scope_ = guard.scope();
+    VariableScope scope = guard.scope();
+    weights_.clear();
     build(graph, input.shape());
+    // Built only once build() succeeded (as Keras' built flag), so a failed build can be retried.
+    scope_ = std::move(scope);
     return call(input);
   }
   VariableScopeGuard guard(graph, *scope_, {.reuse = Reuse::kReuse});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <chrono>
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
@@ -49,6 +50,29 @@ struct Session::Plan {
   std::vector<int> fetch_slots;
   size_t max_inputs = 0;
 };
+
+namespace {
+
+void record_node_stats(const Node& node, ExecutionKind kind, const std::vector<Tensor>& outputs,
+                       std::chrono::system_clock::time_point wall_start,
+                       std::chrono::steady_clock::time_point steady_start, RunStats& stats) {
+  NodeRunStats entry;
+  entry.node = &node;
+  const auto since_epoch = wall_start.time_since_epoch();
+  entry.start_micros = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
+  entry.start_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count();
+  entry.duration_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now() - steady_start).count();
+  for (const Tensor& out : outputs) {
+    entry.output_shapes.push_back(out.shape());
+    entry.output_dtypes.push_back(out.dtype());
+    // Only kernels allocate; forwarded, constant and variable outputs reuse existing buffers.
+    if (kind == ExecutionKind::kKernel) entry.allocated_bytes += static_cast<int64_t>(out.byte_size());
+  }
+  stats.nodes.push_back(std::move(entry));
+}
+
+}  // namespace
 
 struct Session::State {
   std::mutex mutex;
@@ -255,6 +279,12 @@ const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Ou
 
 std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> fetches,
                                  std::span<Node* const> targets) {
+  return run(feeds, fetches, targets, RunOptions{}, nullptr);
+}
+
+std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> fetches,
+                                 std::span<Node* const> targets, const RunOptions& options,
+                                 RunStats* stats) {
   absl::flat_hash_set<Output> seen_feeds;
   for (const auto& [output, value] : feeds) {
     check_in_graph(graph_, output, "feed");
@@ -284,10 +314,19 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
   std::vector<Tensor> slots(static_cast<size_t>(plan.num_slots));
   for (const auto& [output, value] : feeds) slots[static_cast<size_t>(plan.feed_slots.at(output))] = value;
 
+  const bool trace = options.trace && stats != nullptr;
+  if (trace) {
+    *stats = RunStats{};
+    stats->device = device_;
+    stats->nodes.reserve(plan.steps.size());
+    allocator_->reset_peaks();
+  }
   std::vector<Tensor> inputs;
   inputs.reserve(plan.max_inputs);
   std::vector<Tensor> outputs;
   for (const Plan::Step& step : plan.steps) {
+    const auto wall_start = trace ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{};
+    const auto steady_start = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     inputs.clear();
     for (int slot : step.input_slots) inputs.push_back(slots[static_cast<size_t>(slot)]);
     outputs.clear();
@@ -322,6 +361,7 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
         throw_error(absl::StatusCode::kInternal, kRun, "placeholder '", step.node->name(),
                     "' reached execution unfed");
     }
+    if (trace) record_node_stats(*step.node, step.kind, outputs, wall_start, steady_start, *stats);
     for (size_t i = 0; i < outputs.size(); ++i) {
       const int slot = step.output_slots[i];
       if (slot >= 0) slots[static_cast<size_t>(slot)] = std::move(outputs[i]);
@@ -329,6 +369,7 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
     for (int slot : step.release_after) slots[static_cast<size_t>(slot)] = Tensor();
   }
 
+  if (trace) stats->peak_bytes = allocator_->stats().peak_bytes;
   std::vector<Tensor> results;
   results.reserve(plan.fetch_slots.size());
   for (int slot : plan.fetch_slots) {

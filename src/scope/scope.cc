@@ -97,6 +97,8 @@ const VariableInfo* VariableStore::create(std::string name, bool register_for_ge
   Node* read_node = graph_->add_node(std::move(read_spec));
 
   auto info = std::make_unique<VariableInfo>();
+  info->initializer_scope = graph_->unique_name(absl::StrCat(node_name, "/Initializer"));
+  info->assign_name = graph_->unique_name(absl::StrCat(node_name, "/Assign"));
   info->name = from_get_variable ? std::move(name) : node_name;
   info->node = var_node;
   info->read = read_node;

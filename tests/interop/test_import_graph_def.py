@@ -1,0 +1,96 @@
+"""TensorFlow's import_graph_def accepts every GraphDef we write, and running the imported graph
+with our variable values and feeds reproduces our outputs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import graph_case_names, load_case
+
+RTOL = 1e-5
+ATOL = 1e-6
+RANDOM_OPS = {"RandomStandardNormal", "TruncatedNormal", "RandomUniform"}
+
+CASES = graph_case_names()
+
+
+def array(spec):
+    return np.array(spec["values"], dtype=np.float32).reshape(spec["shape"])
+
+
+def import_case(case):
+    graph = tf.Graph()
+    with graph.as_default():
+        graph_def = tf.compat.v1.GraphDef.FromString(case["graph_def_bytes"])
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    return graph, graph_def
+
+
+def session(graph):
+    config = tf.compat.v1.ConfigProto(
+        allow_soft_placement=True, intra_op_parallelism_threads=1, inter_op_parallelism_threads=1
+    )
+    return tf.compat.v1.Session(graph=graph, config=config)
+
+
+def initializer_is_random(graph_def, variable):
+    prefix = variable + "/Initializer/"
+    return any(n.op in RANDOM_OPS for n in graph_def.node if n.name.startswith(prefix))
+
+
+def test_cases_cover_examples_and_random_graphs():
+    assert {"example1", "example2", "example3"} <= set(CASES)
+    assert len([c for c in CASES if c.startswith("random_")]) >= 10
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_import_and_run_reproduces_outputs(name):
+    case = load_case(name)
+    graph, graph_def = import_case(case)
+    with session(graph) as sess:
+        if case["variables"]:
+            # tf.global_variables_initializer's counterpart must run as exported.
+            sess.run(graph.get_operation_by_name("init"))
+            for variable, spec in case["variables"].items():
+                ref = graph.get_tensor_by_name(variable + ":0")
+                initial = sess.run(ref)
+                assert initial.shape == tuple(spec["shape"]), variable
+                if not initializer_is_random(graph_def, variable):
+                    # Constant initializers: TensorFlow's init gives our values exactly.
+                    np.testing.assert_array_equal(initial, array(spec), err_msg=variable)
+        else:
+            assert "init" not in {n.name for n in graph_def.node}
+
+        # Our values into the variables, through each variable's own Assign (feeding the
+        # initializer output it assigns).
+        for variable, spec in case["variables"].items():
+            assign = graph.get_operation_by_name(variable + "/Assign")
+            assert assign.type == "Assign"
+            sess.run(assign, feed_dict={assign.inputs[1]: array(spec)})
+            np.testing.assert_array_equal(sess.run(graph.get_tensor_by_name(variable + ":0")), array(spec))
+
+        feeds = {graph.get_tensor_by_name(t): array(spec) for t, spec in case["feeds"].items()}
+        fetches = [graph.get_tensor_by_name(t) for t in case["fetches"]]
+        results = sess.run(fetches, feed_dict=feeds)
+
+    assert len(results) == len(case["outputs"])
+    for fetch, ours, theirs in zip(case["fetches"], case["outputs"], results):
+        expected = array(ours)
+        assert theirs.shape == expected.shape, fetch
+        np.testing.assert_allclose(theirs, expected, rtol=RTOL, atol=ATOL, err_msg=f"{name}: {fetch}")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_output_shapes_match_tensorflow_inference(name):
+    """Our _output_shapes agree with the static shapes TensorFlow infers on import."""
+    case = load_case(name)
+    graph, graph_def = import_case(case)
+    for node in graph_def.node:
+        op = graph.get_operation_by_name(node.name)
+        if not op.outputs:
+            assert "_output_shapes" not in node.attr or not node.attr["_output_shapes"].list.shape
+            continue
+        assert "_output_shapes" in node.attr, f"{node.name} ({node.op})"
+        ours = [[d.size for d in s.dim] for s in node.attr["_output_shapes"].list.shape]
+        theirs = [t.shape.as_list() for t in op.outputs]
+        assert ours == theirs, f"{node.name} ({node.op}): ours {ours}, TensorFlow {theirs}"

@@ -1,0 +1,587 @@
+// Writes what the interop tests (tests/interop/*.py) check with TensorFlow's and TensorBoard's
+// own readers:
+//
+//   OUT/logs/exampleN/events.out.tfevents.*   one TensorBoard run per article example: graph,
+//                                             scalars, histograms, text and run metadata
+//   OUT/logs_expected.json                    what those runs must hold, for the readers to match
+//   OUT/graphs/NAME/graph_def.pb              GraphDefs: example1..3 and random_000..random_NNN
+//   OUT/graphs/NAME/case.json                 variable values, feeds, fetches and our outputs
+//
+//   write_interop_artifacts OUT [--random-graphs N] [--seed S]
+//
+// Floats are printed with %.9g, which round-trips every float32 exactly.
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "article_models.h"
+#include "scopeflow/graph_def.h"
+#include "scopeflow/scopeflow.h"
+#include "scopeflow/summary.h"
+
+namespace fs = std::filesystem;
+using namespace scopeflow;  // NOLINT: a test program
+
+namespace {
+
+// ------------------------------------------------------------------------------------------
+// Minimal JSON output.
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_float(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+std::string json_shape(const Shape& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.dims().size(); ++i) {
+    if (i > 0) out += ",";
+    out += std::to_string(shape.dims()[i]);
+  }
+  return out + "]";
+}
+
+// {"shape": [...], "values": [...]} of a float32 host tensor.
+std::string json_tensor(const Tensor& t) {
+  if (t.dtype() != DType::kFloat32) throw_invalid("write_interop_artifacts", "expected float32, got ", t.description());
+  std::string out = absl::StrCat("{\"shape\":", json_shape(t.shape()), ",\"values\":[");
+  const std::vector<float> values = t.to_vector<float>();
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ",";
+    out += json_float(values[i]);
+  }
+  return out + "]}";
+}
+
+std::string tensor_name(const Output& o) { return absl::StrCat(o.node->name(), ":", o.index); }
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) throw_error(absl::StatusCode::kInternal, "write_interop_artifacts", "cannot write ", path.string());
+}
+
+void check(const absl::Status& status, const char* what) {
+  if (!status.ok()) {
+    throw_error(absl::StatusCode::kInternal, "write_interop_artifacts", what, ": ", status.ToString());
+  }
+}
+
+SessionOptions cpu_session() { return SessionOptions{.device = Device::cpu()}; }
+
+// ------------------------------------------------------------------------------------------
+// One import case: a graph, the values to give its variables, feeds, fetches and our outputs.
+
+void write_case(const fs::path& dir, const Graph& graph, Session& session, const FeedList& feeds,
+                const std::vector<Output>& fetches) {
+  const std::vector<Tensor> outputs = session.run(feeds, std::span<const Output>(fetches));
+  write_file(dir / "graph_def.pb", graph_def_bytes(graph, {.default_device = session.device()}));
+
+  std::string json = "{\n\"variables\":{";
+  const char* sep = "\n";
+  for (const Variable& v : global_variables(graph)) {
+    absl::StrAppend(&json, sep, json_string(v.node()->name()), ":", json_tensor(session.variable_value(v)));
+    sep = ",\n";
+  }
+  json += "},\n\"feeds\":{";
+  sep = "\n";
+  for (const auto& [output, value] : feeds) {
+    absl::StrAppend(&json, sep, json_string(tensor_name(output)), ":", json_tensor(value));
+    sep = ",\n";
+  }
+  json += "},\n\"fetches\":[";
+  sep = "";
+  for (const Output& fetch : fetches) {
+    absl::StrAppend(&json, sep, json_string(tensor_name(fetch)));
+    sep = ",";
+  }
+  json += "],\n\"outputs\":[";
+  sep = "\n";
+  for (const Tensor& output : outputs) {
+    absl::StrAppend(&json, sep, json_tensor(output));
+    sep = ",\n";
+  }
+  json += "]\n}\n";
+  write_file(dir / "case.json", json);
+}
+
+// ------------------------------------------------------------------------------------------
+// The article's examples: a TensorBoard run each, and an import case each.
+
+struct RunExpectation {
+  std::map<std::string, std::vector<std::pair<int64_t, float>>> scalars;
+  struct Histogram {
+    double num, min, max;
+  };
+  std::map<std::string, Histogram> histograms;
+  std::map<std::string, std::string> texts;
+  std::vector<std::string> run_metadata_tags;
+  std::vector<std::string> traced_nodes;
+};
+
+float mean_of(const Tensor& t) {
+  const std::vector<float> v = t.to_vector<float>();
+  double sum = 0;
+  for (float x : v) sum += x;
+  return static_cast<float>(sum / static_cast<double>(v.size()));
+}
+
+RunExpectation write_example(const fs::path& out, int number) {
+  const std::string name = absl::StrCat("example", number);
+  Graph graph;
+  examples::ArticleModel model = examples::build_article_example(graph, number);
+  Session session(graph, cpu_session());
+  session.initialize_variables();
+
+  RunExpectation expect;
+  absl::StatusOr<std::unique_ptr<SummaryWriter>> writer = SummaryWriter::create((out / "logs" / name).string());
+  check(writer.status(), "SummaryWriter::create");
+  SummaryWriter& w = **writer;
+  check(w.add_graph(graph, {.default_device = session.device()}), "add_graph");
+
+  // A traced run, then a few untraced steps whose output means become scalars (the
+  // random_normal input draws new values each run).
+  RunStats stats;
+  std::vector<Tensor> traced = session.run({}, std::span<const Output>(model.outputs), {}, RunOptions{.trace = true}, &stats);
+  check(w.add_run_metadata("step_0", stats, 0), "add_run_metadata");
+  expect.run_metadata_tags.push_back("step_0");
+  for (const NodeRunStats& node : stats.nodes) {
+    if (node.node != nullptr) expect.traced_nodes.push_back(node.node->name());
+  }
+  for (int64_t step = 0; step < 5; ++step) {
+    std::vector<Tensor> values = step == 0 ? traced : session.run({}, std::span<const Output>(model.outputs));
+    for (size_t i = 0; i < values.size(); ++i) {
+      const std::string tag = absl::StrCat("output", i, "/mean");
+      const float mean = mean_of(values[i]);
+      check(w.add_scalar(tag, mean, step), "add_scalar");
+      expect.scalars[tag].emplace_back(step, mean);
+    }
+  }
+  for (const Variable& v : global_variables(graph)) {
+    const Tensor value = session.variable_value(v);
+    check(w.add_histogram(v.name(), value, 0), "add_histogram");
+    const std::vector<float> xs = value.to_vector<float>();
+    expect.histograms[v.name()] = {static_cast<double>(xs.size()), *std::min_element(xs.begin(), xs.end()),
+                                   *std::max_element(xs.begin(), xs.end())};
+  }
+  const std::string text =
+      absl::StrCat("Article example ", number, ": **", global_variables(graph).size(), "** variables");
+  check(w.add_text("description", text, 0), "add_text");
+  expect.texts["description"] = text;
+  check(w.close(), "close");
+
+  // The import case: feed the random_normal output so that TensorFlow does not draw its own.
+  const Tensor input = session.run(model.input);
+  write_case(out / "graphs" / name, graph, session, {{model.input, input}}, model.outputs);
+  return expect;
+}
+
+std::string expectations_json(const std::map<std::string, RunExpectation>& runs) {
+  std::string json = "{";
+  const char* run_sep = "\n";
+  for (const auto& [run, e] : runs) {
+    absl::StrAppend(&json, run_sep, json_string(run), ":{\n\"scalars\":{");
+    run_sep = ",\n";
+    const char* sep = "";
+    for (const auto& [tag, points] : e.scalars) {
+      absl::StrAppend(&json, sep, json_string(tag), ":[");
+      sep = ",";
+      const char* point_sep = "";
+      for (const auto& [step, value] : points) {
+        absl::StrAppend(&json, point_sep, "[", step, ",", json_float(value), "]");
+        point_sep = ",";
+      }
+      json += "]";
+    }
+    json += "},\n\"histograms\":{";
+    sep = "";
+    for (const auto& [tag, h] : e.histograms) {
+      absl::StrAppend(&json, sep, json_string(tag), ":{\"num\":", json_float(h.num), ",\"min\":",
+                      json_float(h.min), ",\"max\":", json_float(h.max), "}");
+      sep = ",";
+    }
+    json += "},\n\"texts\":{";
+    sep = "";
+    for (const auto& [tag, text] : e.texts) {
+      absl::StrAppend(&json, sep, json_string(tag), ":", json_string(text));
+      sep = ",";
+    }
+    json += "},\n\"run_metadata_tags\":[";
+    sep = "";
+    for (const std::string& tag : e.run_metadata_tags) {
+      absl::StrAppend(&json, sep, json_string(tag));
+      sep = ",";
+    }
+    json += "],\n\"traced_nodes\":[";
+    sep = "";
+    for (const std::string& node : e.traced_nodes) {
+      absl::StrAppend(&json, sep, json_string(node));
+      sep = ",";
+    }
+    json += "]}";
+  }
+  return json + "\n}\n";
+}
+
+// ------------------------------------------------------------------------------------------
+// Random graphs: DAGs of our ops over placeholders and shared variables, every combination
+// chosen shape-valid up front (a builder that throws here is a bug of this generator or of the
+// builder, and fails the program).
+
+class RandomGraphBuilder {
+ public:
+  RandomGraphBuilder(Graph& graph, uint64_t seed) : graph_(graph), rng_(seed) {}
+
+  struct Result {
+    FeedList feeds;
+    std::vector<Output> fetches;
+  };
+
+  Result build() {
+    Result result;
+    const int num_placeholders = uniform(1, 3);
+    for (int i = 0; i < num_placeholders; ++i) {
+      Shape shape = random_shape(uniform(1, 3));
+      Output x = ops::placeholder(graph_, DType::kFloat32, shape, "x");
+      pool_.push_back(x);
+      result.feeds.emplace_back(x, random_tensor(shape));
+    }
+    const int num_ops = uniform(5, 14);
+    for (int i = 0; i < num_ops; ++i) add_random_op();
+
+    // Fetch every computed output that nothing consumes (plus the last one, always).
+    for (const Output& o : pool_) {
+      if (o.node->op() != "Placeholder" && consumed_count(o) == 0) result.fetches.push_back(o);
+    }
+    if (result.fetches.empty()) result.fetches.push_back(pool_.back());
+    return result;
+  }
+
+ private:
+  int uniform(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  bool coin(double p = 0.5) { return std::bernoulli_distribution(p)(rng_); }
+  template <typename T>
+  const T& pick(const std::vector<T>& v) { return v.at(static_cast<size_t>(uniform(0, static_cast<int>(v.size()) - 1))); }
+
+  Shape random_shape(int rank) {
+    std::vector<int64_t> dims;
+    for (int i = 0; i < rank; ++i) dims.push_back(uniform(1, 6));
+    return Shape(dims);
+  }
+
+  Tensor random_tensor(const Shape& shape) {
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> values(static_cast<size_t>(shape.num_elements()));
+    for (float& v : values) v = dist(rng_);
+    return Tensor::from_vector<float>(shape, values);
+  }
+
+  int consumed_count(const Output& o) const {
+    int n = 0;
+    for (const auto& [consumer, index] : o.node->consumers()) {
+      if (consumer->input(index) == o) ++n;
+    }
+    return n;
+  }
+
+  Initializer random_initializer() {
+    switch (uniform(0, 5)) {
+      case 0: return init::random_normal(0.0, 0.5);
+      case 1: return init::truncated_normal(0.0, 0.5);
+      case 2: return init::random_uniform(-1.0, 1.0);
+      case 3: return init::constant(0.1);
+      case 4: return init::zeros();
+      default: return init::glorot_uniform();
+    }
+  }
+
+  // A variable of `shape`, often one used before (so that variables have 2-3 readers): calls
+  // `use` with its value. `kind` is the variable's name in its scope.
+  template <typename Use>
+  Output with_variable(const Shape& shape, const std::string& kind, Use use) {
+    std::vector<size_t> candidates;
+    for (size_t i = 0; i < vars_.size(); ++i) {
+      if (vars_[i].shape == shape && vars_[i].kind == kind && vars_[i].uses < 3) candidates.push_back(i);
+    }
+    size_t index;
+    if (!candidates.empty() && coin(0.6)) {
+      index = pick(candidates);
+    } else {
+      vars_.push_back({absl::StrCat("layer", vars_.size()), kind, shape, 0, random_initializer()});
+      index = vars_.size() - 1;
+    }
+    return use_variable(index, use);
+  }
+
+  // Calls `use` with the value of variable vars_[index] inside its variable scope, re-entered
+  // with AUTO_REUSE as Example 2 does, so the op lands in that scope's next name scope.
+  template <typename Use>
+  Output use_variable(size_t index, Use use) {
+    VarSlot& slot = vars_[index];
+    ++slot.uses;
+    VariableScopeGuard guard(graph_, slot.scope, {.reuse = Reuse::kAutoReuse});
+    Variable v = get_variable(graph_, slot.kind, {.shape = slot.shape, .initializer = slot.initializer});
+    return use(v.value());
+  }
+
+  // Applies a variable already used (fewer than 3 times) to some tensor it fits, as a shared
+  // layer is applied to several inputs. False when no pair fits.
+  bool reuse_existing_variable() {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < vars_.size(); ++i) {
+      if (vars_[i].uses < 3) order.push_back(i);
+    }
+    std::shuffle(order.begin(), order.end(), rng_);
+    std::vector<Output> inputs = pool_;
+    std::shuffle(inputs.begin(), inputs.end(), rng_);
+    for (size_t index : order) {
+      const std::string kind = vars_[index].kind;
+      const Shape shape = vars_[index].shape;
+      for (const Output& x : inputs) {
+        const Shape& s = x.shape();
+        Shape broadcast;
+        if ((kind == "weights" || kind == "weights_t") && s.rank() == 2) {
+          const bool tb = kind == "weights_t";
+          const int64_t k = tb ? shape.dim(1) : shape.dim(0);
+          for (bool ta : {false, true}) {
+            if ((ta ? s.dim(0) : s.dim(1)) != k) continue;
+            const ops::MatMulOptions options{.transpose_a = ta, .transpose_b = tb};
+            pool_.push_back(use_variable(index, [&](Output w) { return ops::matmul(x, w, options); }));
+            return true;
+          }
+        } else if (kind == "biases" && s.rank() >= 2 && s.dim(-1) == shape.dim(0)) {
+          pool_.push_back(use_variable(index, [&](Output b) { return ops::bias_add(x, b); }));
+          return true;
+        } else if ((kind == "scale" || kind == "offset") && broadcastable(s, shape, &broadcast) && broadcast == s) {
+          const bool mul = kind == "scale";
+          const bool subtract = coin();
+          pool_.push_back(use_variable(index, [&](Output v) {
+            return mul ? ops::mul(x, v) : subtract ? ops::sub(x, v) : ops::add(x, v);
+          }));
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  static bool broadcastable(const Shape& a, const Shape& b, Shape* result) {
+    const int rank = std::max(a.rank(), b.rank());
+    std::vector<int64_t> dims(static_cast<size_t>(rank));
+    for (int i = 1; i <= rank; ++i) {
+      const int64_t da = i <= a.rank() ? a.dim(-i) : 1;
+      const int64_t db = i <= b.rank() ? b.dim(-i) : 1;
+      if (da != db && da != 1 && db != 1) return false;
+      dims[static_cast<size_t>(rank - i)] = std::max(da, db);
+    }
+    *result = Shape(dims);
+    return true;
+  }
+
+  void add_random_op() {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      const Output x = pick(pool_);
+      const Shape& s = x.shape();
+      switch (uniform(0, 11)) {
+        case 0:  // MatMul with a variable or another pool tensor
+        case 1: {
+          if (s.rank() != 2) break;
+          const bool ta = coin(0.25);
+          const bool tb = coin(0.25);
+          const int64_t k = ta ? s.dim(0) : s.dim(1);
+          ops::MatMulOptions options{.transpose_a = ta, .transpose_b = tb};
+          std::vector<Output> partners;
+          for (const Output& y : pool_) {
+            if (y.shape().rank() == 2 && (tb ? y.shape().dim(1) : y.shape().dim(0)) == k) partners.push_back(y);
+          }
+          if (!partners.empty() && coin(0.3)) {
+            pool_.push_back(ops::matmul(x, pick(partners), options));
+          } else {
+            const int64_t n = uniform(1, 6);
+            const Shape ws = tb ? Shape{n, k} : Shape{k, n};
+            pool_.push_back(with_variable(ws, tb ? "weights_t" : "weights",
+                                          [&](Output w) { return ops::matmul(x, w, options); }));
+          }
+          return;
+        }
+        case 2: {  // AddV2 / Sub / Mul with broadcasting
+          const int which = uniform(0, 2);
+          auto binary = [which](Output a, Output b) {
+            return which == 0 ? ops::add(a, b) : which == 1 ? ops::sub(a, b) : ops::mul(a, b);
+          };
+          std::vector<Output> partners;
+          for (const Output& y : pool_) {
+            Shape r;
+            if (broadcastable(s, y.shape(), &r) && r.num_elements() <= 512) partners.push_back(y);
+          }
+          if (!partners.empty() && coin(0.6)) {
+            const Output y = pick(partners);
+            pool_.push_back(coin() ? binary(x, y) : binary(y, x));
+          } else {
+            // A variable shaped like a suffix of x, some dimensions 1 (broadcast).
+            std::vector<int64_t> dims;
+            const int rank = uniform(0, s.rank());
+            for (int i = s.rank() - rank; i < s.rank(); ++i) dims.push_back(coin(0.3) ? 1 : s.dims()[static_cast<size_t>(i)]);
+            const std::string kind = which == 2 ? "scale" : "offset";
+            pool_.push_back(with_variable(Shape(dims), kind, [&](Output v) { return binary(x, v); }));
+          }
+          return;
+        }
+        case 3: {  // BiasAdd
+          if (s.rank() < 2) break;
+          pool_.push_back(with_variable(Shape{s.dim(-1)}, "biases", [&](Output b) { return ops::bias_add(x, b); }));
+          return;
+        }
+        case 4:
+          pool_.push_back(ops::relu(x));
+          return;
+        case 5:
+          pool_.push_back(coin() ? ops::sigmoid(x) : ops::tanh(x));
+          return;
+        case 6:
+          if (s.rank() < 1) break;
+          pool_.push_back(ops::softmax(x));
+          return;
+        case 7: {  // Reshape to a random factorization, sometimes with one -1
+          const int64_t n = s.num_elements();
+          std::vector<int64_t> dims;
+          int64_t left = n;
+          const int rank = uniform(1, 3);
+          for (int i = 0; i + 1 < rank; ++i) {
+            std::vector<int64_t> divisors;
+            for (int64_t d = 1; d <= left; ++d) {
+              if (left % d == 0) divisors.push_back(d);
+            }
+            const int64_t d = pick(divisors);
+            dims.push_back(d);
+            left /= d;
+          }
+          dims.push_back(left);
+          if (coin(0.3)) dims[static_cast<size_t>(uniform(0, rank - 1))] = -1;
+          pool_.push_back(ops::reshape(x, dims));
+          return;
+        }
+        case 8:
+        case 9: {  // Sum / Mean, over some axes or all, keep_dims or not
+          if (s.rank() < 1) break;
+          std::optional<std::vector<int64_t>> axes;
+          if (coin(0.75)) {
+            std::vector<int64_t> chosen;
+            for (int i = 0; i < s.rank(); ++i) {
+              if (coin(0.4)) chosen.push_back(coin(0.3) ? i - s.rank() : i);
+            }
+            if (chosen.empty()) chosen.push_back(uniform(0, s.rank() - 1));
+            axes = chosen;
+          }
+          const bool keep_dims = coin();
+          pool_.push_back(coin() ? ops::reduce_sum(x, axes, keep_dims) : ops::reduce_mean(x, axes, keep_dims));
+          return;
+        }
+        case 10:
+        case 11:  // a variable used before, applied again
+          if (reuse_existing_variable()) return;
+          break;
+        default:
+          break;
+      }
+    }
+    pool_.push_back(ops::relu(pick(pool_)));
+  }
+
+  struct VarSlot {
+    std::string scope;
+    std::string kind;
+    Shape shape;
+    int uses;
+    Initializer initializer;
+  };
+
+  Graph& graph_;
+  std::mt19937_64 rng_;
+  std::vector<Output> pool_;
+  std::vector<VarSlot> vars_;
+};
+
+void write_random_graph(const fs::path& out, int index, uint64_t seed) {
+  char name[32];
+  std::snprintf(name, sizeof name, "random_%03d", index);
+  Graph graph;
+  graph.set_seed(seed);
+  RandomGraphBuilder builder(graph, seed);
+  RandomGraphBuilder::Result r = builder.build();
+  Session session(graph, cpu_session());
+  session.initialize_variables();
+  write_case(out / "graphs" / name, graph, session, r.feeds, r.fetches);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s OUT [--random-graphs N] [--seed S]\n", argv[0]);
+    return 2;
+  }
+  const fs::path out = argv[1];
+  int num_random = 20;
+  uint64_t seed = 20240607;
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--random-graphs") == 0 && i + 1 < argc) {
+      num_random = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+      seed = std::strtoull(argv[++i], nullptr, 10);
+    } else {
+      std::fprintf(stderr, "usage: %s OUT [--random-graphs N] [--seed S]\n", argv[0]);
+      return 2;
+    }
+  }
+  try {
+    // Start clean: TensorBoard reads every events file in a run directory.
+    fs::remove_all(out / "logs");
+    fs::remove_all(out / "graphs");
+    std::map<std::string, RunExpectation> runs;
+    for (int number = 1; number <= 3; ++number) runs[absl::StrCat("example", number)] = write_example(out, number);
+    write_file(out / "logs_expected.json", expectations_json(runs));
+    for (int i = 0; i < num_random; ++i) write_random_graph(out, i, seed + static_cast<uint64_t>(i));
+    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random, out.string().c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "write_interop_artifacts: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,493 @@
+#include "scopeflow/session.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "scopeflow/error.h"
+#include "test_util.h"
+#include "scopeflow/graph.h"
+#include "scopeflow/initializers.h"
+#include "scopeflow/ops.h"
+#include "scopeflow/scope.h"
+
+namespace scopeflow {
+namespace {
+
+using ::testing::Each;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+using test::error_of;
+
+SessionOptions cpu_options() { return SessionOptions{.device = Device::cpu()}; }
+
+// A graph y = relu(x) * 2 with x a (2, 3) float32 placeholder, and an unrelated placeholder z.
+struct SmallGraph {
+  Graph graph;
+  Output x;
+  Output z;
+  Output h;
+  Output y;
+  SmallGraph() {
+    x = ops::placeholder(graph, DType::kFloat32, Shape{2, 3}, "x");
+    z = ops::placeholder(graph, DType::kFloat32, Shape{4}, "z");
+    h = ops::relu(x);
+    y = ops::mul(h, ops::scalar(graph, 2.0f));
+  }
+};
+
+Tensor x_value() { return Tensor::from_vector<float>(Shape{2, 3}, {-1, 2, -3, 4, -5, 6}); }
+
+// A correct run after an error still works and gives the right values.
+void expect_usable(Session& session, const SmallGraph& m) {
+  const Tensor y = session.run(m.y, {{m.x, x_value()}});
+  EXPECT_THAT(y.to_vector<float>(), ElementsAre(0, 4, 0, 8, 0, 12));
+}
+
+// Expects `fn` to throw Error(kInvalidArgument) from session.run containing `pieces`.
+void expect_run_error(const std::function<void()>& fn, const std::vector<std::string>& pieces) {
+  test::ThrownError e = error_of(fn);
+  EXPECT_EQ(e.code, absl::StatusCode::kInvalidArgument) << e.message;
+  EXPECT_THAT(e.message, StartsWith("[session.run]"));
+  for (const std::string& piece : pieces) EXPECT_THAT(e.message, HasSubstr(piece));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feed and fetch validation
+
+TEST(SessionFeedTest, WrongDtype) {
+  SmallGraph m;
+  Session session(m.graph, cpu_options());
+  expect_run_error([&] { session.run(m.y, {{m.x, Tensor::zeros(DType::kInt32, Shape{2, 3})}}); },
+                   {"'x'", "int32", "float32", "(2, 3)"});
+  expect_usable(session, m);
+}
+
+TEST(SessionFeedTest, WrongShape) {
+  SmallGraph m;
+  Session session(m.graph, cpu_options());
+  expect_run_error([&] { session.run(m.y, {{m.x, Tensor::zeros(DType::kFloat32, Shape{3, 2})}}); },
+                   {"'x'", "(3, 2)", "(2, 3)"});
+  expect_run_error([&] { session.run(m.y, {{m.x, Tensor::zeros(DType::kFloat32, Shape{6})}}); },
+                   {"(6,)"});
+  expect_usable(session, m);
+}
+
+TEST(SessionFeedTest, MissingFeedNamesThePlaceholderAndShape) {
+  SmallGraph m;
+  Session session(m.graph, cpu_options());
+  expect_run_error([&] { session.run(m.y); }, {"placeholder 'x'", "float32", "(2, 3)"});
+  // Feeding only the unrelated placeholder does not help.
+  expect_run_error([&] { session.run(m.y, {{m.z, Tensor::zeros(DType::kFloat32, Shape{4})}}); },
+                   {"placeholder 'x'", "(2, 3)"});
+  EXPECT_EQ(session.num_compiled_plans(), 0);
+  expect_usable(session, m);
+}
+
+TEST(SessionFeedTest, SameOutputFedTwice) {
+  SmallGraph m;
+  Session session(m.graph, cpu_options());
+  expect_run_error([&] { session.run(m.y, {{m.x, x_value()}, {m.x, x_value()}}); },
+                   {"'x'", "fed twice"});
+  expect_usable(session, m);
+}
+
+TEST(SessionFeedTest, FeedingAVariableIsRejected) {
+  SmallGraph m;
+  Variable w = get_variable(m.graph, "w", {.shape = Shape{3}, .initializer = init::zeros()});
+  Output uses_w = ops::add(w, ops::scalar(m.graph, 1.0f));
+  Session session(m.graph, cpu_options());
+  session.initialize_variables();
+  expect_run_error([&] { session.run(uses_w, {{w.node()->output(0), Tensor::zeros(DType::kFloat32, Shape{3})}}); },
+                   {"variable 'w'", "assign_variable"});
+  // Feeding the read value is allowed and replaces it for this run.
+  const Tensor r = session.run(uses_w, {{w.value(), Tensor::from_vector<float>(Shape{3}, {1, 2, 3})}});
+  EXPECT_THAT(r.to_vector<float>(), ElementsAre(2, 3, 4));
+  EXPECT_THAT(session.run(uses_w).to_vector<float>(), Each(1.0f));  // zeros + 1
+  expect_usable(session, m);
+}
+
+TEST(SessionFeedTest, EmptyTensorFed) {
+  SmallGraph m;
+  Session session(m.graph, cpu_options());
+  expect_run_error([&] { session.run(m.y, {{m.x, Tensor()}}); }, {"'x'", "empty"});
+  expect_usable(session, m);
+}
+
+TEST(SessionFeedTest, FeedFromAnotherGraph) {
+  SmallGraph m;
+  SmallGraph other;
+  Session session(m.graph, cpu_options());
+  expect_run_error([&] { session.run(m.y, {{other.x, x_value()}}); }, {"another graph"});
+  expect_usable(session, m);
+}
+
+TEST(SessionFetchTest, FetchFromAnotherGraph) {
+  SmallGraph m;
+  SmallGraph other;
+  Session session(m.graph, cpu_options());
+  expect_run_error([&] { session.run(other.y, {{m.x, x_value()}}); }, {"fetch", "another graph"});
+  expect_run_error([&] { session.run(Output{}); }, {"null"});
+  expect_run_error([&] { session.run(Output{m.y.node, 3}, {{m.x, x_value()}}); }, {"does not exist"});
+  expect_usable(session, m);
+}
+
+TEST(SessionFetchTest, TargetFromAnotherGraph) {
+  SmallGraph m;
+  SmallGraph other;
+  Node* foreign = ops::no_op(other.graph, {other.y.node});
+  Session session(m.graph, cpu_options());
+  expect_run_error([&] { session.run({{m.x, x_value()}}, {m.y}, {foreign}); }, {"target", "another graph"});
+  expect_run_error([&] { session.run({{m.x, x_value()}}, {m.y}, {nullptr}); }, {"target"});
+  expect_usable(session, m);
+}
+
+TEST(SessionVariableTest, UninitializedVariableIsAFailedPrecondition) {
+  SmallGraph m;
+  Variable w = get_variable(m.graph, "layer/w", {.shape = Shape{2, 3}, .initializer = init::ones()});
+  Output out = ops::add(m.x, w);
+  Session session(m.graph, cpu_options());
+  EXPECT_FALSE(session.is_initialized(w));
+  test::ThrownError e = error_of([&] { session.run(out, {{m.x, x_value()}}); });
+  EXPECT_EQ(e.code, absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(e.message, StartsWith("[session.run]"));
+  EXPECT_THAT(e.message, HasSubstr("layer/w"));
+  e = error_of([&] { (void)session.variable_value(w); });
+  EXPECT_EQ(e.code, absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(e.message, HasSubstr("layer/w"));
+
+  session.initialize_variables();
+  EXPECT_TRUE(session.is_initialized(w));
+  EXPECT_THAT(session.run(out, {{m.x, x_value()}}).to_vector<float>(), ElementsAre(0, 3, -2, 5, -4, 7));
+  expect_usable(session, m);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pruning and feeding intermediates
+
+TEST(SessionPruningTest, UnneededPlaceholdersNeedNoFeed) {
+  SmallGraph m;
+  Output from_z = ops::relu(m.z);
+  Session session(m.graph, cpu_options());
+  expect_usable(session, m);  // z is never fed
+  const Tensor r = session.run(from_z, {{m.z, Tensor::from_vector<float>(Shape{4}, {-1, 1, -2, 2})}});
+  EXPECT_THAT(r.to_vector<float>(), ElementsAre(0, 1, 0, 2));  // x is never fed
+  // A constant-only subgraph needs no feed at all.
+  Output c = ops::add(ops::scalar(m.graph, 1.5f), ops::scalar(m.graph, 2.0f));
+  EXPECT_THAT(session.run(c).to_vector<float>(), ElementsAre(3.5f));
+}
+
+TEST(SessionPruningTest, FeedingAnIntermediateReplacesIt) {
+  SmallGraph m;
+  Session session(m.graph, cpu_options());
+  const AllocationStats before = session.allocator().stats(MemoryKind::kActivation);
+  // h is fed, so x (upstream of h only) needs no feed and relu does not run.
+  const Tensor y = session.run(m.y, {{m.h, Tensor::from_vector<float>(Shape{2, 3}, {-1, 1, 2, 3, 4, 5})}});
+  EXPECT_THAT(y.to_vector<float>(), ElementsAre(-2, 2, 4, 6, 8, 10));
+  EXPECT_EQ(session.allocator().stats(MemoryKind::kActivation).total_allocations - before.total_allocations, 1);
+  // Fetching the fed output itself gives the fed value.
+  const Tensor h = session.run(m.h, {{m.h, Tensor::from_vector<float>(Shape{2, 3}, {9, 8, 7, 6, 5, 4})}});
+  EXPECT_THAT(h.to_vector<float>(), ElementsAre(9, 8, 7, 6, 5, 4));
+  expect_usable(session, m);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan reuse
+
+TEST(SessionPlanTest, OnePlanPerSignature) {
+  Graph g;
+  Output a = ops::placeholder(g, DType::kFloat32, Shape{2}, "a");
+  Output b = ops::placeholder(g, DType::kFloat32, Shape{2}, "b");
+  Output sum = ops::add(a, b);
+  Output diff = ops::sub(a, b);
+  Session session(g, cpu_options());
+  EXPECT_EQ(session.num_compiled_plans(), 0);
+  const Tensor va = Tensor::from_vector<float>(Shape{2}, {1, 2});
+  const Tensor vb = Tensor::from_vector<float>(Shape{2}, {10, 20});
+  for (int i = 0; i < 5; ++i) {
+    // Alternate the feed order: the signature does not depend on it.
+    const FeedList feeds = i % 2 == 0 ? FeedList{{a, va}, {b, vb}} : FeedList{{b, vb}, {a, va}};
+    EXPECT_THAT(session.run(sum, feeds).to_vector<float>(), ElementsAre(11, 22));
+    EXPECT_EQ(session.num_compiled_plans(), 1) << "run " << i;
+  }
+  // A new fetch set compiles a new plan, once.
+  for (int i = 0; i < 3; ++i) {
+    const std::vector<Tensor> r = session.run({{a, va}, {b, vb}}, {sum, diff});
+    EXPECT_THAT(r[1].to_vector<float>(), ElementsAre(-9, -18));
+    EXPECT_EQ(session.num_compiled_plans(), 2);
+  }
+  session.run({{a, va}, {b, vb}}, {diff});
+  EXPECT_EQ(session.num_compiled_plans(), 3);
+  session.run(sum, {{a, va}, {b, vb}});
+  EXPECT_EQ(session.num_compiled_plans(), 3);
+  // Failed runs compile nothing.
+  EXPECT_THROW(session.run(sum, {{a, va}}), Error);
+  EXPECT_EQ(session.num_compiled_plans(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory: liveness of intermediates and one buffer per variable
+
+TEST(SessionMemoryTest, ChainFreesIntermediates) {
+  constexpr int64_t kSide = 256;
+  constexpr int64_t kBuffer = kSide * kSide * 4;
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{kSide, kSide}, "x");
+  Output y = x;
+  for (int i = 0; i < 10; ++i) {
+    switch (i % 3) {
+      case 0: y = ops::tanh(y); break;
+      case 1: y = ops::sigmoid(y); break;
+      default: y = ops::relu(y); break;
+    }
+  }
+  Session session(g, cpu_options());
+  const Tensor feed = Tensor::zeros(DType::kFloat32, Shape{kSide, kSide});
+  Allocator& alloc = session.allocator();
+  for (int run = 0; run < 2; ++run) {
+    alloc.reset_peaks();
+    const AllocationStats before = alloc.stats(MemoryKind::kActivation);
+    {
+      const Tensor result = session.run(y, {{x, feed}});
+      const AllocationStats after = alloc.stats(MemoryKind::kActivation);
+      EXPECT_EQ(after.total_allocations - before.total_allocations, 10);
+      // Only the fetched result stays; at most the input and output of one step were live.
+      EXPECT_EQ(after.bytes_in_use, kBuffer);
+      EXPECT_EQ(after.live_allocations, 1);
+      EXPECT_LE(after.peak_bytes, 2 * kBuffer) << "intermediates are not freed after their last use";
+      EXPECT_EQ(result.shape(), Shape({kSide, kSide}));
+      // tanh(0) = 0, sigmoid(0) = 0.5, relu(0.5) = 0.5, ... ends in tanh(relu(sigmoid(...))).
+      EXPECT_FALSE(std::isnan(result.to_vector<float>()[0]));
+    }
+    EXPECT_EQ(alloc.stats(MemoryKind::kActivation).bytes_in_use, 0);
+    EXPECT_EQ(alloc.stats(MemoryKind::kActivation).live_allocations, 0);
+  }
+  EXPECT_EQ(alloc.stats().bytes_in_use, 0);
+}
+
+TEST(SessionMemoryTest, BranchesKeepValuesUntilTheLastReader) {
+  // a is read by the first and the last op; its value must stay alive in between.
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{3}, "x");
+  Output a = ops::relu(x);
+  Output b = ops::tanh(a);
+  Output c = ops::sigmoid(b);
+  Output d = ops::add(c, a);
+  Session session(g, cpu_options());
+  const std::vector<float> xs = {-1.0f, 0.5f, 2.0f};
+  const std::vector<float> r =
+      session.run(d, {{x, Tensor::from_vector<float>(Shape{3}, xs)}}).to_vector<float>();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double av = std::max(0.0f, xs[i]);
+    EXPECT_NEAR(r[i], 1.0 / (1.0 + std::exp(-std::tanh(av))) + av, 1e-6);
+  }
+  EXPECT_EQ(session.allocator().stats(MemoryKind::kActivation).live_allocations, 0);
+}
+
+TEST(SessionMemoryTest, OneParameterAllocationPerVariable) {
+  Graph g;
+  Variable w = get_variable(g, "dense/kernel", {.shape = Shape{4, 3}});
+  Variable b = get_variable(g, "dense/bias", {.shape = Shape{3}, .initializer = init::zeros()});
+  Variable c = get_variable(g, "other/c", {.shape = Shape{2, 2, 2}, .initializer = init::ones()});
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{5, 4}, "x");
+  Output h = ops::bias_add(ops::matmul(x, w), b);
+  Output h2 = ops::bias_add(ops::matmul(x, w), b);  // shares both variables
+  Output loss = ops::add(ops::reduce_sum(ops::add(h, h2)), ops::reduce_sum(c));
+
+  Session session(g, cpu_options());
+  const Allocator& alloc = session.allocator();
+  EXPECT_EQ(alloc.stats(MemoryKind::kParameter).total_allocations, 0);
+  session.initialize_variables();
+  const int64_t expected_bytes = (4 * 3 + 3 + 2 * 2 * 2) * 4;
+  EXPECT_EQ(alloc.stats(MemoryKind::kParameter).live_allocations, 3);
+  EXPECT_EQ(alloc.stats(MemoryKind::kParameter).total_allocations, 3);
+  EXPECT_EQ(alloc.stats(MemoryKind::kParameter).bytes_in_use, expected_bytes);
+  const Tensor w_buffer = session.variable_value(w);
+  const Tensor b_buffer = session.variable_value(b);
+  const Tensor c_buffer = session.variable_value(c);
+  EXPECT_EQ(w_buffer.buffer()->kind(), MemoryKind::kParameter);
+  EXPECT_THAT(c_buffer.to_vector<float>(), Each(1.0f));
+
+  const Tensor xv = Tensor::from_vector<float>(Shape{5, 4}, std::vector<float>(20, 0.25f));
+  float first = 0;
+  for (int step = 0; step < 25; ++step) {
+    const float value = session.run(loss, {{x, xv}}).to_vector<float>()[0];
+    if (step == 0) first = value;
+    EXPECT_EQ(value, first);
+  }
+  EXPECT_EQ(alloc.stats(MemoryKind::kParameter).total_allocations, 3);
+  EXPECT_EQ(alloc.stats(MemoryKind::kParameter).live_allocations, 3);
+  EXPECT_EQ(alloc.stats(MemoryKind::kParameter).peak_bytes, expected_bytes);
+
+  // Initializing again neither reallocates nor replaces the buffers.
+  session.initialize_variables();
+  EXPECT_EQ(alloc.stats(MemoryKind::kParameter).total_allocations, 3);
+  EXPECT_TRUE(session.variable_value(w).shares_buffer_with(w_buffer));
+  EXPECT_TRUE(session.variable_value(b).shares_buffer_with(b_buffer));
+  EXPECT_TRUE(session.variable_value(c).shares_buffer_with(c_buffer));
+
+  // Re-initializing a named variable refills its one buffer in place.
+  session.assign_variable(c, Tensor::zeros(DType::kFloat32, Shape{2, 2, 2}));
+  const std::vector<Variable> to_reset = {c};
+  session.initialize_variables(to_reset);
+  EXPECT_TRUE(session.variable_value(c).shares_buffer_with(c_buffer));
+  EXPECT_THAT(session.variable_value(c).to_vector<float>(), Each(1.0f));
+  EXPECT_EQ(alloc.stats(MemoryKind::kParameter).total_allocations, 3);
+}
+
+TEST(SessionMemoryTest, FreshSessionsGetTheirOwnBuffersWithTheSameValues) {
+  Graph g;
+  g.set_seed(3);
+  Variable w = get_variable(g, "w", {.shape = Shape{8, 8}, .initializer = init::random_normal()});
+  Session s1(g, cpu_options());
+  Session s2(g, cpu_options());
+  s1.initialize_variables();
+  s2.initialize_variables();
+  EXPECT_FALSE(s1.variable_value(w).shares_buffer_with(s2.variable_value(w)));
+  EXPECT_EQ(s1.variable_value(w).to_vector<float>(), s2.variable_value(w).to_vector<float>());
+}
+
+// ---------------------------------------------------------------------------------------------
+// assign_variable and fetched copies
+
+TEST(SessionVariableTest, AssignCopiesIntoTheSameBuffer) {
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{2, 2}, .initializer = init::zeros()});
+  Output doubled = ops::mul(w, ops::scalar(g, 2.0f));
+  Session session(g, cpu_options());
+  session.initialize_variables();
+  const Tensor before = session.variable_value(w);
+  const Tensor value = Tensor::from_vector<float>(Shape{2, 2}, {1, 2, 3, 4});
+  session.assign_variable(w, value);
+  const Tensor after = session.variable_value(w);
+  EXPECT_TRUE(after.shares_buffer_with(before));
+  EXPECT_FALSE(after.shares_buffer_with(value));
+  EXPECT_THAT(after.to_vector<float>(), ElementsAre(1, 2, 3, 4));
+  // The variable holds a copy: later writes to the assigned tensor do not reach it.
+  value.data<float>()[0] = 100;
+  EXPECT_THAT(session.variable_value(w).to_vector<float>(), ElementsAre(1, 2, 3, 4));
+  EXPECT_THAT(session.run(doubled).to_vector<float>(), ElementsAre(2, 4, 6, 8));
+  EXPECT_EQ(session.allocator().stats(MemoryKind::kParameter).total_allocations, 1);
+}
+
+TEST(SessionVariableTest, AssignRejectsWrongShapeOrDtype) {
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{2, 2}, .initializer = init::ones()});
+  Session session(g, cpu_options());
+  session.initialize_variables();
+  for (const Tensor& bad : {Tensor::zeros(DType::kFloat32, Shape{4}),
+                            Tensor::zeros(DType::kFloat32, Shape{2, 3}),
+                            Tensor::zeros(DType::kInt32, Shape{2, 2}), Tensor()}) {
+    test::ThrownError e = error_of([&] { session.assign_variable(w, bad); });
+    EXPECT_EQ(e.code, absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(e.message, StartsWith("[session.assign_variable]"));
+    EXPECT_THAT(e.message, HasSubstr("'w'"));
+    EXPECT_THAT(e.message, HasSubstr("(2, 2)"));
+  }
+  EXPECT_THAT(session.variable_value(w).to_vector<float>(), Each(1.0f));
+}
+
+TEST(SessionVariableTest, AssignBeforeInitializeAllocatesOnce) {
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{3}});
+  Session session(g, cpu_options());
+  session.assign_variable(w, Tensor::from_vector<float>(Shape{3}, {7, 8, 9}));
+  EXPECT_TRUE(session.is_initialized(w));
+  EXPECT_THAT(session.run(w.value()).to_vector<float>(), ElementsAre(7, 8, 9));
+  session.initialize_variables();  // already initialized: keeps the assigned value
+  EXPECT_THAT(session.variable_value(w).to_vector<float>(), ElementsAre(7, 8, 9));
+  EXPECT_EQ(session.allocator().stats(MemoryKind::kParameter).total_allocations, 1);
+}
+
+TEST(SessionVariableTest, AssignToAVariableOfAnotherGraphIsRejected) {
+  Graph g;
+  Graph other;
+  Variable w = get_variable(other, "w", {.shape = Shape{3}});
+  Session session(g, cpu_options());
+  const test::ThrownError e =
+      error_of([&] { session.assign_variable(w, Tensor::zeros(DType::kFloat32, Shape{3})); });
+  EXPECT_EQ(e.code, absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(e.message, HasSubstr("another graph"));
+}
+
+TEST(SessionVariableTest, FetchedVariableValuesAreCopies) {
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{3}, .initializer = init::constant(0.5)});
+  Session session(g, cpu_options());
+  session.initialize_variables();
+  for (Output fetch : {w.value(), w.node()->output(0), ops::identity(w)}) {
+    const Tensor fetched = session.run(fetch);
+    EXPECT_FALSE(fetched.shares_buffer_with(session.variable_value(w))) << fetch.name();
+    EXPECT_THAT(fetched.to_vector<float>(), Each(0.5f));
+    fetched.data<float>()[1] = -7;
+    EXPECT_THAT(session.variable_value(w).to_vector<float>(), Each(0.5f)) << fetch.name();
+  }
+  // Constants are handed out as copies too, so the graph's value cannot change.
+  Output c = ops::constant(g, Tensor::from_vector<float>(Shape{2}, {1, 2}));
+  const Tensor fetched_c = session.run(c);
+  fetched_c.data<float>()[0] = 42;
+  EXPECT_THAT(session.run(c).to_vector<float>(), ElementsAre(1, 2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Devices and targets
+
+TEST(SessionDeviceTest, CudaSessionThrowsInsteadOfAborting) {
+  Graph g;
+  const test::ThrownError e =
+      error_of([&] { Session session(g, SessionOptions{.device = Device::cuda()}); });
+  EXPECT_NE(e.code, absl::StatusCode::kOk);
+  EXPECT_THAT(e.message, StartsWith("[session]"));
+  EXPECT_THAT(e.message, HasSubstr("GPU"));
+
+  EXPECT_THROW(Session(g, SessionOptions{.device = Device{DeviceType::kCpu, 1}}), Error);
+  Session cpu(g, cpu_options());
+  EXPECT_EQ(cpu.device(), Device::cpu());
+  EXPECT_EQ(&cpu.graph(), &g);
+}
+
+TEST(SessionTargetTest, NoOpRunsItsControlInputs) {
+  Graph g;
+  g.set_seed(11);
+  Output r = ops::random_normal(g, Shape{16});
+  Node* draw = g.find_node("random_normal/RandomStandardNormal");
+  ASSERT_NE(draw, nullptr);
+  Node* step = ops::no_op(g, {draw}, "step");
+  EXPECT_EQ(step->op(), "NoOp");
+  EXPECT_EQ(step->num_outputs(), 0);
+
+  Session reference(g, cpu_options());
+  const std::vector<float> first = reference.run(r).to_vector<float>();
+  const std::vector<float> second = reference.run(r).to_vector<float>();
+  ASSERT_NE(first, second);
+
+  // Running the no_op draws once, so the next fetch sees the second draw.
+  Session session(g, cpu_options());
+  const std::vector<Tensor> none = session.run({}, {}, {step});
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(session.run(r).to_vector<float>(), second);
+}
+
+TEST(SessionTargetTest, NoOpControlInputsAreValidated) {
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{2}});
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{2}, "x");
+  Node* needs_variable = ops::no_op(g, {ops::add(w, ops::scalar(g, 1.0f)).node});
+  Node* needs_feed = ops::no_op(g, {ops::relu(x).node});
+  Session session(g, cpu_options());
+  test::ThrownError e = error_of([&] { session.run({}, {}, {needs_variable}); });
+  EXPECT_EQ(e.code, absl::StatusCode::kFailedPrecondition);
+  expect_run_error([&] { session.run({}, {}, {needs_feed}); }, {"placeholder 'x'", "(2,)"});
+  session.initialize_variables();
+  EXPECT_NO_THROW(session.run({}, {}, {needs_variable}));
+  EXPECT_NO_THROW(session.run({{x, Tensor::zeros(DType::kFloat32, Shape{2})}}, {}, {needs_feed}));
+}
+
+}  // namespace
+}  // namespace scopeflow
