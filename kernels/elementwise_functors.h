@@ -40,4 +40,56 @@ struct Tanh {
   SCOPEFLOW_HOST_DEVICE float operator()(float x) const { return tanhf(x); }
 };
 
+struct Neg {
+  template <typename T>
+  SCOPEFLOW_HOST_DEVICE T operator()(T x) const { return -x; }
+};
+struct Square {
+  template <typename T>
+  SCOPEFLOW_HOST_DEVICE T operator()(T x) const { return x * x; }
+};
+
+// Gradients of the activations, as TensorFlow's ReluGrad, SigmoidGrad and TanhGrad define them.
+struct ReluGrad {  // (gradients, features) -> gradients where features > 0
+  SCOPEFLOW_HOST_DEVICE float operator()(float dy, float x) const { return x > 0.0f ? dy : 0.0f; }
+};
+struct SigmoidGrad {  // (y, dy) -> dy * y * (1 - y)
+  SCOPEFLOW_HOST_DEVICE float operator()(float y, float dy) const { return dy * y * (1.0f - y); }
+};
+struct TanhGrad {  // (y, dy) -> dy * (1 - y^2)
+  SCOPEFLOW_HOST_DEVICE float operator()(float y, float dy) const { return dy * (1.0f - y * y); }
+};
+
+// Optimizer updates of one element, in place, as TensorFlow's Apply* ops define them.
+struct ApplyGradientDescent {
+  float alpha;
+  SCOPEFLOW_HOST_DEVICE void operator()(float& var, float grad) const { var -= alpha * grad; }
+};
+struct ApplyMomentum {
+  float lr;
+  float momentum;
+  bool use_nesterov;
+  SCOPEFLOW_HOST_DEVICE void operator()(float& var, float& accum, float grad) const {
+    accum = accum * momentum + grad;
+    if (use_nesterov) {
+      var -= grad * lr + accum * momentum * lr;
+    } else {
+      var -= lr * accum;
+    }
+  }
+};
+struct ApplyAdam {
+  float lr_t;  // lr * sqrt(1 - beta2^t) / (1 - beta1^t), computed once per step
+  float beta1;
+  float beta2;
+  float epsilon;
+  bool use_nesterov;
+  SCOPEFLOW_HOST_DEVICE void operator()(float& var, float& m, float& v, float grad) const {
+    m += (grad - m) * (1.0f - beta1);
+    v += (grad * grad - v) * (1.0f - beta2);
+    const float direction = use_nesterov ? m * beta1 + (1.0f - beta1) * grad : m;
+    var -= lr_t * direction / (sqrtf(v) + epsilon);
+  }
+};
+
 }  // namespace scopeflow::functors

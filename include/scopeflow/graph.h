@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "scopeflow/allocator.h"
 #include "scopeflow/device.h"
 #include "scopeflow/dtype.h"
 #include "scopeflow/shape.h"
@@ -79,6 +80,9 @@ class Node {
   const Shape& output_shape(int i) const { return output_shapes_.at(static_cast<size_t>(i)); }
   /// Output i of this node; throws Error when i is out of range.
   Output output(int i = 0);
+  /// What a session's buffer for output i counts as (activation unless marked, e.g. gradients).
+  MemoryKind output_memory_kind(int i) const { return output_memory_kinds_.at(static_cast<size_t>(i)); }
+  void set_output_memory_kind(int i, MemoryKind kind) { output_memory_kinds_.at(static_cast<size_t>(i)) = kind; }
 
  private:
   friend class Graph;
@@ -96,6 +100,7 @@ class Node {
   std::string device_;
   std::vector<DType> output_dtypes_;
   std::vector<Shape> output_shapes_;
+  std::vector<MemoryKind> output_memory_kinds_;
 };
 
 /// What an op builder asks the graph to add; the graph validates, infers shapes and names it.

@@ -57,6 +57,42 @@ struct RandomNormalOptions {
 Output random_normal(Graph& graph, Shape shape, RandomNormalOptions options = {},
                      std::string_view name = "random_normal");
 
+/// tf.math.add_n: the sum of one or more float32 tensors of one shape (AddN).
+Output add_n(std::vector<Output> inputs, std::string_view name = "");
+/// tf.negative (Neg).
+Output neg(Output x, std::string_view name = "");
+/// tf.square (Square).
+Output square(Output x, std::string_view name = "");
+/// tf.broadcast_to: NumPy-broadcasts x to `shape`.
+Output broadcast_to(Output x, Shape shape, std::string_view name = "");
+/// tf.cast; float to integer truncates toward zero, anything to bool is "!= 0".
+Output cast(Output x, DType dtype, std::string_view name = "");
+/// tf.equal with broadcasting; returns bool.
+Output equal(Output x, Output y, std::string_view name = "");
+/// tf.argmax over `axis` of a float32 tensor; output_type int32 or int64.
+Output argmax(Output x, int64_t axis, DType output_type = DType::kInt64, std::string_view name = "");
+/// tf.nn.log_softmax over the last dimension.
+Output log_softmax(Output logits, std::string_view name = "");
+
+/// The two outputs of TensorFlow's fused softmax cross-entropy ops.
+struct CrossEntropy {
+  Output loss;      // (batch,) per-example loss
+  Output backprop;  // (batch, classes) d loss / d logits
+};
+/// SoftmaxCrossEntropyWithLogits: logits and label distributions, both (batch, classes).
+CrossEntropy softmax_cross_entropy_with_logits(Output logits, Output labels,
+                                               std::string_view name = "");
+/// SparseSoftmaxCrossEntropyWithLogits: (batch, classes) logits, (batch,) int32/int64 labels.
+/// A label outside [0, classes) is an error when the graph runs.
+CrossEntropy sparse_softmax_cross_entropy_with_logits(Output logits, Output labels,
+                                                      std::string_view name = "");
+
+// Gradient ops, as TensorFlow defines them (the gradients of the ops above use these).
+Output bias_add_grad(Output grad, std::string_view name = "");
+Output relu_grad(Output gradients, Output features, std::string_view name = "");
+Output sigmoid_grad(Output y, Output dy, std::string_view name = "");
+Output tanh_grad(Output y, Output dy, std::string_view name = "");
+
 /// tf.no_op with control inputs: running it runs them.
 Node* no_op(Graph& graph, std::vector<Node*> control_inputs, std::string_view name = "NoOp");
 

@@ -40,6 +40,7 @@ struct VariableInfo {
   Initializer initializer;
   bool trainable = true;
   bool from_get_variable = false;  // false for variable() (tf.Variable)
+  MemoryKind memory_kind = MemoryKind::kParameter;  // kOptimizerSlot for optimizer state
   std::source_location defined_at;
 };
 
@@ -121,6 +122,8 @@ struct VariableOptions {
   std::optional<DType> dtype{};        // argument, then scope, then float32
   std::optional<Initializer> initializer{};  // argument, then scope, then default_initializer
   bool trainable = true;
+  /// What the session's buffer counts as: parameters, or optimizer state for slot variables.
+  MemoryKind memory_kind = MemoryKind::kParameter;
 };
 
 /// tf.get_variable: gets or creates "<scope>/<name>" according to the scope's reuse mode.
@@ -161,7 +164,7 @@ class VariableStore {
 
   const VariableInfo* create(std::string name, bool exact_node_name, DType dtype, Shape shape,
                              Initializer initializer, bool trainable, bool from_get_variable,
-                             std::source_location location);
+                             MemoryKind memory_kind, std::source_location location);
 
   Graph* graph_;
   std::vector<VariableScope> scopes_;

@@ -2,13 +2,16 @@
 // Umbrella header: the whole public API.
 
 #include "scopeflow/allocator.h"
+#include "scopeflow/data.h"
 #include "scopeflow/device.h"
 #include "scopeflow/dtype.h"
 #include "scopeflow/error.h"
 #include "scopeflow/graph_def.h"
+#include "scopeflow/gradients.h"
 #include "scopeflow/graph.h"
 #include "scopeflow/initializers.h"
 #include "scopeflow/layers.h"
+#include "scopeflow/losses.h"
 #include "scopeflow/memory_report.h"
 #include "scopeflow/ops.h"
 #include "scopeflow/scope.h"
@@ -16,3 +19,4 @@
 #include "scopeflow/shape.h"
 #include "scopeflow/summary.h"
 #include "scopeflow/tensor.h"
+#include "scopeflow/train.h"

@@ -18,4 +18,28 @@ void sum(KernelContext& ctx);          // over the axes of the constant second i
 void mean(KernelContext& ctx);
 void random_standard_normal(KernelContext& ctx);
 
+void neg(KernelContext& ctx);
+void square(KernelContext& ctx);
+void add_n(KernelContext& ctx);         // sum of N same-shaped inputs
+void cast(KernelContext& ctx);          // any pair of dtypes; float -> int truncates toward zero
+void equal(KernelContext& ctx);         // broadcasting x == y -> bool
+void broadcast_to(KernelContext& ctx);  // input broadcast to the output's shape
+void relu_grad(KernelContext& ctx);     // (gradients, features)
+void sigmoid_grad(KernelContext& ctx);  // (y, dy)
+void tanh_grad(KernelContext& ctx);     // (y, dy)
+void bias_add_grad(KernelContext& ctx); // (..., c) -> (c,): sum over all but the last dimension
+void arg_max(KernelContext& ctx);       // over the constant axis input; first maximum wins
+void log_softmax(KernelContext& ctx);   // over the last dimension
+
+// Losses over (batch, classes) logits: outputs per-example loss and d loss / d logits.
+void softmax_cross_entropy(KernelContext& ctx);         // dense label distributions
+void sparse_softmax_cross_entropy(KernelContext& ctx);  // integer labels; range-checked
+
+// In-place updates: input 0 (and the slot inputs) are variable buffers; no outputs.
+void assign(KernelContext& ctx);
+void assign_sub(KernelContext& ctx);
+void apply_gradient_descent(KernelContext& ctx);
+void apply_momentum(KernelContext& ctx);
+void apply_adam(KernelContext& ctx);
+
 }  // namespace scopeflow::cpu

@@ -77,6 +77,7 @@ void binary_kernel(KernelContext& ctx, F f) {
     case DType::kFloat32: binary_broadcast<float>(a, b, out, f); break;
     case DType::kInt32: binary_broadcast<int32_t>(a, b, out, f); break;
     case DType::kInt64: binary_broadcast<int64_t>(a, b, out, f); break;
+    case DType::kBool: break;  // shape inference admits no bool arithmetic
   }
 }
 

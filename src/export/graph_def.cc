@@ -45,6 +45,7 @@ void fill_splat(DType dtype, const Shape& shape, double value, tfp::TensorProto*
     case DType::kFloat32: out->add_float_val(static_cast<float>(value)); break;
     case DType::kInt32: out->add_int_val(static_cast<int32_t>(value)); break;
     case DType::kInt64: out->add_int64_val(static_cast<int64_t>(value)); break;
+    case DType::kBool: out->add_bool_val(value != 0.0); break;
   }
 }
 

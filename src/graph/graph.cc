@@ -137,6 +137,7 @@ Node* Graph::add_node(NodeSpec spec) {
   for (OutputSpec& out : outputs) {
     node->output_dtypes_.push_back(out.dtype);
     node->output_shapes_.push_back(std::move(out.shape));
+    node->output_memory_kinds_.push_back(MemoryKind::kActivation);
   }
   Node* raw = node.get();
   for (int i = 0; i < raw->num_inputs(); ++i) {

@@ -1,6 +1,8 @@
-// Placeholder, Const, Identity, Reshape, NoOp.
+// Placeholder, Const, Identity, Reshape, BroadcastTo, NoOp.
 
 #include "absl/strings/str_cat.h"
+#include "cpu/cpu_kernels.h"
+#include "ops/gradient_util.h"
 #include "ops/op_util.h"
 #include "scopeflow/ops.h"
 
@@ -58,24 +60,54 @@ std::vector<OutputSpec> infer_reshape(const InferenceContext& ctx) {
 
 std::vector<OutputSpec> infer_no_op(const InferenceContext&) { return {}; }
 
+std::vector<OutputSpec> infer_broadcast_to(const InferenceContext& ctx) {
+  const Tensor* target = ctx.constant_input(1);
+  if (target == nullptr || target->shape().rank() != 1) ctx.fail("the shape input must be a 1-D constant");
+  Shape out(op_util::int_values(*target));
+  const Shape& in = ctx.input_shape(0);
+  std::optional<Shape> joined = op_util::broadcast_shapes(in, out);
+  if (in.rank() > out.rank() || !joined || *joined != out) {
+    ctx.fail("cannot broadcast ", in.to_string(), " to ", out.to_string());
+  }
+  return {{ctx.input_dtype(0), std::move(out)}};
+}
+
+std::vector<Output> identity_grad(const GradientContext& g) { return {g.grad(0)}; }
+
+std::vector<Output> reshape_grad(const GradientContext& g) {
+  return {ops::reshape(g.grad(0), g.input(0).shape().dims()), Output{}};
+}
+
+std::vector<Output> broadcast_to_grad(const GradientContext& g) {
+  return {grad_util::sum_to_shape(g.grad(0), g.input(0).shape()), Output{}};
+}
+
+constexpr char kSourceOp[] = "a source op: it has no inputs to differentiate";
+
 }  // namespace
 
 void register_array_ops() {
   register_op({.tf_name = "Placeholder", .builder_name = "placeholder", .default_name = "Placeholder",
                .num_inputs = 0, .infer = infer_placeholder, .execution = ExecutionKind::kFeed,
-               .cuda = CudaSupport::kNotApplicable});
+               .cuda = CudaSupport::kNotApplicable, .no_gradient = kSourceOp});
   register_op({.tf_name = "Const", .builder_name = "constant", .default_name = "Const",
                .num_inputs = 0, .infer = infer_const, .execution = ExecutionKind::kConstant,
-               .cuda = CudaSupport::kNotApplicable});
+               .cuda = CudaSupport::kNotApplicable, .no_gradient = kSourceOp});
   register_op({.tf_name = "Identity", .builder_name = "identity", .default_name = "Identity",
                .num_inputs = 1, .infer = infer_identity,
-               .execution = ExecutionKind::kForwardInput, .cuda = CudaSupport::kNotApplicable});
+               .execution = ExecutionKind::kForwardInput, .cuda = CudaSupport::kNotApplicable,
+               .gradient = identity_grad});
   register_op({.tf_name = "Reshape", .builder_name = "reshape", .default_name = "Reshape",
                .num_inputs = 2, .infer = infer_reshape,
-               .execution = ExecutionKind::kForwardInput, .cuda = CudaSupport::kNotApplicable});
+               .execution = ExecutionKind::kForwardInput, .cuda = CudaSupport::kNotApplicable,
+               .gradient = reshape_grad});
+  register_op({.tf_name = "BroadcastTo", .builder_name = "broadcast_to", .default_name = "BroadcastTo",
+               .num_inputs = 2, .infer = infer_broadcast_to, .cpu_kernel = cpu::broadcast_to,
+               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend",
+               .gradient = broadcast_to_grad});
   register_op({.tf_name = "NoOp", .builder_name = "no_op", .default_name = "NoOp",
                .num_inputs = 0, .infer = infer_no_op, .execution = ExecutionKind::kNoOutput,
-               .cuda = CudaSupport::kNotApplicable});
+               .cuda = CudaSupport::kNotApplicable, .no_gradient = "control-only: it has no outputs"});
 }
 
 namespace ops {
@@ -115,6 +147,22 @@ Output reshape(Output x, std::vector<int64_t> shape, std::string_view name) {
                                           graph.unique_name(absl::StrCat(op_name, "/shape")));
   return op_util::make_exact(graph, "Reshape", {x, shape_node},
                              {{"T", x.dtype()}, {"Tshape", DType::kInt32}}, op_name);
+}
+
+Output broadcast_to(Output x, Shape shape, std::string_view name) {
+  Graph& graph = op_util::graph_of(x, "broadcast_to");
+  const std::string op_name =
+      graph.unique_name(graph.current_name_scope() + std::string(name.empty() ? "BroadcastTo" : name));
+  std::vector<int32_t> dims32;
+  for (int64_t d : shape.dims()) {
+    if (d > INT32_MAX) throw_invalid("broadcast_to", "dimension ", d, " is too large");
+    dims32.push_back(static_cast<int32_t>(d));
+  }
+  Tensor dims = Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(dims32.size())}, dims32);
+  Output shape_node = op_util::make_exact(graph, "Const", {}, {{"value", dims}, {"dtype", DType::kInt32}},
+                                          graph.unique_name(absl::StrCat(op_name, "/shape")));
+  return op_util::make_exact(graph, "BroadcastTo", {x, shape_node},
+                             {{"T", x.dtype()}, {"Tidx", DType::kInt32}}, op_name);
 }
 
 Node* no_op(Graph& graph, std::vector<Node*> control_inputs, std::string_view name) {

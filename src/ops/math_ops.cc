@@ -1,7 +1,8 @@
-// MatMul, AddV2, Sub, Mul, Sum, Mean.
+// MatMul, AddV2, Sub, Mul, Sum, Mean, AddN, Neg, Square, Cast, Equal, ArgMax.
 
 #include "absl/strings/str_cat.h"
 #include "cpu/cpu_kernels.h"
+#include "ops/gradient_util.h"
 #include "ops/op_util.h"
 #include "scopeflow/ops.h"
 
@@ -80,27 +81,157 @@ Output reduction(std::string op, std::string_view builder, Output x,
                              op_name);
 }
 
+std::vector<OutputSpec> infer_add_n(const InferenceContext& ctx) {
+  if (ctx.num_inputs() < 1) ctx.fail("needs at least one input");
+  for (int i = 0; i < ctx.num_inputs(); ++i) {
+    ctx.expect_float(i);
+    if (ctx.input_shape(i) != ctx.input_shape(0)) {
+      ctx.fail("input ", i, " has shape ", ctx.input_shape(i).to_string(), " but input 0 has ",
+               ctx.input_shape(0).to_string(), "; all inputs must have one shape");
+    }
+  }
+  if (ctx.attr<int64_t>("N") != ctx.num_inputs()) ctx.fail("attr N differs from the input count");
+  return {{DType::kFloat32, ctx.input_shape(0)}};
+}
+
+std::vector<OutputSpec> infer_numeric_unary(const InferenceContext& ctx) {
+  ctx.expect_dtype(0, {DType::kFloat32, DType::kInt32, DType::kInt64});
+  return {{ctx.input_dtype(0), ctx.input_shape(0)}};
+}
+
+std::vector<OutputSpec> infer_cast(const InferenceContext& ctx) {
+  if (ctx.attr<DType>("SrcT") != ctx.input_dtype(0)) ctx.fail("attr SrcT differs from the input's dtype");
+  return {{ctx.attr<DType>("DstT"), ctx.input_shape(0)}};
+}
+
+std::vector<OutputSpec> infer_equal(const InferenceContext& ctx) {
+  if (ctx.input_dtype(0) != ctx.input_dtype(1)) {
+    ctx.fail("inputs have different dtypes: ", dtype_name(ctx.input_dtype(0)), " and ",
+             dtype_name(ctx.input_dtype(1)));
+  }
+  std::optional<Shape> out = op_util::broadcast_shapes(ctx.input_shape(0), ctx.input_shape(1));
+  if (!out) {
+    ctx.fail("shapes ", ctx.input_shape(0).to_string(), " and ", ctx.input_shape(1).to_string(),
+             " are not broadcast-compatible");
+  }
+  return {{DType::kBool, std::move(*out)}};
+}
+
+std::vector<OutputSpec> infer_arg_max(const InferenceContext& ctx) {
+  ctx.expect_float(0);
+  ctx.expect_dtype(1, {DType::kInt32, DType::kInt64});
+  const Tensor* axis_value = ctx.constant_input(1);
+  if (axis_value == nullptr || axis_value->num_elements() != 1) ctx.fail("the axis must be a constant scalar");
+  const Shape& in = ctx.input_shape(0);
+  if (in.rank() < 1) ctx.fail("input must be at least rank 1, got a scalar");
+  const std::vector<int> axes = op_util::normalize_axes(ctx, op_util::int_values(*axis_value), in.rank());
+  if (in.dims()[static_cast<size_t>(axes[0])] == 0) ctx.fail("cannot take the argmax over an empty axis of ", in.to_string());
+  const DType out = ctx.attr<DType>("output_type");
+  if (out != DType::kInt32 && out != DType::kInt64) ctx.fail("output_type must be int32 or int64");
+  return {{out, op_util::reduced_shape(in, axes, /*keep_dims=*/false)}};
+}
+
+// Gradients. Each returns one entry per input (invalid: no gradient for that input).
+
+std::vector<Output> matmul_grad(const GradientContext& g) {
+  const bool ta = g.node.attr<bool>("transpose_a");
+  const bool tb = g.node.attr<bool>("transpose_b");
+  const Output a = g.input(0);
+  const Output b = g.input(1);
+  const Output dy = g.grad(0);
+  using ops::matmul;
+  if (!ta && !tb) return {matmul(dy, b, {.transpose_b = true}), matmul(a, dy, {.transpose_a = true})};
+  if (!ta && tb) return {matmul(dy, b), matmul(dy, a, {.transpose_a = true})};
+  if (ta && !tb) return {matmul(b, dy, {.transpose_b = true}), matmul(a, dy)};
+  return {matmul(b, dy, {.transpose_a = true, .transpose_b = true}),
+          matmul(dy, a, {.transpose_a = true, .transpose_b = true})};
+}
+
+std::vector<Output> add_grad(const GradientContext& g) {
+  return {grad_util::sum_to_shape(g.grad(0), g.input(0).shape()),
+          grad_util::sum_to_shape(g.grad(0), g.input(1).shape())};
+}
+
+std::vector<Output> sub_grad(const GradientContext& g) {
+  return {grad_util::sum_to_shape(g.grad(0), g.input(0).shape()),
+          grad_util::sum_to_shape(ops::neg(g.grad(0)), g.input(1).shape())};
+}
+
+std::vector<Output> mul_grad(const GradientContext& g) {
+  return {grad_util::sum_to_shape(ops::mul(g.grad(0), g.input(1)), g.input(0).shape()),
+          grad_util::sum_to_shape(ops::mul(g.input(0), g.grad(0)), g.input(1).shape())};
+}
+
+std::vector<Output> sum_grad(const GradientContext& g) {
+  return {grad_util::broadcast_reduced_grad(g.grad(0), g.input(0).shape(), grad_util::reduction_axes(g.node)),
+          Output{}};
+}
+
+std::vector<Output> mean_grad(const GradientContext& g) {
+  const Shape& in = g.input(0).shape();
+  const int64_t count = in.num_elements() / std::max<int64_t>(g.output(0).shape().num_elements(), 1);
+  Output scaled = ops::mul(g.grad(0), grad_util::scalar(g.graph, 1.0f / static_cast<float>(std::max<int64_t>(count, 1))));
+  return {grad_util::broadcast_reduced_grad(scaled, in, grad_util::reduction_axes(g.node)), Output{}};
+}
+
+std::vector<Output> add_n_grad(const GradientContext& g) {
+  return std::vector<Output>(static_cast<size_t>(g.node.num_inputs()), g.grad(0));
+}
+
+std::vector<Output> neg_grad(const GradientContext& g) { return {ops::neg(g.grad(0))}; }
+
+std::vector<Output> square_grad(const GradientContext& g) {
+  return {ops::mul(g.grad(0), ops::mul(grad_util::scalar(g.graph, 2.0f), g.input(0)))};
+}
+
+std::vector<Output> cast_grad(const GradientContext& g) {
+  // Only float -> float casts carry a gradient; integer and bool values are constants to it.
+  if (!is_floating(g.input(0).dtype()) || !is_floating(g.output(0).dtype())) return {Output{}};
+  return {ops::cast(g.grad(0), g.input(0).dtype())};
+}
+
 }  // namespace
 
 void register_math_ops() {
   register_op({.tf_name = "MatMul", .builder_name = "matmul", .default_name = "MatMul",
                .num_inputs = 2, .infer = infer_matmul, .cpu_kernel = cpu::matmul,
-               .cuda_note = "cuBLAS GEMM lands with the CUDA backend"});
+               .cuda_note = "cuBLAS GEMM lands with the CUDA backend", .gradient = matmul_grad});
   register_op({.tf_name = "AddV2", .builder_name = "add", .default_name = "add", .num_inputs = 2,
                .infer = infer_binary, .cpu_kernel = cpu::add,
-               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend"});
+               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend", .gradient = add_grad});
   register_op({.tf_name = "Sub", .builder_name = "sub", .default_name = "sub", .num_inputs = 2,
                .infer = infer_binary, .cpu_kernel = cpu::sub,
-               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend"});
+               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend", .gradient = sub_grad});
   register_op({.tf_name = "Mul", .builder_name = "mul", .default_name = "mul", .num_inputs = 2,
                .infer = infer_binary, .cpu_kernel = cpu::mul,
-               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend"});
+               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend", .gradient = mul_grad});
   register_op({.tf_name = "Sum", .builder_name = "reduce_sum", .default_name = "Sum",
                .num_inputs = 2, .infer = infer_reduction, .cpu_kernel = cpu::sum,
-               .cuda_note = "CUB reduction lands with the CUDA backend"});
+               .cuda_note = "CUB reduction lands with the CUDA backend", .gradient = sum_grad});
   register_op({.tf_name = "Mean", .builder_name = "reduce_mean", .default_name = "Mean",
                .num_inputs = 2, .infer = infer_reduction, .cpu_kernel = cpu::mean,
-               .cuda_note = "CUB reduction lands with the CUDA backend"});
+               .cuda_note = "CUB reduction lands with the CUDA backend", .gradient = mean_grad});
+  const std::string elementwise_note = "elementwise CUDA kernel lands with the CUDA backend";
+  register_op({.tf_name = "AddN", .builder_name = "add_n", .default_name = "AddN", .num_inputs = -1,
+               .infer = infer_add_n, .cpu_kernel = cpu::add_n, .cuda_note = elementwise_note,
+               .gradient = add_n_grad});
+  register_op({.tf_name = "Neg", .builder_name = "neg", .default_name = "Neg", .num_inputs = 1,
+               .infer = infer_numeric_unary, .cpu_kernel = cpu::neg, .cuda_note = elementwise_note,
+               .gradient = neg_grad});
+  register_op({.tf_name = "Square", .builder_name = "square", .default_name = "Square",
+               .num_inputs = 1, .infer = infer_numeric_unary, .cpu_kernel = cpu::square,
+               .cuda_note = elementwise_note, .gradient = square_grad});
+  register_op({.tf_name = "Cast", .builder_name = "cast", .default_name = "Cast", .num_inputs = 1,
+               .infer = infer_cast, .cpu_kernel = cpu::cast, .cuda_note = elementwise_note,
+               .gradient = cast_grad});
+  register_op({.tf_name = "Equal", .builder_name = "equal", .default_name = "Equal",
+               .num_inputs = 2, .infer = infer_equal, .cpu_kernel = cpu::equal,
+               .cuda_note = elementwise_note,
+               .no_gradient = "a comparison is piecewise constant; its output is bool"});
+  register_op({.tf_name = "ArgMax", .builder_name = "argmax", .default_name = "ArgMax",
+               .num_inputs = 2, .infer = infer_arg_max, .cpu_kernel = cpu::arg_max,
+               .cuda_note = "CUB arg-max reduction lands with the CUDA backend",
+               .no_gradient = "an index is piecewise constant; its output is an integer"});
 }
 
 namespace ops {
@@ -117,6 +248,46 @@ Output matmul(Output a, Output b, MatMulOptions options, std::string_view name) 
 Output add(Output x, Output y, std::string_view name) { return binary("AddV2", "add", x, y, name); }
 Output sub(Output x, Output y, std::string_view name) { return binary("Sub", "sub", x, y, name); }
 Output mul(Output x, Output y, std::string_view name) { return binary("Mul", "mul", x, y, name); }
+
+Output add_n(std::vector<Output> inputs, std::string_view name) {
+  if (inputs.empty()) throw_invalid("add_n", "needs at least one input");
+  Graph& graph = op_util::graph_of(inputs[0], "add_n");
+  const auto n = static_cast<int64_t>(inputs.size());
+  const DType dtype = inputs[0].dtype();
+  return op_util::make(graph, "AddN", std::move(inputs), {{"N", n}, {"T", dtype}}, name);
+}
+
+Output neg(Output x, std::string_view name) {
+  return op_util::make(op_util::graph_of(x, "neg"), "Neg", {x}, {{"T", x.dtype()}}, name);
+}
+
+Output square(Output x, std::string_view name) {
+  return op_util::make(op_util::graph_of(x, "square"), "Square", {x}, {{"T", x.dtype()}}, name);
+}
+
+Output cast(Output x, DType dtype, std::string_view name) {
+  Graph& graph = op_util::graph_of(x, "cast");
+  return op_util::make(graph, "Cast", {x}, {{"SrcT", x.dtype()}, {"DstT", dtype}, {"Truncate", false}}, name);
+}
+
+Output equal(Output x, Output y, std::string_view name) {
+  Graph& graph = op_util::graph_of(x, "equal");
+  if (y.node == nullptr) throw_invalid("equal", "input 1 is a null output");
+  return op_util::make(graph, "Equal", {x, y}, {{"T", x.dtype()}, {"incompatible_shape_error", true}}, name);
+}
+
+Output argmax(Output x, int64_t axis, DType output_type, std::string_view name) {
+  Graph& graph = op_util::graph_of(x, "argmax");
+  if (axis < INT32_MIN || axis > INT32_MAX) throw_invalid("argmax", "axis ", axis, " is out of range");
+  const std::string op_name =
+      graph.unique_name(graph.current_name_scope() + (name.empty() ? std::string("ArgMax") : std::string(name)));
+  Output dimension = op_util::make_exact(
+      graph, "Const", {}, {{"value", Tensor::scalar<int32_t>(static_cast<int32_t>(axis))}, {"dtype", DType::kInt32}},
+      graph.unique_name(absl::StrCat(op_name, "/dimension")));
+  return op_util::make_exact(graph, "ArgMax", {x, dimension},
+                             {{"T", x.dtype()}, {"Tidx", DType::kInt32}, {"output_type", output_type}},
+                             op_name);
+}
 
 Output reduce_sum(Output x, std::optional<std::vector<int64_t>> axes, bool keep_dims, std::string_view name) {
   return reduction("Sum", "reduce_sum", x, std::move(axes), keep_dims, name);

@@ -30,6 +30,8 @@ const OpTable& table() {
     register_nn_ops();
     register_random_ops();
     register_state_ops();
+    register_loss_ops();
+    register_training_ops();
   });
   return table_for_registration();
 }
@@ -78,6 +80,14 @@ void InferenceContext::expect_dtype(int i, std::initializer_list<DType> allowed)
   for (DType d : allowed) names.push_back(dtype_name(d));
   fail("input ", i, " ('", spec_.inputs[static_cast<size_t>(i)].name(), "') is ",
        dtype_name(got), " but must be ", absl::StrJoin(names, " or "));
+}
+
+void InferenceContext::expect_variable(int i) const {
+  const Output& in = spec_.inputs[static_cast<size_t>(i)];
+  if (in.node->op() != "VariableV2" || in.index != 0) {
+    fail("input ", i, " must be a variable (a VariableV2 node, as TensorFlow's ref inputs), got '",
+         in.name(), "' from a ", in.node->op(), " node");
+  }
 }
 
 std::string_view InferenceContext::op_name() const { return op_.builder_name; }

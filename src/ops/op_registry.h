@@ -27,6 +27,10 @@ class InferenceContext {
   int num_inputs() const { return static_cast<int>(spec_.inputs.size()); }
   DType input_dtype(int i) const { return spec_.inputs[static_cast<size_t>(i)].dtype(); }
   const Shape& input_shape(int i) const { return spec_.inputs[static_cast<size_t>(i)].shape(); }
+  /// The node producing input i.
+  const Node& input_node(int i) const { return *spec_.inputs[static_cast<size_t>(i)].node; }
+  /// Fails unless input i is output 0 of a VariableV2 node (TensorFlow's ref inputs).
+  void expect_variable(int i) const;
   /// The value of input i when it comes straight from a Const node, else nullptr.
   const Tensor* constant_input(int i) const;
 
@@ -73,6 +77,20 @@ struct KernelContext {
 using ShapeFn = std::vector<OutputSpec> (*)(const InferenceContext&);
 using CpuKernelFn = void (*)(KernelContext&);
 
+/// What a gradient function sees: the forward node and the gradients flowing into its outputs.
+struct GradientContext {
+  Graph& graph;
+  Node& node;
+  /// One per output of `node`; an invalid Output where no gradient reaches that output.
+  std::span<const Output> grad_outputs;
+
+  Output input(int i) const { return node.input(i); }
+  Output output(int i) const { return node.output(i); }
+  Output grad(int i) const { return grad_outputs[static_cast<size_t>(i)]; }
+};
+/// Returns one gradient per input of the node (an invalid Output: no gradient for that input).
+using GradientFn = std::vector<Output> (*)(const GradientContext&);
+
 /// How the runtime produces an op's outputs.
 enum class ExecutionKind {
   kKernel,        // run cpu_kernel on preallocated outputs
@@ -81,6 +99,8 @@ enum class ExecutionKind {
   kConstant,      // value is the node's "value" attr (Const)
   kVariable,      // value is the session's buffer for this variable (VariableV2)
   kNoOutput,      // control-only (NoOp)
+  kInPlace,       // cpu_kernel updates the variable of input 0 (and slot inputs) in place;
+                  // output 0 is that variable's buffer. Runs after every reader in its plan.
 };
 
 /// Whether an op has a CUDA kernel or runs on the CPU even in CUDA sessions (an explicit mark).
@@ -97,6 +117,8 @@ struct OpDef {
   CudaSupport cuda = CudaSupport::kCpuFallback;
   std::string cuda_note{};   // why it falls back, when it does
   bool stateful = false;     // never pruned as a pure function of its inputs (random, variables)
+  GradientFn gradient = nullptr;
+  std::string no_gradient{};  // when gradient is null: why the op is not differentiable
 };
 
 /// The op named `tf_name`, or nullptr.
@@ -111,6 +133,8 @@ void register_math_ops();
 void register_nn_ops();
 void register_random_ops();
 void register_state_ops();
+void register_loss_ops();
+void register_training_ops();
 
 template <typename... Pieces>
 void InferenceContext::fail(const Pieces&... pieces) const {

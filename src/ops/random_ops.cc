@@ -25,7 +25,8 @@ void register_random_ops() {
                .default_name = "RandomStandardNormal", .num_inputs = 1,
                .infer = infer_random_standard_normal, .cpu_kernel = cpu::random_standard_normal,
                .cuda_note = "drawn on the host so every device sees the same values",
-               .stateful = true});
+               .stateful = true,
+               .no_gradient = "random sampling: its output does not depend differentiably on the shape input"});
 }
 
 namespace ops {

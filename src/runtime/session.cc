@@ -110,7 +110,7 @@ int Session::num_compiled_plans() const {
 
 Tensor& Session::variable_slot(const VariableInfo& info) {
   auto [it, inserted] = state_->variables.try_emplace(info.node);
-  if (inserted) it->second = Tensor(info.dtype, info.shape, allocator_, MemoryKind::kParameter);
+  if (inserted) it->second = Tensor(info.dtype, info.shape, allocator_, info.memory_kind);
   return it->second;
 }
 
@@ -227,6 +227,28 @@ const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Ou
   for (const Output& f : fetches) visit(f.node);
   for (const Node* t : targets) visit(t);
 
+  // Variables are read through forwarded buffers, so an in-place update (Apply*, Assign) must
+  // run after every reader of the old value: in-place writers and everything that depends on
+  // them move to the end of the plan, keeping their relative (topological) order.
+  {
+    absl::flat_hash_set<const Node*> late;
+    std::vector<const Node*> early_nodes;
+    std::vector<const Node*> late_nodes;
+    for (const Node* node : order) {
+      bool is_late = node->op_def().execution == ExecutionKind::kInPlace;
+      for (const Output& in : node->inputs()) is_late = is_late || late.contains(in.node);
+      for (const Node* control : node->control_inputs()) is_late = is_late || late.contains(control);
+      if (is_late) {
+        late.insert(node);
+        late_nodes.push_back(node);
+      } else {
+        early_nodes.push_back(node);
+      }
+    }
+    order = std::move(early_nodes);
+    order.insert(order.end(), late_nodes.begin(), late_nodes.end());
+  }
+
   absl::flat_hash_map<uint64_t, int> slot_of;
   auto slot_for = [&](uint64_t key) {
     auto [it, inserted] = slot_of.try_emplace(key, plan->num_slots);
@@ -334,9 +356,17 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
       case ExecutionKind::kKernel: {
         const Node& node = *step.node;
         for (int i = 0; i < node.num_outputs(); ++i) {
-          outputs.emplace_back(node.output_dtype(i), node.output_shape(i), allocator_, MemoryKind::kActivation);
+          outputs.emplace_back(node.output_dtype(i), node.output_shape(i), allocator_,
+                               node.output_memory_kind(i));
         }
         KernelContext ctx{node, inputs, outputs, state_->invocations[step.node]++};
+        step.kernel(ctx);
+        break;
+      }
+      case ExecutionKind::kInPlace: {
+        // The kernel writes into the variable buffers among its inputs; output 0 is input 0.
+        outputs.push_back(inputs[0]);
+        KernelContext ctx{*step.node, inputs, std::span<Tensor>(), state_->invocations[step.node]++};
         step.kernel(ctx);
         break;
       }
@@ -375,7 +405,9 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
   for (int slot : plan.fetch_slots) {
     const Tensor& value = slots[static_cast<size_t>(slot)];
     // Hand out activations as they are; copy anything the session or caller keeps mutating.
-    const bool owned_activation = value.buffer() && value.buffer()->kind() == MemoryKind::kActivation;
+    const bool owned_activation =
+        value.buffer() && (value.buffer()->kind() == MemoryKind::kActivation ||
+                           value.buffer()->kind() == MemoryKind::kGradient);
     results.push_back(owned_activation ? value : value.clone(allocator_, MemoryKind::kOther));
   }
   return results;

@@ -287,6 +287,15 @@ void fill_initial_values(const Initializer& init, DType dtype, const Shape& shap
     case DType::kInt64:
       fill_integer(init, dtype, static_cast<int64_t*>(out), n);
       return;
+    case DType::kBool: {
+      const double v = init.kind == InitializerKind::kOnes ? 1.0
+                       : init.kind == InitializerKind::kConstant ? init.value : 0.0;
+      if (v != 0.0 && v != 1.0) {
+        throw_invalid("initializer", "constant: value ", v, " is not a bool (0 or 1)");
+      }
+      std::fill(static_cast<bool*>(out), static_cast<bool*>(out) + n, v == 1.0);
+      return;
+    }
     case DType::kFloat32:
       break;
   }

@@ -76,7 +76,7 @@ const VariableInfo* VariableStore::find_by_node(const Node* node) const {
 const VariableInfo* VariableStore::create(std::string name, bool register_for_get_variable,
                                           DType dtype, Shape shape, Initializer initializer,
                                           bool trainable, bool from_get_variable,
-                                          std::source_location location) {
+                                          MemoryKind memory_kind, std::source_location location) {
   // Node names follow TensorFlow: the variable op takes the uniquified full name, and its
   // read Identity sits below it as "<name>/read".
   const std::string node_name = graph_->unique_name(name);
@@ -107,6 +107,7 @@ const VariableInfo* VariableStore::create(std::string name, bool register_for_ge
   info->initializer = std::move(initializer);
   info->trainable = trainable;
   info->from_get_variable = from_get_variable;
+  info->memory_kind = memory_kind;
   info->defined_at = location;
   const VariableInfo* raw = info.get();
   if (register_for_get_variable) by_name_.emplace(raw->name, raw);
@@ -214,7 +215,7 @@ Variable get_variable(Graph& graph, std::string_view name, VariableOptions optio
   check_initializer_fits("get_variable", full, initializer, dtype);
   return Variable(store.create(full, /*register_for_get_variable=*/true, dtype,
                                std::move(*options.shape), std::move(initializer),
-                               options.trainable, /*from_get_variable=*/true, location));
+                               options.trainable, /*from_get_variable=*/true, options.memory_kind, location));
 }
 
 Variable variable(Graph& graph, std::string_view name, VariableOptions options,
@@ -228,7 +229,8 @@ Variable variable(Graph& graph, std::string_view name, VariableOptions options,
   std::string full = absl::StrCat(graph.current_name_scope(), to_absl(name));
   return Variable(graph.variable_store().create(
       std::move(full), /*register_for_get_variable=*/false, dtype, std::move(*options.shape),
-      std::move(initializer), options.trainable, /*from_get_variable=*/false, location));
+      std::move(initializer), options.trainable, /*from_get_variable=*/false, options.memory_kind,
+      location));
 }
 
 std::vector<Variable> global_variables(const Graph& graph, std::string_view scope) {

@@ -1,0 +1,317 @@
+// Throughput of our MatMul op, run through a Session, against raw cblas_sgemm on the same
+// row-major shapes and the same OpenBLAS thread count; also checks that both agree.
+//
+//   gemm_vs_openblas [--threads N] [--shapes "m,k,n;m,k,n"] [--variants nn,tn,nt,tt]
+//                    [--min-seconds S] [--warmup W] [--min-iters I] [--json]
+//
+// Our side is what a model pays for one MatMul: Session::run looks up the compiled plan for
+// the feed/fetch signature, checks the feeds and allocates the output tensor on every run
+// before the kernel calls cblas_sgemm. That per-run overhead is the honest cost of the op, so
+// it is timed, not subtracted; it shows as a ratio below 1 on small shapes and vanishes on
+// large ones. The OpenBLAS side writes into one preallocated buffer.
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "bench_util.h"
+#include "scopeflow/graph.h"
+#include "scopeflow/ops.h"
+#include "scopeflow/session.h"
+
+namespace scopeflow::bench {
+namespace {
+
+constexpr double kMaxRelativeDiff = 1e-3;
+// Each operand must stay addressable by BLAS's 32-bit leading dimensions and fit in memory.
+constexpr int64_t kMaxDim = 65536;
+constexpr int64_t kMaxElements = int64_t{1} << 28;
+
+struct GemmCase {
+  int64_t m = 0, k = 0, n = 0;
+  bool transpose_a = false;
+  bool transpose_b = false;
+
+  std::string shape_text() const {
+    return std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n);
+  }
+  std::string op_text() const {
+    return std::string(transpose_a ? "A^T" : "A") + "*" + (transpose_b ? "B^T" : "B");
+  }
+  double flops() const { return 2.0 * static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n); }
+};
+
+struct Side {
+  TimingResult timing;
+  double gflops = 0;
+};
+
+struct CaseResult {
+  GemmCase gemm;
+  Side ours;
+  Side openblas;
+  double max_abs_diff = 0;
+  double relative_diff = 0;
+  bool agree = false;
+};
+
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t at = text.find(separator, start);
+    parts.push_back(text.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+    if (at == std::string_view::npos) return parts;
+    start = at + 1;
+  }
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// "m,k,n;m,k,n" (x also separates dimensions) -> (m, k, n) triples; false with *error set.
+bool parse_shapes(std::string_view text, std::vector<std::array<int64_t, 3>>* shapes, std::string* error) {
+  for (std::string_view item : split(text, ';')) {
+    item = trim(item);
+    if (item.empty()) continue;  // tolerate a trailing ';'
+    std::string normalized(item);
+    std::replace(normalized.begin(), normalized.end(), 'x', ',');
+    const std::vector<std::string_view> dims = split(normalized, ',');
+    std::array<int64_t, 3> shape{};
+    bool ok = dims.size() == 3;
+    for (size_t i = 0; ok && i < 3; ++i) {
+      const std::string_view d = trim(dims[i]);
+      const auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), shape[i]);
+      ok = !d.empty() && ec == std::errc() && end == d.data() + d.size() && shape[i] >= 1 &&
+           shape[i] <= kMaxDim;
+    }
+    if (!ok) {
+      *error = "--shapes: '" + std::string(item) + "' is not m,k,n with each dimension in [1, " +
+               std::to_string(kMaxDim) + "]";
+      return false;
+    }
+    const auto [m, k, n] = shape;
+    if (m * k > kMaxElements || k * n > kMaxElements || m * n > kMaxElements) {
+      *error = "--shapes: '" + std::string(item) + "' has an operand above " +
+               std::to_string(kMaxElements) + " elements";
+      return false;
+    }
+    shapes->push_back(shape);
+  }
+  if (shapes->empty()) {
+    *error = "--shapes: no shapes given";
+    return false;
+  }
+  return true;
+}
+
+// "nn,tn,nt,tt": first letter transposes A, second B.
+bool parse_variants(std::string_view text, std::vector<std::pair<bool, bool>>* variants, std::string* error) {
+  for (std::string_view item : split(text, ',')) {
+    item = trim(item);
+    if (item.size() != 2 || (item[0] != 'n' && item[0] != 't') || (item[1] != 'n' && item[1] != 't')) {
+      *error = "--variants: '" + std::string(item) + "' is not one of nn, tn, nt, tt";
+      return false;
+    }
+    variants->emplace_back(item[0] == 't', item[1] == 't');
+  }
+  return true;
+}
+
+std::vector<float> random_matrix(int64_t elements, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(elements));
+  for (float& v : values) v = dist(rng);
+  return values;
+}
+
+CaseResult run_case(const GemmCase& gemm, int warmup, int min_iters, double min_seconds, uint32_t seed) {
+  const int64_t m = gemm.m, k = gemm.k, n = gemm.n;
+  // Stored shapes: A is (m, k) or (k, m) when transposed; B is (k, n) or (n, k).
+  const Shape a_shape = gemm.transpose_a ? Shape{k, m} : Shape{m, k};
+  const Shape b_shape = gemm.transpose_b ? Shape{n, k} : Shape{k, n};
+  std::mt19937 rng(seed);
+  const std::vector<float> a_values = random_matrix(m * k, rng);
+  const std::vector<float> b_values = random_matrix(k * n, rng);
+
+  Graph graph;
+  const Output a = ops::placeholder(graph, DType::kFloat32, a_shape, "a");
+  const Output b = ops::placeholder(graph, DType::kFloat32, b_shape, "b");
+  const Output c = ops::matmul(a, b, ops::MatMulOptions{.transpose_a = gemm.transpose_a,
+                                                        .transpose_b = gemm.transpose_b});
+  Session session(graph, SessionOptions{.device = Device::cpu()});
+  const FeedList feeds = {{a, Tensor::from_vector<float>(a_shape, a_values)},
+                          {b, Tensor::from_vector<float>(b_shape, b_values)}};
+
+  CaseResult result;
+  result.gemm = gemm;
+  Tensor ours_out;
+  result.ours.timing = time_it([&] { ours_out = session.run(c, feeds); }, warmup, min_iters, min_seconds);
+
+  // Row-major directly: an independent path from the op's column-major mapping (gemm_args.h).
+  std::vector<float> reference(static_cast<size_t>(m * n));
+  const auto lda = static_cast<blasint>(gemm.transpose_a ? m : k);
+  const auto ldb = static_cast<blasint>(gemm.transpose_b ? k : n);
+  auto sgemm = [&] {
+    cblas_sgemm(CblasRowMajor, gemm.transpose_a ? CblasTrans : CblasNoTrans,
+                gemm.transpose_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+                static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a_values.data(), lda,
+                b_values.data(), ldb, 0.0f, reference.data(), static_cast<blasint>(n));
+  };
+  result.openblas.timing = time_it(sgemm, warmup, min_iters, min_seconds);
+
+  for (Side* side : {&result.ours, &result.openblas}) {
+    side->gflops = gemm.flops() / side->timing.median_seconds / 1e9;
+  }
+
+  if (ours_out.shape() != Shape{m, n}) {
+    throw std::runtime_error("MatMul " + gemm.shape_text() + " " + gemm.op_text() + " returned shape " +
+                             ours_out.shape().to_string());
+  }
+  const float* ours = ours_out.data<float>();
+  double max_ref = 0;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    const double diff = std::fabs(static_cast<double>(ours[i]) - reference[i]);
+    // NaN compares false; count it as a mismatch.
+    result.max_abs_diff = std::isnan(diff) ? std::numeric_limits<double>::infinity() : std::max(result.max_abs_diff, diff);
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(reference[i])));
+  }
+  result.relative_diff = result.max_abs_diff / std::max(max_ref, 1e-30);
+  result.agree = result.relative_diff <= kMaxRelativeDiff;
+  return result;
+}
+
+int run(int argc, char** argv) {
+  Flags flags(program_name(argv[0]),
+              "Our MatMul op (through Session::run) against raw cblas_sgemm, in GFLOP/s.");
+  flags.add_int("threads", 1, "OpenBLAS threads, for both sides", 1, 1024);
+  flags.add_string("shapes", "32,64,64;256,1024,1024;1024,1024,1024;512,4096,1024",
+                   "semicolon-separated m,k,n: C(m,n) = A(m,k) B(k,n)");
+  flags.add_string("variants", "nn,tn,nt,tt", "transposes per shape: n/t for A, then for B");
+  flags.add_double("min-seconds", 0.3, "minimum timed seconds per side and shape", 0, 3600);
+  flags.add_int("warmup", 2, "untimed runs before timing", 0, 1000000);
+  flags.add_int("min-iters", 5, "minimum timed runs per side and shape", 1, 100000000);
+  flags.add_int("seed", 1, "seed of the random operands", 0, 4294967295);
+  flags.add_bool("json", false, "print one JSON document instead of the table");
+  if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
+
+  std::vector<std::array<int64_t, 3>> shapes;
+  std::vector<std::pair<bool, bool>> variants;
+  std::string error;
+  if (!parse_shapes(flags.get_string("shapes"), &shapes, &error) ||
+      !parse_variants(flags.get_string("variants"), &variants, &error)) {
+    return flags.usage_error(error);
+  }
+  const int threads = static_cast<int>(flags.get_int("threads"));
+  const bool json = flags.get_bool("json");
+
+  set_blas_threads(threads);
+  const int actual_threads = blas_threads();
+  if (actual_threads != threads) {
+    std::fprintf(stderr, "%s: warning: OpenBLAS uses %d threads, not the %d requested\n",
+                 flags.program().c_str(), actual_threads, threads);
+  }
+
+  std::vector<CaseResult> results;
+  for (const auto& [m, k, n] : shapes) {
+    for (const auto& [ta, tb] : variants) {
+      const GemmCase gemm{m, k, n, ta, tb};
+      results.push_back(run_case(gemm, static_cast<int>(flags.get_int("warmup")),
+                                 static_cast<int>(flags.get_int("min-iters")),
+                                 flags.get_double("min-seconds"),
+                                 static_cast<uint32_t>(flags.get_int("seed"))));
+    }
+  }
+  const bool all_agree = std::all_of(results.begin(), results.end(), [](const CaseResult& r) { return r.agree; });
+
+  if (json) {
+    JsonWriter w;
+    w.begin_object();
+    w.field("benchmark", "gemm_vs_openblas");
+    w.field("threads", threads);
+    w.field("blas_threads", actual_threads);
+    w.field("blas_config", blas_config());
+    w.field("min_seconds", flags.get_double("min-seconds"));
+    w.field("max_relative_diff_allowed", kMaxRelativeDiff);
+    w.key("results").begin_array();
+    for (const CaseResult& r : results) {
+      w.begin_object();
+      w.field("m", r.gemm.m).field("k", r.gemm.k).field("n", r.gemm.n);
+      w.field("transpose_a", r.gemm.transpose_a).field("transpose_b", r.gemm.transpose_b);
+      for (const auto& [name, side] : {std::pair{"ours", &r.ours}, std::pair{"openblas", &r.openblas}}) {
+        w.key(name).begin_object();
+        w.field("gflops", side->gflops);
+        w.field("median_seconds", side->timing.median_seconds);
+        w.field("mean_seconds", side->timing.mean_seconds);
+        w.field("iterations", side->timing.iterations);
+        w.end_object();
+      }
+      w.field("ratio", r.ours.gflops / r.openblas.gflops);
+      w.field("max_abs_diff", r.max_abs_diff);
+      w.field("relative_diff", r.relative_diff);
+      w.field("agree", r.agree);
+      w.end_object();
+    }
+    w.end_array();
+    w.field("all_agree", all_agree);
+    w.field("peak_rss_bytes", peak_rss_bytes());
+    w.end_object();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    Table table({"shape m x k x n", "op", "ours GFLOP/s", "OpenBLAS GFLOP/s", "ours/OpenBLAS",
+                 "ours median", "OpenBLAS median", "max abs diff", "rel diff"});
+    for (const CaseResult& r : results) {
+      char abs_diff[32], rel_diff[32];
+      std::snprintf(abs_diff, sizeof abs_diff, "%.2e", r.max_abs_diff);
+      std::snprintf(rel_diff, sizeof rel_diff, "%.2e", r.relative_diff);
+      table.add_row({r.gemm.shape_text(), r.gemm.op_text(), format_fixed(r.ours.gflops, 2),
+                     format_fixed(r.openblas.gflops, 2),
+                     format_fixed(r.ours.gflops / r.openblas.gflops, 3),
+                     format_duration(r.ours.timing.median_seconds),
+                     format_duration(r.openblas.timing.median_seconds),
+                     abs_diff, rel_diff});
+    }
+    std::printf("MatMul through Session::run vs cblas_sgemm, %d OpenBLAS thread%s (%s)\n\n%s",
+                actual_threads, actual_threads == 1 ? "" : "s", blas_config().c_str(),
+                table.to_string().c_str());
+    std::printf("\npeak RSS %s\n", format_bytes(peak_rss_bytes()).c_str());
+  }
+  if (!all_agree) {
+    for (const CaseResult& r : results) {
+      if (r.agree) continue;
+      std::fprintf(stderr, "%s: %s %s: results differ (relative %.3g > %.0e)\n",
+                   flags.program().c_str(), r.gemm.shape_text().c_str(), r.gemm.op_text().c_str(),
+                   r.relative_diff, kMaxRelativeDiff);
+    }
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace scopeflow::bench
+
+int main(int argc, char** argv) {
+  try {
+    return scopeflow::bench::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", scopeflow::bench::program_name(argv[0]).c_str(), e.what());
+    return 1;
+  }
+}

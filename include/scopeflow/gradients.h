@@ -1,0 +1,35 @@
+#pragma once
+// Symbolic differentiation (tf.gradients): adds gradient nodes to the graph.
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "scopeflow/graph.h"
+
+namespace scopeflow {
+
+/// d(sum of ys) / d xs, as tf.gradients: adds the gradient nodes under a "gradients" name scope
+/// (one "<op>_grad" scope per differentiated node) and sums the contributions of every use of a
+/// tensor with one AddN. A shared variable's value is one tensor, so its gradient is the sum over
+/// all of its uses, in one buffer.
+///
+/// `grad_ys` (optional, one per y) weights each y; by default each y gets ones. The result has
+/// one entry per x: an invalid Output when x does not influence ys. Only float32 tensors carry
+/// gradients. Gradients of variable values are marked MemoryKind::kGradient for the allocator.
+///
+/// Throws Error(kInvalidArgument) for null, foreign or non-float ys and xs or mismatched grad_ys,
+/// and when a gradient would have to pass through an op without one, naming the node and why.
+std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output> xs,
+                              std::span<const Output> grad_ys = {},
+                              std::string_view name = "gradients");
+std::vector<Output> gradients(Output y, std::span<const Output> xs);
+std::vector<Output> gradients(Output y, std::initializer_list<Output> xs);
+
+/// Whether the op named `tf_op` (e.g. "MatMul") has a gradient; when it does not, the reason.
+/// Throws Error(kNotFound) for an unknown op.
+std::optional<std::string> non_differentiable_reason(std::string_view tf_op);
+
+}  // namespace scopeflow

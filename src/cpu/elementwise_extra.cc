@@ -1,0 +1,168 @@
+// Elementwise kernels added for training: Neg, Square, AddN, Cast, Equal, BroadcastTo and the
+// activation gradients.
+
+#include <cstring>
+#include <vector>
+
+#include "cpu/cpu_kernels.h"
+#include "kernels/elementwise_functors.h"
+
+namespace scopeflow::cpu {
+
+namespace {
+
+// Offset into `in` (broadcast to `out`) for each output element, by an odometer over `out`.
+std::vector<int64_t> broadcast_offsets(const Shape& in, const Shape& out) {
+  const int rank = out.rank();
+  std::vector<int64_t> strides(static_cast<size_t>(rank), 0);
+  int64_t stride = 1;
+  for (int i = in.rank() - 1; i >= 0; --i) {
+    const int o = rank - in.rank() + i;
+    const int64_t d = in.dims()[static_cast<size_t>(i)];
+    strides[static_cast<size_t>(o)] = d == 1 ? 0 : stride;
+    stride *= d;
+  }
+  const int64_t n = out.num_elements();
+  std::vector<int64_t> offsets(static_cast<size_t>(n));
+  std::vector<int64_t> index(static_cast<size_t>(rank), 0);
+  int64_t offset = 0;
+  for (int64_t e = 0; e < n; ++e) {
+    offsets[static_cast<size_t>(e)] = offset;
+    for (int d = rank - 1; d >= 0; --d) {
+      const size_t du = static_cast<size_t>(d);
+      ++index[du];
+      offset += strides[du];
+      if (index[du] < out.dims()[du]) break;
+      offset -= strides[du] * index[du];
+      index[du] = 0;
+    }
+  }
+  return offsets;
+}
+
+// Same-shape float binary op (the activation gradients).
+template <typename F>
+void float_binary_same_shape(KernelContext& ctx, F f) {
+  const float* a = ctx.inputs[0].data<float>();
+  const float* b = ctx.inputs[1].data<float>();
+  float* out = ctx.outputs[0].data<float>();
+  const int64_t n = ctx.outputs[0].num_elements();
+  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+}
+
+template <typename T>
+void typed_unary(KernelContext& ctx, auto f) {
+  const T* in = ctx.inputs[0].data<T>();
+  T* out = ctx.outputs[0].data<T>();
+  const int64_t n = ctx.outputs[0].num_elements();
+  for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
+}
+
+template <typename F>
+void numeric_unary(KernelContext& ctx, F f) {
+  switch (ctx.inputs[0].dtype()) {
+    case DType::kFloat32: typed_unary<float>(ctx, f); break;
+    case DType::kInt32: typed_unary<int32_t>(ctx, f); break;
+    case DType::kInt64: typed_unary<int64_t>(ctx, f); break;
+    case DType::kBool: break;  // rejected by shape inference
+  }
+}
+
+template <typename From, typename To>
+void cast_typed(const Tensor& in, Tensor& out) {
+  const From* src = in.data<From>();
+  To* dst = out.data<To>();
+  const int64_t n = in.num_elements();
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<To, bool>) {
+      dst[i] = src[i] != From{};
+    } else {
+      dst[i] = static_cast<To>(src[i]);
+    }
+  }
+}
+
+template <typename From>
+void cast_from(const Tensor& in, Tensor& out) {
+  switch (out.dtype()) {
+    case DType::kFloat32: cast_typed<From, float>(in, out); break;
+    case DType::kInt32: cast_typed<From, int32_t>(in, out); break;
+    case DType::kInt64: cast_typed<From, int64_t>(in, out); break;
+    case DType::kBool: cast_typed<From, bool>(in, out); break;
+  }
+}
+
+template <typename T>
+void equal_typed(KernelContext& ctx) {
+  const Tensor& a = ctx.inputs[0];
+  const Tensor& b = ctx.inputs[1];
+  Tensor& out = ctx.outputs[0];
+  const std::vector<int64_t> oa = broadcast_offsets(a.shape(), out.shape());
+  const std::vector<int64_t> ob = broadcast_offsets(b.shape(), out.shape());
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  bool* po = out.data<bool>();
+  for (size_t i = 0; i < oa.size(); ++i) po[i] = pa[oa[i]] == pb[ob[i]];
+}
+
+template <typename T>
+void broadcast_typed(const Tensor& in, Tensor& out) {
+  const std::vector<int64_t> offsets = broadcast_offsets(in.shape(), out.shape());
+  const T* src = in.data<T>();
+  T* dst = out.data<T>();
+  for (size_t i = 0; i < offsets.size(); ++i) dst[i] = src[offsets[i]];
+}
+
+}  // namespace
+
+void neg(KernelContext& ctx) { numeric_unary(ctx, [](auto x) { return functors::Neg{}(x); }); }
+void square(KernelContext& ctx) { numeric_unary(ctx, [](auto x) { return functors::Square{}(x); }); }
+
+void add_n(KernelContext& ctx) {
+  Tensor& out = ctx.outputs[0];
+  const int64_t n = out.num_elements();
+  float* dst = out.data<float>();
+  std::memcpy(dst, ctx.inputs[0].data<float>(), static_cast<size_t>(n) * sizeof(float));
+  const functors::Add add_fn;
+  for (size_t k = 1; k < ctx.inputs.size(); ++k) {
+    const float* src = ctx.inputs[k].data<float>();
+    for (int64_t i = 0; i < n; ++i) dst[i] = add_fn(dst[i], src[i]);
+  }
+}
+
+void cast(KernelContext& ctx) {
+  const Tensor& in = ctx.inputs[0];
+  Tensor& out = ctx.outputs[0];
+  switch (in.dtype()) {
+    case DType::kFloat32: cast_from<float>(in, out); break;
+    case DType::kInt32: cast_from<int32_t>(in, out); break;
+    case DType::kInt64: cast_from<int64_t>(in, out); break;
+    case DType::kBool: cast_from<bool>(in, out); break;
+  }
+}
+
+void equal(KernelContext& ctx) {
+  switch (ctx.inputs[0].dtype()) {
+    case DType::kFloat32: equal_typed<float>(ctx); break;
+    case DType::kInt32: equal_typed<int32_t>(ctx); break;
+    case DType::kInt64: equal_typed<int64_t>(ctx); break;
+    case DType::kBool: equal_typed<bool>(ctx); break;
+  }
+}
+
+void broadcast_to(KernelContext& ctx) {
+  const Tensor& in = ctx.inputs[0];
+  Tensor& out = ctx.outputs[0];
+  switch (in.dtype()) {
+    case DType::kFloat32: broadcast_typed<float>(in, out); break;
+    case DType::kInt32: broadcast_typed<int32_t>(in, out); break;
+    case DType::kInt64: broadcast_typed<int64_t>(in, out); break;
+    case DType::kBool: broadcast_typed<bool>(in, out); break;
+  }
+}
+
+void relu_grad(KernelContext& ctx) { float_binary_same_shape(ctx, functors::ReluGrad{}); }
+void sigmoid_grad(KernelContext& ctx) { float_binary_same_shape(ctx, functors::SigmoidGrad{}); }
+void tanh_grad(KernelContext& ctx) { float_binary_same_shape(ctx, functors::TanhGrad{}); }
+
+}  // namespace scopeflow::cpu

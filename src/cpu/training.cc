@@ -1,0 +1,68 @@
+// In-place variable updates: Assign, AssignSub and the optimizers' Apply* ops. Each writes the
+// buffers of its variable inputs directly (one buffer per variable, no copies).
+
+#include <cmath>
+#include <cstring>
+
+#include "cpu/cpu_kernels.h"
+#include "kernels/elementwise_functors.h"
+
+namespace scopeflow::cpu {
+
+namespace {
+
+float scalar_of(const Tensor& t) { return t.data<float>()[0]; }
+
+}  // namespace
+
+void assign(KernelContext& ctx) {
+  const Tensor& ref = ctx.inputs[0];
+  const Tensor& value = ctx.inputs[1];
+  if (ref.byte_size() > 0 && !ref.shares_buffer_with(value)) {
+    std::memcpy(ref.raw_data(), value.raw_data(), ref.byte_size());
+  }
+}
+
+void assign_sub(KernelContext& ctx) {
+  float* ref = ctx.inputs[0].data<float>();
+  const float* value = ctx.inputs[1].data<float>();
+  const int64_t n = ctx.inputs[0].num_elements();
+  for (int64_t i = 0; i < n; ++i) ref[i] -= value[i];
+}
+
+void apply_gradient_descent(KernelContext& ctx) {
+  float* var = ctx.inputs[0].data<float>();
+  const functors::ApplyGradientDescent update{scalar_of(ctx.inputs[1])};
+  const float* grad = ctx.inputs[2].data<float>();
+  const int64_t n = ctx.inputs[0].num_elements();
+  for (int64_t i = 0; i < n; ++i) update(var[i], grad[i]);
+}
+
+void apply_momentum(KernelContext& ctx) {
+  // Inputs: var, accum, lr, grad, momentum.
+  float* var = ctx.inputs[0].data<float>();
+  float* accum = ctx.inputs[1].data<float>();
+  const float* grad = ctx.inputs[3].data<float>();
+  const functors::ApplyMomentum update{scalar_of(ctx.inputs[2]), scalar_of(ctx.inputs[4]),
+                                       ctx.node.attr<bool>("use_nesterov")};
+  const int64_t n = ctx.inputs[0].num_elements();
+  for (int64_t i = 0; i < n; ++i) update(var[i], accum[i], grad[i]);
+}
+
+void apply_adam(KernelContext& ctx) {
+  // Inputs: var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad.
+  float* var = ctx.inputs[0].data<float>();
+  float* m = ctx.inputs[1].data<float>();
+  float* v = ctx.inputs[2].data<float>();
+  const float beta1_power = scalar_of(ctx.inputs[3]);
+  const float beta2_power = scalar_of(ctx.inputs[4]);
+  const float lr = scalar_of(ctx.inputs[5]);
+  const float lr_t = lr * std::sqrt(1.0f - beta2_power) / (1.0f - beta1_power);
+  const functors::ApplyAdam update{lr_t, scalar_of(ctx.inputs[6]), scalar_of(ctx.inputs[7]),
+                                   scalar_of(ctx.inputs[8]), ctx.node.attr<bool>("use_nesterov")};
+  const float* grad = ctx.inputs[9].data<float>();
+  const int64_t n = ctx.inputs[0].num_elements();
+  for (int64_t i = 0; i < n; ++i) update(var[i], m[i], v[i], grad[i]);
+}
+
+}  // namespace scopeflow::cpu

@@ -1,0 +1,23 @@
+#pragma once
+// Helpers for the gradient functions of the op table.
+
+#include <vector>
+
+#include "ops/op_registry.h"
+
+namespace scopeflow::grad_util {
+
+/// Sums `grad` over the dimensions along which `target` was broadcast, then reshapes it to
+/// `target` (the gradient of NumPy broadcasting). Returns grad itself when shapes match.
+Output sum_to_shape(Output grad, const Shape& target);
+
+/// A float32 scalar Const in the current name scope.
+Output scalar(Graph& graph, float value, std::string_view name = "Const");
+
+/// `grad` of a reduced value, reshaped to the kept-dims shape and broadcast to `input`.
+Output broadcast_reduced_grad(Output grad, const Shape& input, const std::vector<int>& axes);
+
+/// The normalized axes of a reduction node (input 1 is its constant axes).
+std::vector<int> reduction_axes(const Node& node);
+
+}  // namespace scopeflow::grad_util

@@ -1,0 +1,171 @@
+// tf.gradients: reverse-mode differentiation over the static graph.
+
+#include "scopeflow/gradients.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "ops/op_registry.h"
+#include "scopeflow/ops.h"
+
+namespace scopeflow {
+
+namespace {
+
+constexpr std::string_view kWhere = "gradients";
+
+void check_output(const Output& o, const Graph* graph, std::string_view role, size_t i) {
+  if (!o.valid()) throw_invalid(kWhere, role, " ", i, " is a null output");
+  if (graph != nullptr && o.node->graph() != graph) {
+    throw_invalid(kWhere, role, " ", i, " ('", o.name(), "') belongs to another graph");
+  }
+  if (!is_floating(o.dtype())) {
+    throw_invalid(kWhere, role, " ", i, " ('", o.name(), "') is ", dtype_name(o.dtype()),
+                  "; only float32 tensors have gradients");
+  }
+}
+
+// True for the value a variable's users read (its "read" Identity) or the variable itself.
+bool is_variable_value(const Output& x) {
+  const Node* n = x.node;
+  if (n->op() == "VariableV2") return true;
+  return n->op() == "Identity" && n->input(0).node->op() == "VariableV2";
+}
+
+}  // namespace
+
+std::optional<std::string> non_differentiable_reason(std::string_view tf_op) {
+  const OpDef* op = find_op(tf_op);
+  if (op == nullptr) throw_error(absl::StatusCode::kNotFound, kWhere, "unknown op '", tf_op, "'");
+  if (op->gradient != nullptr) return std::nullopt;
+  return op->no_gradient.empty() ? std::string("no gradient is defined") : op->no_gradient;
+}
+
+std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output> xs,
+                              std::span<const Output> grad_ys, std::string_view name) {
+  if (ys.empty()) throw_invalid(kWhere, "ys is empty");
+  check_output(ys[0], nullptr, "y", 0);
+  Graph& graph = *ys[0].node->graph();
+  for (size_t i = 0; i < ys.size(); ++i) check_output(ys[i], &graph, "y", i);
+  for (size_t i = 0; i < xs.size(); ++i) check_output(xs[i], &graph, "x", i);
+  if (!grad_ys.empty() && grad_ys.size() != ys.size()) {
+    throw_invalid(kWhere, "got ", grad_ys.size(), " grad_ys for ", ys.size(), " ys");
+  }
+  for (size_t i = 0; i < grad_ys.size(); ++i) {
+    check_output(grad_ys[i], &graph, "grad_y", i);
+    if (grad_ys[i].shape() != ys[i].shape()) {
+      throw_invalid(kWhere, "grad_y ", i, " has shape ", grad_ys[i].shape().to_string(), " but y ", i,
+                    " ('", ys[i].name(), "') has shape ", ys[i].shape().to_string());
+    }
+  }
+
+  // Forward: float outputs that depend on some x. Node ids are a topological order.
+  absl::flat_hash_set<Output> depends_on_x(xs.begin(), xs.end());
+  int first = graph.num_nodes();
+  for (const Output& x : xs) first = std::min(first, x.node->id());
+  for (int id = first; id < graph.num_nodes(); ++id) {
+    Node* node = graph.nodes()[static_cast<size_t>(id)].get();
+    bool fed_by_x = false;
+    for (const Output& in : node->inputs()) fed_by_x = fed_by_x || (is_floating(in.dtype()) && depends_on_x.contains(in));
+    if (!fed_by_x) continue;
+    for (int i = 0; i < node->num_outputs(); ++i) {
+      if (is_floating(node->output_dtype(i))) depends_on_x.insert(node->output(i));
+    }
+  }
+  // Backward: nodes some y depends on.
+  absl::flat_hash_set<const Node*> needed;
+  int last = 0;
+  for (const Output& y : ys) {
+    needed.insert(y.node);
+    last = std::max(last, y.node->id());
+  }
+  for (int id = last; id >= 0; --id) {
+    const Node* node = graph.nodes()[static_cast<size_t>(id)].get();
+    if (!needed.contains(node)) continue;
+    for (const Output& in : node->inputs()) needed.insert(in.node);
+  }
+
+  NameScope scope = graph.name_scope(name);
+  absl::flat_hash_map<Output, std::vector<Output>> pending;  // contributions per tensor
+  absl::flat_hash_map<Output, Output> total;                  // summed gradient per tensor
+  for (size_t i = 0; i < ys.size(); ++i) {
+    Output seed = grad_ys.empty() ? Output{} : grad_ys[i];
+    if (!seed.valid()) {
+      Tensor ones(DType::kFloat32, ys[i].shape());
+      std::fill_n(ones.data<float>(), ones.num_elements(), 1.0f);
+      seed = ops::constant(graph, ones, absl::StrCat("grad_ys_", i));
+    }
+    pending[ys[i]].push_back(seed);
+  }
+  auto sum_of = [&](const Output& tensor) -> Output {
+    if (auto it = total.find(tensor); it != total.end()) return it->second;
+    auto it = pending.find(tensor);
+    if (it == pending.end() || it->second.empty()) return Output{};
+    Output summed = it->second.size() == 1 ? it->second[0] : ops::add_n(it->second);
+    total.emplace(tensor, summed);
+    return summed;
+  };
+
+  for (int id = last; id >= first; --id) {
+    Node* node = graph.nodes()[static_cast<size_t>(id)].get();
+    if (!needed.contains(node)) continue;
+    bool differentiate = false;
+    for (const Output& in : node->inputs()) differentiate = differentiate || depends_on_x.contains(in);
+    if (!differentiate) continue;
+    std::vector<Output> grad_outputs;
+    bool any = false;
+    for (int i = 0; i < node->num_outputs(); ++i) {
+      grad_outputs.push_back(sum_of(node->output(i)));
+      any = any || grad_outputs.back().valid();
+    }
+    if (!any) continue;
+    const OpDef& op = node->op_def();
+    if (op.gradient == nullptr) {
+      throw_invalid(kWhere, "cannot differentiate through node '", node->name(), "' (", op.tf_name,
+                    "): ", op.no_gradient.empty() ? "no gradient is defined" : op.no_gradient);
+    }
+    std::vector<Output> input_grads;
+    {
+      NameScope op_scope = graph.name_scope(absl::StrCat(node->name(), "_grad"));
+      input_grads = op.gradient(GradientContext{graph, *node, grad_outputs});
+    }
+    if (input_grads.size() != static_cast<size_t>(node->num_inputs())) {
+      throw_error(absl::StatusCode::kInternal, kWhere, "gradient of ", op.tf_name, " returned ",
+                  input_grads.size(), " values for ", node->num_inputs(), " inputs");
+    }
+    for (int i = 0; i < node->num_inputs(); ++i) {
+      const Output in = node->input(i);
+      const Output& g = input_grads[static_cast<size_t>(i)];
+      if (!g.valid() || !depends_on_x.contains(in)) continue;
+      if (g.shape() != in.shape()) {
+        throw_error(absl::StatusCode::kInternal, kWhere, "gradient of ", op.tf_name, " for input ", i,
+                    " has shape ", g.shape().to_string(), ", expected ", in.shape().to_string());
+      }
+      pending[in].push_back(g);
+    }
+  }
+
+  std::vector<Output> result;
+  for (const Output& x : xs) {
+    Output g = sum_of(x);
+    // The final gradient of a variable is what an optimizer consumes: count it as gradient
+    // memory when it has a buffer of its own (a kernel output, not a forwarded or fed value).
+    if (g.valid() && is_variable_value(x) && g.node->op_def().execution == ExecutionKind::kKernel) {
+      g.node->set_output_memory_kind(g.index, MemoryKind::kGradient);
+    }
+    result.push_back(g);
+  }
+  return result;
+}
+
+std::vector<Output> gradients(Output y, std::span<const Output> xs) {
+  return gradients(std::span<const Output>(&y, 1), xs);
+}
+
+std::vector<Output> gradients(Output y, std::initializer_list<Output> xs) {
+  return gradients(std::span<const Output>(&y, 1), std::span<const Output>(xs.begin(), xs.size()));
+}
+
+}  // namespace scopeflow

@@ -1,0 +1,274 @@
+// Finite-difference checks of every differentiable op's gradient, and of gradients() itself.
+
+#include "scopeflow/gradients.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+#include "ops/op_registry.h"
+#include "scopeflow/losses.h"
+#include "scopeflow/ops.h"
+#include "scopeflow/scope.h"
+#include "scopeflow/session.h"
+#include "scopeflow/train.h"
+#include "test_util.h"
+#include "train/gradient_check.h"
+
+namespace scopeflow {
+namespace {
+
+using test::expect_gradients_match_finite_differences;
+using test::random_tensor;
+using ::testing::HasSubstr;
+
+struct OpGradientCase {
+  std::string name;   // test label
+  std::string op;     // TensorFlow op the case differentiates
+  std::vector<Shape> shapes;
+  std::function<Output(std::vector<Output>&)> build;
+  float min_abs = 0.0f;  // keep inputs away from kinks
+};
+
+std::vector<OpGradientCase> op_gradient_cases() {
+  using namespace ops;  // NOLINT: test table
+  return {
+      {"MatMul", "MatMul", {Shape{3, 4}, Shape{4, 5}}, [](auto& in) { return matmul(in[0], in[1]); }},
+      {"MatMulTransposeA", "MatMul", {Shape{4, 3}, Shape{4, 5}},
+       [](auto& in) { return matmul(in[0], in[1], {.transpose_a = true}); }},
+      {"MatMulTransposeB", "MatMul", {Shape{3, 4}, Shape{5, 4}},
+       [](auto& in) { return matmul(in[0], in[1], {.transpose_b = true}); }},
+      {"MatMulTransposeBoth", "MatMul", {Shape{4, 3}, Shape{5, 4}},
+       [](auto& in) { return matmul(in[0], in[1], {.transpose_a = true, .transpose_b = true}); }},
+      {"AddBroadcast", "AddV2", {Shape{3, 4}, Shape{4}}, [](auto& in) { return add(in[0], in[1]); }},
+      {"AddBroadcastBothSides", "AddV2", {Shape{3, 1}, Shape{1, 4}}, [](auto& in) { return add(in[0], in[1]); }},
+      {"SubBroadcast", "Sub", {Shape{2, 3}, Shape{2, 1}}, [](auto& in) { return sub(in[0], in[1]); }},
+      {"MulBroadcastScalar", "Mul", {Shape{2, 3}, Shape{}}, [](auto& in) { return mul(in[0], in[1]); }},
+      {"Mul", "Mul", {Shape{2, 3}, Shape{2, 3}}, [](auto& in) { return mul(in[0], in[1]); }},
+      {"SumAxis", "Sum", {Shape{2, 3, 4}}, [](auto& in) { return reduce_sum(in[0], std::vector<int64_t>{1}); }},
+      {"SumKeepDims", "Sum", {Shape{2, 3}}, [](auto& in) { return reduce_sum(in[0], std::vector<int64_t>{-1}, true); }},
+      {"SumAll", "Sum", {Shape{2, 3}}, [](auto& in) { return reduce_sum(in[0]); }},
+      {"MeanAxes", "Mean", {Shape{2, 3, 4}}, [](auto& in) { return reduce_mean(in[0], std::vector<int64_t>{0, 2}); }},
+      {"AddN", "AddN", {Shape{2, 3}, Shape{2, 3}, Shape{2, 3}}, [](auto& in) { return add_n({in[0], in[1], in[2]}); }},
+      {"Neg", "Neg", {Shape{5}}, [](auto& in) { return neg(in[0]); }},
+      {"Square", "Square", {Shape{5}}, [](auto& in) { return square(in[0]); }},
+      {"Cast", "Cast", {Shape{4}}, [](auto& in) { return cast(in[0], DType::kFloat32); }},
+      {"BroadcastTo", "BroadcastTo", {Shape{3, 1}}, [](auto& in) { return broadcast_to(in[0], Shape{2, 3, 4}); }},
+      {"Identity", "Identity", {Shape{2, 2}}, [](auto& in) { return identity(in[0]); }},
+      {"Reshape", "Reshape", {Shape{2, 6}}, [](auto& in) { return reshape(in[0], {3, -1}); }},
+      {"BiasAdd", "BiasAdd", {Shape{3, 4}, Shape{4}}, [](auto& in) { return bias_add(in[0], in[1]); }},
+      {"Relu", "Relu", {Shape{3, 4}}, [](auto& in) { return relu(in[0]); }, 0.05f},
+      {"Sigmoid", "Sigmoid", {Shape{3, 4}}, [](auto& in) { return sigmoid(in[0]); }},
+      {"Tanh", "Tanh", {Shape{3, 4}}, [](auto& in) { return tanh(in[0]); }},
+      {"Softmax", "Softmax", {Shape{3, 5}}, [](auto& in) { return softmax(in[0]); }},
+      {"LogSoftmax", "LogSoftmax", {Shape{3, 5}}, [](auto& in) { return log_softmax(in[0]); }},
+      {"BiasAddGrad", "BiasAddGrad", {Shape{3, 4}}, [](auto& in) { return bias_add_grad(in[0]); }},
+      // Features only select (piecewise constant, no gradient): a constant here.
+      {"ReluGrad", "ReluGrad", {Shape{2, 3}},
+       [](auto& in) {
+         Graph& g = *in[0].node->graph();
+         Output features = constant(g, Tensor::from_vector<float>(Shape{2, 3}, {0.5f, -0.2f, 1.0f, -1.0f, 0.3f, 0.0f}));
+         return relu_grad(in[0], features);
+       }},
+      {"SigmoidGrad", "SigmoidGrad", {Shape{3, 4}, Shape{3, 4}}, [](auto& in) { return sigmoid_grad(in[0], in[1]); }},
+      {"TanhGrad", "TanhGrad", {Shape{3, 4}, Shape{3, 4}}, [](auto& in) { return tanh_grad(in[0], in[1]); }},
+      {"SoftmaxCrossEntropyWithLogits", "SoftmaxCrossEntropyWithLogits", {Shape{3, 5}, Shape{3, 5}},
+       [](auto& in) { return softmax_cross_entropy_with_logits(in[0], softmax(in[1])).loss; }},
+      {"SparseSoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits", {Shape{4, 5}},
+       [](auto& in) {
+         Graph& g = *in[0].node->graph();
+         Output labels = constant(g, Tensor::from_vector<int32_t>(Shape{4}, {0, 4, 2, 2}));
+         return sparse_softmax_cross_entropy_with_logits(in[0], labels).loss;
+       }},
+  };
+}
+
+void PrintTo(const OpGradientCase& c, std::ostream* os) { *os << c.name; }
+
+class OpGradientTest : public ::testing::TestWithParam<OpGradientCase> {};
+
+TEST_P(OpGradientTest, MatchesFiniteDifferences) {
+  const OpGradientCase& c = GetParam();
+  Graph graph;
+  std::mt19937 rng(7);
+  std::vector<Output> inputs;
+  FeedList feeds;
+  for (size_t i = 0; i < c.shapes.size(); ++i) {
+    Output p = ops::placeholder(graph, DType::kFloat32, c.shapes[i], absl::StrCat("x", i));
+    inputs.push_back(p);
+    feeds.emplace_back(p, random_tensor(c.shapes[i], rng, -1.0f, 1.0f, c.min_abs));
+  }
+  Output y = c.build(inputs);
+  ASSERT_EQ(y.node->op(), c.op);
+  // A random linear functional of y makes every output element matter.
+  Output weights = ops::constant(graph, random_tensor(y.shape(), rng));
+  Output loss = ops::reduce_sum(ops::mul(y, weights));
+  Session session(graph);
+  expect_gradients_match_finite_differences(session, loss, feeds);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOps, OpGradientTest, ::testing::ValuesIn(op_gradient_cases()),
+                         [](const ::testing::TestParamInfo<OpGradientCase>& param_info) { return param_info.param.name; });
+
+TEST(OpGradientTableTest, EveryOpHasAGradientOrSaysWhyNot) {
+  std::set<std::string> covered;
+  for (const OpGradientCase& c : op_gradient_cases()) covered.insert(c.op);
+  for (const OpDef* op : all_ops()) {
+    if (op->gradient != nullptr) {
+      EXPECT_TRUE(covered.contains(op->tf_name)) << op->tf_name << " has a gradient but no finite-difference case";
+      EXPECT_FALSE(non_differentiable_reason(op->tf_name).has_value());
+    } else {
+      EXPECT_FALSE(op->no_gradient.empty()) << op->tf_name << " has neither a gradient nor a reason";
+      EXPECT_EQ(non_differentiable_reason(op->tf_name), op->no_gradient);
+    }
+  }
+  EXPECT_THAT(test::error_of([] { (void)non_differentiable_reason("NoSuchOp"); }),
+              test::IsError(absl::StatusCode::kNotFound, HasSubstr("NoSuchOp")));
+}
+
+TEST(GradientsTest, NamesFollowTensorFlowAndSumUsesWithAddN) {
+  Graph graph;
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{2, 3}, "x");
+  Variable w;
+  {
+    auto scope = variable_scope(graph, "shared_layer");
+    w = get_variable(graph, "weights", {.shape = Shape{3, 3}});
+  }
+  Output h1 = ops::matmul(x, w, {}, "layer1");
+  Output h2 = ops::matmul(h1, w, {}, "layer2");
+  Output loss = ops::reduce_sum(h2);
+  std::vector<Output> g = gradients(loss, {w.value()});
+  ASSERT_TRUE(g[0].valid());
+  EXPECT_EQ(g[0].node->op(), "AddN");
+  EXPECT_EQ(g[0].node->name(), "gradients/AddN");
+  EXPECT_EQ(g[0].node->num_inputs(), 2);
+  EXPECT_EQ(g[0].node->output_memory_kind(0), MemoryKind::kGradient);
+  EXPECT_NE(graph.find_node("gradients/layer2_grad/MatMul"), nullptr);
+  EXPECT_NE(graph.find_node("gradients/layer1_grad/MatMul_1"), nullptr);
+  // A second call opens a new scope, as tf.gradients does.
+  std::vector<Output> again = gradients(loss, {x});
+  EXPECT_EQ(again[0].node->name().rfind("gradients_1/", 0), 0u) << again[0].node->name();
+}
+
+// A variable used 2, 3 and 8 times: its gradient is the sum over all uses (checked by finite
+// differences on the variable's one buffer) and it is one AddN over the uses.
+class SharedVariableGradientTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(SharedVariableGradientTest, SumsEveryUse) {
+  const int uses = GetParam();
+  Graph graph;
+  graph.set_seed(3);
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{2, 4}, "x");
+  Variable w;
+  Variable b;
+  {
+    auto scope = variable_scope(graph, "cell", {.reuse = Reuse::kAutoReuse});
+    w = get_variable(graph, "weights", {.shape = Shape{4, 4}, .initializer = init::random_normal(0, 0.5)});
+    b = get_variable(graph, "biases", {.shape = Shape{4}, .initializer = init::random_normal(0, 0.1)});
+  }
+  Output h = x;
+  for (int k = 0; k < uses; ++k) h = ops::tanh(ops::bias_add(ops::matmul(h, w), b));
+  Output loss = ops::reduce_sum(ops::square(h));
+  std::vector<Output> grads = gradients(loss, {w.value(), b.value()});
+  EXPECT_EQ(grads[0].node->op(), "AddN");
+  EXPECT_EQ(grads[0].node->num_inputs(), uses);
+  EXPECT_EQ(grads[1].node->num_inputs(), uses);
+
+  Session session(graph);
+  session.initialize_variables();
+  std::mt19937 rng(11);
+  const FeedList feeds = {{x, random_tensor(Shape{2, 4}, rng)}};
+  std::vector<Tensor> analytic = session.run(feeds, {grads[0], grads[1]});
+  const double eps = 1e-2;
+  for (int which = 0; which < 2; ++which) {
+    const Variable& v = which == 0 ? w : b;
+    const Tensor original = session.variable_value(v).clone();
+    for (int64_t e = 0; e < original.num_elements(); e += 3) {
+      auto loss_at = [&](double delta) {
+        Tensor value = original.clone();
+        value.data<float>()[e] = static_cast<float>(value.data<float>()[e] + delta);
+        session.assign_variable(v, value);
+        return test::scalar_value(session.run(feeds, {loss}).at(0));
+      };
+      const double numeric = (loss_at(eps) - loss_at(-eps)) / (2 * eps);
+      EXPECT_NEAR(analytic[static_cast<size_t>(which)].data<float>()[e], numeric, 2e-3 + 2e-2 * std::fabs(numeric))
+          << v.name() << "[" << e << "] with " << uses << " uses";
+    }
+    session.assign_variable(v, original);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Uses, SharedVariableGradientTest, ::testing::Values(2, 3, 8));
+
+TEST(GradientsTest, UnconnectedAndIntegerPathsGiveNoGradient) {
+  Graph graph;
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{3, 4}, "x");
+  Output z = ops::placeholder(graph, DType::kFloat32, Shape{3, 4}, "z");
+  Output index = ops::cast(ops::argmax(x, 1, DType::kInt32), DType::kFloat32);
+  Output loss = ops::add(ops::reduce_sum(index), ops::reduce_sum(ops::square(x)));
+  std::vector<Output> g = gradients(loss, {x, z});
+  EXPECT_TRUE(g[0].valid());
+  EXPECT_FALSE(g[1].valid());
+}
+
+TEST(GradientsTest, GradYsWeightTheOutputs) {
+  Graph graph;
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{2}, "x");
+  Output y = ops::mul(x, x);
+  Output weight = ops::constant(graph, Tensor::from_vector<float>(Shape{2}, {3.0f, -1.0f}));
+  std::vector<Output> ys = {y};
+  std::vector<Output> xs = {x};
+  std::vector<Output> grad_ys = {weight};
+  std::vector<Output> g = gradients(ys, xs, grad_ys);
+  Session session(graph);
+  Tensor value = session.run(g[0], {{x, Tensor::from_vector<float>(Shape{2}, {2.0f, 5.0f})}});
+  EXPECT_EQ(value.to_vector<float>(), (std::vector<float>{12.0f, -10.0f}));
+}
+
+TEST(GradientsTest, BadArgumentsAreClearErrors) {
+  Graph graph;
+  Graph other;
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{2}, "x");
+  Output labels = ops::placeholder(graph, DType::kInt32, Shape{2}, "labels");
+  Output y = ops::reduce_sum(ops::square(x));
+  Output foreign = ops::placeholder(other, DType::kFloat32, Shape{2}, "foreign");
+  EXPECT_THAT(test::error_of([&] { gradients(std::span<const Output>(), std::span<const Output>()); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("ys is empty")));
+  EXPECT_THAT(test::error_of([&] { gradients(y, {foreign}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("another graph")));
+  EXPECT_THAT(test::error_of([&] { gradients(y, {labels}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("only float32")));
+  EXPECT_THAT(test::error_of([&] { gradients(y, {Output{}}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("null output")));
+  std::vector<Output> ys = {y};
+  std::vector<Output> xs = {x};
+  std::vector<Output> wrong = {x};
+  EXPECT_THAT(test::error_of([&] { gradients(ys, xs, wrong); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("grad_y 0 has shape (2,)")));
+}
+
+TEST(GradientsTest, ThroughANonDifferentiableOpIsAnErrorNamingTheNode) {
+  Graph graph;
+  Variable v = get_variable(graph, "v", {.shape = Shape{2}});
+  Output delta = ops::placeholder(graph, DType::kFloat32, Shape{2}, "delta");
+  Node* update = ops::assign_sub(v, delta, "update");
+  Output loss = ops::reduce_sum(update->output(0));
+  EXPECT_THAT(test::error_of([&] { gradients(loss, {delta}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument,
+                            HasSubstr("cannot differentiate through node 'update' (AssignSub): updates a variable in place")));
+}
+
+TEST(GradientsTest, SecondOutputOfCrossEntropyIsRejected) {
+  Graph graph;
+  Output logits = ops::placeholder(graph, DType::kFloat32, Shape{2, 3}, "logits");
+  Output labels = ops::placeholder(graph, DType::kInt32, Shape{2}, "labels");
+  ops::CrossEntropy xent = ops::sparse_softmax_cross_entropy_with_logits(logits, labels);
+  EXPECT_THAT(test::error_of([&] { gradients(ops::reduce_sum(xent.backprop), {logits}); }),
+              test::IsError(absl::StatusCode::kUnimplemented, HasSubstr("backprop output")));
+}
+
+}  // namespace
+}  // namespace scopeflow
