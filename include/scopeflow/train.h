@@ -37,8 +37,10 @@ struct AdamInputs {
   Output epsilon;
 };
 /// ApplyAdam: m, v moments; var -= lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + eps).
+/// `control_inputs` run first.
 Node* apply_adam(const Variable& var, const Variable& m, const Variable& v, const AdamInputs& inputs,
-                 Output grad, bool use_nesterov = false, std::string_view name = "");
+                 Output grad, bool use_nesterov = false, std::string_view name = "",
+                 std::vector<Node*> control_inputs = {});
 
 }  // namespace scopeflow::ops
 

@@ -80,7 +80,7 @@ std::vector<OutputSpec> infer_apply_adam(const InferenceContext& ctx) {
 }
 
 Node* in_place(std::string op, std::string_view builder, std::vector<Output> inputs, AttrList attrs,
-               std::string_view name) {
+               std::string_view name, std::vector<Node*> control_inputs = {}) {
   if (inputs.empty() || inputs[0].node == nullptr) throw_invalid(builder, "input 0 is a null output");
   Graph& graph = *inputs[0].node->graph();
   for (size_t i = 1; i < inputs.size(); ++i) {
@@ -91,6 +91,7 @@ Node* in_place(std::string op, std::string_view builder, std::vector<Output> inp
   spec.name = std::string(name);
   spec.inputs = std::move(inputs);
   spec.attrs = std::move(attrs);
+  spec.control_inputs = std::move(control_inputs);
   return graph.add_node(std::move(spec));
 }
 
@@ -149,12 +150,13 @@ Node* apply_momentum(const Variable& var, const Variable& accum, Output lr, Outp
 }
 
 Node* apply_adam(const Variable& var, const Variable& m, const Variable& v, const AdamInputs& in,
-                 Output grad, bool use_nesterov, std::string_view name) {
+                 Output grad, bool use_nesterov, std::string_view name, std::vector<Node*> control_inputs) {
   if (!var.valid() || !m.valid() || !v.valid()) throw_invalid("apply_adam", "variable handle is invalid");
   return in_place("ApplyAdam", "apply_adam",
                   {var.node()->output(0), m.node()->output(0), v.node()->output(0), in.beta1_power,
                    in.beta2_power, in.lr, in.beta1, in.beta2, in.epsilon, grad},
-                  {{"T", var.dtype()}, {"use_locking", false}, {"use_nesterov", use_nesterov}}, name);
+                  {{"T", var.dtype()}, {"use_locking", false}, {"use_nesterov", use_nesterov}}, name,
+                  std::move(control_inputs));
 }
 
 }  // namespace ops

@@ -34,6 +34,40 @@ bool is_variable_value(const Output& x) {
   return n->op() == "Identity" && n->input(0).node->op() == "VariableV2";
 }
 
+// TensorFlow's GATE_OP (tf.tuple): when an op passes gradients to several inputs, none of them
+// is used before all are computed. An update of a variable can then never run before a gradient
+// that still reads the variable's old value, in TensorFlow's executor as in ours. The
+// Identities forward their input's buffer: no copies.
+void gate(Graph& graph, const Node& node, std::vector<Output>& input_grads,
+          const absl::flat_hash_set<Output>& depends_on_x) {
+  std::vector<size_t> flowing;
+  for (size_t i = 0; i < input_grads.size() && i < static_cast<size_t>(node.num_inputs()); ++i) {
+    if (input_grads[i].valid() && depends_on_x.contains(node.inputs()[i])) flowing.push_back(i);
+  }
+  if (flowing.size() < 2) return;
+  NameScope tuple_scope = graph.name_scope("tuple");
+  NodeSpec group;
+  group.op = "NoOp";
+  group.name = "group_deps";
+  for (size_t i : flowing) group.control_inputs.push_back(input_grads[i].node);
+  Node* group_node = graph.add_node(std::move(group));
+  for (size_t i : flowing) {
+    NodeSpec identity;
+    identity.op = "Identity";
+    identity.name = "control_dependency";
+    identity.inputs = {input_grads[i]};
+    identity.control_inputs = {group_node};
+    identity.attrs = {{"T", input_grads[i].dtype()}};
+    input_grads[i] = graph.add_node(std::move(identity))->output(0);
+  }
+}
+
+// The output that owns the buffer of `g`, looking through forwarding ops (Identity, Reshape).
+Output buffer_owner(Output g) {
+  while (g.node->op_def().execution == ExecutionKind::kForwardInput) g = g.node->input(0);
+  return g;
+}
+
 }  // namespace
 
 std::optional<std::string> non_differentiable_reason(std::string_view tf_op) {
@@ -130,6 +164,7 @@ std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output
     {
       NameScope op_scope = graph.name_scope(absl::StrCat(node->name(), "_grad"));
       input_grads = op.gradient(GradientContext{graph, *node, grad_outputs});
+      gate(graph, *node, input_grads, depends_on_x);
     }
     if (input_grads.size() != static_cast<size_t>(node->num_inputs())) {
       throw_error(absl::StatusCode::kInternal, kWhere, "gradient of ", op.tf_name, " returned ",
@@ -150,10 +185,13 @@ std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output
   std::vector<Output> result;
   for (const Output& x : xs) {
     Output g = sum_of(x);
-    // The final gradient of a variable is what an optimizer consumes: count it as gradient
-    // memory when it has a buffer of its own (a kernel output, not a forwarded or fed value).
-    if (g.valid() && is_variable_value(x) && g.node->op_def().execution == ExecutionKind::kKernel) {
-      g.node->set_output_memory_kind(g.index, MemoryKind::kGradient);
+    // The final gradient of a variable is what an optimizer consumes: count its buffer as
+    // gradient memory when a kernel made it (not a fed or constant value).
+    if (g.valid() && is_variable_value(x)) {
+      const Output owner = buffer_owner(g);
+      if (owner.node->op_def().execution == ExecutionKind::kKernel) {
+        owner.node->set_output_memory_kind(owner.index, MemoryKind::kGradient);
+      }
     }
     result.push_back(g);
   }

@@ -217,14 +217,21 @@ void Adam::prepare(Graph& graph) {
   }
 }
 
-std::vector<Node*> Adam::apply_dense(Graph&, Output gradient, const Variable& var) {
+std::vector<Node*> Adam::apply_dense(Graph& graph, Output gradient, const Variable& var) {
   std::vector<Node*> nodes;
   if (options_.weight_decay > 0.0f) {
-    // Decoupled decay from the value before this step; it commutes with the Adam update,
-    // which never reads the variable.
-    nodes.push_back(ops::assign_sub(var, ops::mul(decay_rate_, var.value()), "weight_decay"));
+    // Decoupled decay from the value before this step. The control input on the gradient keeps TensorFlow's
+    // executor from decaying the variable while gradients still read it.
+    NodeSpec decay;
+    decay.op = "AssignSub";
+    decay.name = "weight_decay";
+    decay.inputs = {var.node()->output(0), ops::mul(decay_rate_, var.value())};
+    decay.control_inputs = {gradient.node};
+    decay.attrs = {{"T", var.dtype()}, {"use_locking", false}};
+    nodes.push_back(graph.add_node(std::move(decay)));
   }
-  nodes.push_back(ops::apply_adam(var, *slot(var, "m"), *slot(var, "v"), inputs_, gradient));
+  // After the decay, which must read the variable before Adam moves it.
+  nodes.push_back(ops::apply_adam(var, *slot(var, "m"), *slot(var, "v"), inputs_, gradient, false, "", nodes));
   return nodes;
 }
 

@@ -6,6 +6,7 @@
 //   OUT/logs_expected.json                    what those runs must hold, for the readers to match
 //   OUT/graphs/NAME/graph_def.pb              GraphDefs: example1..3 and random_000..random_NNN
 //   OUT/graphs/NAME/case.json                 variable values, feeds, fetches and our outputs
+//   OUT/graphs/train_*/training.json          loss, gradient tensors and variables after one step
 //
 //   write_interop_artifacts OUT [--random-graphs N] [--seed S]
 //
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <utility>
@@ -550,6 +552,81 @@ void write_random_graph(const fs::path& out, int index, uint64_t seed) {
   write_case(out / "graphs" / name, graph, session, r.feeds, r.fetches);
 }
 
+// ------------------------------------------------------------------------------------------
+// Training cases: a layer shared three times, a dense-label cross-entropy loss, our gradients
+// and one optimizer step. TensorFlow recomputes the gradients with tf.gradients on the imported
+// graph and runs the exported update op (tests/interop/test_training.py).
+
+void write_training_case(const fs::path& out, const std::string& name, uint64_t seed) {
+  Graph graph;
+  graph.set_seed(seed);
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{6, 5}, "x");
+  Output labels = ops::placeholder(graph, DType::kFloat32, Shape{6, 4}, "labels");
+  Output h = x;
+  for (int use = 0; use < 3; ++use) {
+    auto scope = variable_scope(graph, "shared_layer", {.reuse = Reuse::kAutoReuse});
+    Variable w = get_variable(graph, "weights", {.shape = Shape{5, 5}, .initializer = init::glorot_uniform()});
+    Variable b = get_variable(graph, "biases", {.shape = Shape{5}, .initializer = init::random_normal(0, 0.1)});
+    Output z = ops::bias_add(ops::matmul(h, w), b);
+    h = use == 1 ? ops::sigmoid(z) : ops::tanh(z);
+  }
+  Output logits;
+  {
+    auto scope = variable_scope(graph, "output");
+    Variable w = get_variable(graph, "weights", {.shape = Shape{5, 4}});
+    logits = ops::relu(ops::matmul(h, w));
+  }
+  Output loss = ops::add(losses::softmax_cross_entropy(labels, logits),
+                         ops::mul(ops::scalar(graph, 0.01f), ops::reduce_sum(ops::square(logits))), "loss");
+  std::vector<Variable> vars = trainable_variables(graph);
+  std::vector<Output> xs;
+  for (const Variable& v : vars) xs.push_back(v.value());
+  std::vector<Output> grads = gradients(loss, std::span<const Output>(xs));
+
+  std::unique_ptr<train::Optimizer> optimizer;
+  if (name == "train_sgd") optimizer = std::make_unique<train::GradientDescent>(0.1f);
+  if (name == "train_momentum") optimizer = std::make_unique<train::Momentum>(0.1f, 0.9f);
+  if (name == "train_nesterov") optimizer = std::make_unique<train::Momentum>(0.1f, 0.9f, true);
+  if (name == "train_adam") optimizer = std::make_unique<train::Adam>(train::AdamOptions{.learning_rate = 0.01f});
+  if (name == "train_adamw") {
+    optimizer = std::make_unique<train::Adam>(train::AdamOptions{.learning_rate = 0.01f, .weight_decay = 0.1f});
+  }
+  std::vector<train::GradientAndVariable> gvs;
+  for (size_t i = 0; i < vars.size(); ++i) gvs.push_back({grads[i], vars[i]});
+  Node* train_op = optimizer->apply_gradients(gvs);
+
+  Session session(graph, cpu_session());
+  session.initialize_variables();
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Tensor x_value(DType::kFloat32, Shape{6, 5});
+  for (int64_t i = 0; i < x_value.num_elements(); ++i) x_value.data<float>()[i] = normal(rng);
+  Tensor label_value = Tensor::zeros(DType::kFloat32, Shape{6, 4});
+  for (int64_t r = 0; r < 6; ++r) label_value.data<float>()[r * 4 + (r * 7 + 1) % 4] = 1.0f;
+  const FeedList feeds = {{x, x_value}, {labels, label_value}};
+  std::vector<Output> fetches = {loss};
+  fetches.insert(fetches.end(), grads.begin(), grads.end());
+  const fs::path dir = out / "graphs" / name;
+  write_case(dir, graph, session, feeds, fetches);
+
+  session.run(feeds, {}, {train_op});
+  std::string json = "{\n\"loss\":" + json_string(tensor_name(loss)) + ",\n\"train_op\":" +
+                     json_string(train_op->name()) + ",\n\"gradients\":{";
+  const char* sep = "\n";
+  for (size_t i = 0; i < vars.size(); ++i) {
+    absl::StrAppend(&json, sep, json_string(tensor_name(vars[i].value())), ":", json_string(tensor_name(grads[i])));
+    sep = ",\n";
+  }
+  json += "},\n\"after_one_step\":{";
+  sep = "\n";
+  for (const Variable& v : global_variables(graph)) {
+    absl::StrAppend(&json, sep, json_string(v.node()->name()), ":", json_tensor(session.variable_value(v)));
+    sep = ",\n";
+  }
+  json += "}\n}\n";
+  write_file(dir / "training.json", json);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -578,7 +655,9 @@ int main(int argc, char** argv) {
     for (int number = 1; number <= 3; ++number) runs[absl::StrCat("example", number)] = write_example(out, number);
     write_file(out / "logs_expected.json", expectations_json(runs));
     for (int i = 0; i < num_random; ++i) write_random_graph(out, i, seed + static_cast<uint64_t>(i));
-    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random, out.string().c_str());
+    const char* training_cases[] = {"train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw"};
+    for (const char* name : training_cases) write_training_case(out, name, seed);
+    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 5, out.string().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "write_interop_artifacts: %s\n", e.what());

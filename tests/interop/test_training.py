@@ -1,0 +1,70 @@
+"""TensorFlow differentiates and trains the graphs we export: tf.gradients on the imported graph
+matches the gradients we computed (within 1e-4 relative), and running our exported update op
+(ApplyGradientDescent, ApplyMomentum, ApplyAdam, AssignSub) once gives our variables."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import artifacts_dir, load_case
+
+GRADIENT_RTOL = 1e-4
+GRADIENT_ATOL = 1e-6
+STEP_RTOL = 1e-4
+STEP_ATOL = 1e-6
+CASES = ["train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw"]
+
+
+def array(spec):
+    return np.array(spec["values"], dtype=np.float32).reshape(spec["shape"])
+
+
+def load(name):
+    case = load_case(name)
+    training = json.loads((artifacts_dir() / "graphs" / name / "training.json").read_text(encoding="utf-8"))
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(tf.compat.v1.GraphDef.FromString(case["graph_def_bytes"]), name="")
+    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+    sess = tf.compat.v1.Session(graph=graph, config=config)
+    sess.run(graph.get_operation_by_name("init"))
+    for variable, spec in case["variables"].items():
+        assign = graph.get_operation_by_name(variable + "/Assign")
+        sess.run(assign, feed_dict={assign.inputs[1]: array(spec)})
+    feeds = {graph.get_tensor_by_name(t): array(spec) for t, spec in case["feeds"].items()}
+    return case, training, graph, sess, feeds
+
+
+def test_all_training_cases_were_written():
+    names = {p.name for p in (artifacts_dir() / "graphs").iterdir()}
+    assert set(CASES) <= names
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_tensorflow_gradients_match_ours(name):
+    case, training, graph, sess, feeds = load(name)
+    with sess:
+        loss = graph.get_tensor_by_name(training["loss"])
+        with graph.as_default():
+            xs = [graph.get_tensor_by_name(x) for x in training["gradients"]]
+            theirs = tf.compat.v1.gradients(loss, xs, name="tf_gradients")
+        values = sess.run(theirs, feed_dict=feeds)
+        ours_by_name = dict(zip(case["fetches"], case["outputs"]))
+        assert len(values) >= 3
+        for x, value in zip(training["gradients"], values):
+            ours = array(ours_by_name[training["gradients"][x]])
+            np.testing.assert_allclose(value, ours, rtol=GRADIENT_RTOL, atol=GRADIENT_ATOL, err_msg=f"{name}: d loss / d {x}")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_one_exported_update_step_matches_ours(name):
+    case, training, graph, sess, feeds = load(name)
+    with sess:
+        train_op = graph.get_operation_by_name(training["train_op"])
+        assert train_op.type == "NoOp"
+        sess.run(train_op, feed_dict=feeds)
+        for variable, spec in training["after_one_step"].items():
+            value = sess.run(graph.get_tensor_by_name(variable + ":0"))
+            np.testing.assert_allclose(value, array(spec), rtol=STEP_RTOL, atol=STEP_ATOL, err_msg=f"{name}: {variable}")
