@@ -83,6 +83,9 @@ class Node {
   /// What a session's buffer for output i counts as (activation unless marked, e.g. gradients).
   MemoryKind output_memory_kind(int i) const { return output_memory_kinds_.at(static_cast<size_t>(i)); }
   void set_output_memory_kind(int i, MemoryKind kind) { output_memory_kinds_.at(static_cast<size_t>(i)) = kind; }
+  /// True for nodes that gradients() added (they read variables, but are not uses of them).
+  bool is_gradient() const { return is_gradient_; }
+  void mark_gradient() { is_gradient_ = true; }
 
  private:
   friend class Graph;
@@ -101,6 +104,7 @@ class Node {
   std::vector<DType> output_dtypes_;
   std::vector<Shape> output_shapes_;
   std::vector<MemoryKind> output_memory_kinds_;
+  bool is_gradient_ = false;
 };
 
 /// What an op builder asks the graph to add; the graph validates, infers shapes and names it.

@@ -15,7 +15,8 @@ struct VariableMemory {
   Shape shape;
   DType dtype = DType::kFloat32;
   int64_t bytes = 0;
-  int readers = 0;          // distinct ops that read the variable's value
+  int readers = 0;          // distinct ops that use the variable's value (not gradients, not updates)
+  MemoryKind kind = MemoryKind::kParameter;  // parameter, optimizer_slot (or other) memory
   bool initialized = false;  // has its buffer in the session
 };
 
@@ -27,6 +28,11 @@ struct MemoryReport {
   int64_t parameter_allocations = 0;
   /// Bytes the same model would hold if every reading op had its own copy of each variable.
   int64_t duplicated_parameter_bytes = 0;
+  /// Optimizer state in use (Adam's m and v, momentum), from the allocator.
+  int64_t optimizer_slot_bytes = 0;
+  int64_t optimizer_slot_allocations = 0;
+  /// Peak bytes of gradient buffers since the allocator's peaks were last reset.
+  int64_t gradient_peak_bytes = 0;
   /// Allocator totals over all memory kinds.
   AllocationStats allocator_totals;
   std::string device;

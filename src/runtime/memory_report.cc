@@ -6,19 +6,24 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "ops/op_registry.h"
 
 namespace scopeflow {
 
 namespace {
 
-// Distinct nodes that read the variable: consumers of its read Identity, plus direct
-// consumers of the variable node other than that Identity.
+// Distinct nodes that use the variable: consumers of its read Identity, plus direct consumers
+// of the variable node other than that Identity. Gradient nodes and in-place updates read the
+// variable too but are not uses: a duplicated model would not copy the variable for them.
 int count_readers(const VariableInfo& info) {
   absl::flat_hash_set<const Node*> readers;
-  for (const auto& [consumer, index] : info.read->consumers()) readers.insert(consumer);
-  for (const auto& [consumer, index] : info.node->consumers()) {
-    if (consumer != info.read) readers.insert(consumer);
-  }
+  auto add = [&](const Node* consumer) {
+    if (consumer == info.read || consumer->is_gradient()) return;
+    if (consumer->op_def().execution == ExecutionKind::kInPlace) return;
+    readers.insert(consumer);
+  };
+  for (const auto& [consumer, index] : info.read->consumers()) add(consumer);
+  for (const auto& [consumer, index] : info.node->consumers()) add(consumer);
   return static_cast<int>(readers.size());
 }
 
@@ -52,12 +57,19 @@ MemoryReport memory_report(const Session& session) {
     line.bytes = checked_byte_size(info->shape.num_elements(), static_cast<int64_t>(dtype_size(info->dtype)));
     line.readers = count_readers(*info);
     line.initialized = session.is_initialized(Variable(info.get()));
-    report.duplicated_parameter_bytes += line.bytes * std::max(line.readers, 1);
+    line.kind = info->memory_kind;
+    if (line.kind == MemoryKind::kParameter) {
+      report.duplicated_parameter_bytes += line.bytes * std::max(line.readers, 1);
+    }
     report.variables.push_back(std::move(line));
   }
   const AllocationStats params = session.allocator().stats(MemoryKind::kParameter);
   report.parameter_bytes = params.bytes_in_use;
   report.parameter_allocations = params.live_allocations;
+  const AllocationStats slots = session.allocator().stats(MemoryKind::kOptimizerSlot);
+  report.optimizer_slot_bytes = slots.bytes_in_use;
+  report.optimizer_slot_allocations = slots.live_allocations;
+  report.gradient_peak_bytes = session.allocator().stats(MemoryKind::kGradient).peak_bytes;
   report.allocator_totals = session.allocator().stats();
   report.device = session.device().to_string();
   return report;
@@ -66,17 +78,23 @@ MemoryReport memory_report(const Session& session) {
 std::string MemoryReport::to_table() const {
   size_t name_width = 8;
   for (const VariableMemory& v : variables) name_width = std::max(name_width, v.name.size());
-  std::string out = absl::StrFormat("%-*s  %-14s  %-7s  %12s  %7s\n", static_cast<int>(name_width),
-                                    "variable", "shape", "dtype", "bytes", "readers");
+  std::string out = absl::StrFormat("%-*s  %-14s  %-7s  %12s  %7s  %s\n", static_cast<int>(name_width),
+                                    "variable", "shape", "dtype", "bytes", "readers", "kind");
   for (const VariableMemory& v : variables) {
-    absl::StrAppendFormat(&out, "%-*s  %-14s  %-7s  %12d  %7d\n", static_cast<int>(name_width),
-                          v.name, v.shape.to_string(), dtype_name(v.dtype), v.bytes, v.readers);
+    absl::StrAppendFormat(&out, "%-*s  %-14s  %-7s  %12d  %7d  %s\n", static_cast<int>(name_width),
+                          v.name, v.shape.to_string(), dtype_name(v.dtype), v.bytes, v.readers,
+                          memory_kind_name(v.kind));
   }
   absl::StrAppendFormat(&out, "variables: %d on %s\n", variables.size(), device);
   absl::StrAppendFormat(&out, "parameter bytes (allocator): %d in %d allocations\n",
                         parameter_bytes, parameter_allocations);
   absl::StrAppendFormat(&out, "parameter bytes if every use had its own copy: %d\n",
                         duplicated_parameter_bytes);
+  if (optimizer_slot_allocations > 0 || gradient_peak_bytes > 0) {
+    absl::StrAppendFormat(&out, "optimizer slot bytes (allocator): %d in %d allocations\n",
+                          optimizer_slot_bytes, optimizer_slot_allocations);
+    absl::StrAppendFormat(&out, "gradient bytes at peak (allocator): %d\n", gradient_peak_bytes);
+  }
   absl::StrAppendFormat(&out, "allocator: %d bytes in use, peak %d, %d live / %d total allocations\n",
                         allocator_totals.bytes_in_use, allocator_totals.peak_bytes,
                         allocator_totals.live_allocations, allocator_totals.total_allocations);
@@ -89,13 +107,15 @@ std::string MemoryReport::to_json() const {
     items.push_back(absl::StrCat("{\"name\":", json_string(v.name), ",\"shape\":[",
                                  absl::StrJoin(v.shape.dims(), ","), "],\"dtype\":",
                                  json_string(dtype_name(v.dtype)), ",\"bytes\":", v.bytes,
-                                 ",\"readers\":", v.readers,
+                                 ",\"readers\":", v.readers, ",\"kind\":", json_string(memory_kind_name(v.kind)),
                                  ",\"initialized\":", v.initialized ? "true" : "false", "}"));
   }
   return absl::StrCat(
       "{\"device\":", json_string(device), ",\"variables\":[", absl::StrJoin(items, ","),
       "],\"parameter_bytes\":", parameter_bytes, ",\"parameter_allocations\":",
       parameter_allocations, ",\"duplicated_parameter_bytes\":", duplicated_parameter_bytes,
+      ",\"optimizer_slot_bytes\":", optimizer_slot_bytes, ",\"optimizer_slot_allocations\":",
+      optimizer_slot_allocations, ",\"gradient_peak_bytes\":", gradient_peak_bytes,
       ",\"allocator\":{\"bytes_in_use\":", allocator_totals.bytes_in_use, ",\"peak_bytes\":",
       allocator_totals.peak_bytes, ",\"live_allocations\":", allocator_totals.live_allocations,
       ",\"total_allocations\":", allocator_totals.total_allocations, "}}");

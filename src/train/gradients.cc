@@ -121,6 +121,7 @@ std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output
     for (const Output& in : node->inputs()) needed.insert(in.node);
   }
 
+  const int first_new_node = graph.num_nodes();
   NameScope scope = graph.name_scope(name);
   absl::flat_hash_map<Output, std::vector<Output>> pending;  // contributions per tensor
   absl::flat_hash_map<Output, Output> total;                  // summed gradient per tensor
@@ -182,6 +183,7 @@ std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output
     }
   }
 
+  for (int id = first_new_node; id < graph.num_nodes(); ++id) graph.nodes()[static_cast<size_t>(id)]->mark_gradient();
   std::vector<Output> result;
   for (const Output& x : xs) {
     Output g = sum_of(x);

@@ -8,6 +8,7 @@
 
 #include "scopeflow/gradients.h"
 #include "scopeflow/losses.h"
+#include "scopeflow/memory_report.h"
 #include "scopeflow/ops.h"
 #include "scopeflow/session.h"
 #include "test_util.h"
@@ -158,6 +159,20 @@ TEST(OptimizerTest, SharedModelHasOneSlotPerVariableAndUpdatesOnce) {
   EXPECT_EQ(alloc.stats(MemoryKind::kOptimizerSlot).live_allocations, 4);  // m, v per variable
   EXPECT_EQ(alloc.stats(MemoryKind::kOptimizerSlot).bytes_in_use,
             2 * alloc.stats(MemoryKind::kParameter).bytes_in_use);
+  // Gradient ops and updates read the weights too, but are not uses: still 2 readers.
+  const MemoryReport report = memory_report(session);
+  EXPECT_EQ(report.parameter_bytes, (9 + 3) * 4);
+  EXPECT_EQ(report.duplicated_parameter_bytes, 2 * (9 + 3) * 4);
+  EXPECT_EQ(report.optimizer_slot_bytes, 2 * (9 + 3) * 4);
+  EXPECT_EQ(report.optimizer_slot_allocations, 4);
+  for (const VariableMemory& v : report.variables) {
+    if (v.name == "shared_layer/weights") {
+      EXPECT_EQ(v.readers, 2);
+    }
+    if (v.name == "shared_layer/weights/Adam") {
+      EXPECT_EQ(v.kind, MemoryKind::kOptimizerSlot);
+    }
+  }
 
   std::mt19937 rng(1);
   FeedList feeds = {{x, test::random_tensor(Shape{4, 3}, rng, 0.1f, 1.0f)}};
