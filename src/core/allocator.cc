@@ -23,6 +23,8 @@ const char* memory_kind_name(MemoryKind kind) {
 }
 
 void* Allocator::allocate(size_t bytes, MemoryKind kind) {
+  // Check the cap and count the bytes in one critical section, so that concurrent allocations
+  // cannot together exceed it; roll back if the device allocation itself fails.
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (byte_limit_ > 0 && total_.bytes_in_use + static_cast<int64_t>(bytes) > byte_limit_) {
@@ -30,18 +32,23 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
                   "out of memory on ", device().to_string(), ": requested ", bytes,
                   " bytes with ", total_.bytes_in_use, " of ", byte_limit_, " bytes in use");
     }
+    for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
+      s->bytes_in_use += static_cast<int64_t>(bytes);
+      s->peak_bytes = std::max(s->peak_bytes, s->bytes_in_use);
+      ++s->live_allocations;
+      ++s->total_allocations;
+    }
   }
   void* ptr = raw_allocate(bytes);
   if (ptr == nullptr) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
+      s->bytes_in_use -= static_cast<int64_t>(bytes);
+      --s->live_allocations;
+      --s->total_allocations;
+    }
     throw_error(absl::StatusCode::kResourceExhausted, "allocator", "out of memory on ",
                 device().to_string(), ": requested ", bytes, " bytes");
-  }
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
-    s->bytes_in_use += static_cast<int64_t>(bytes);
-    s->peak_bytes = std::max(s->peak_bytes, s->bytes_in_use);
-    ++s->live_allocations;
-    ++s->total_allocations;
   }
   return ptr;
 }

@@ -9,6 +9,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "proto/graph.pb.h"
 #include "proto/run_metadata.pb.h"
@@ -262,9 +264,15 @@ tfp::GraphDef build_graph_def(const Graph& graph, const GraphDefOptions& options
 }  // namespace
 
 std::string graph_def_bytes(const Graph& graph, const GraphDefOptions& options) {
+  // Deterministic: attrs are a protobuf map, whose default order varies between runs.
+  const tfp::GraphDef graph_def = build_graph_def(graph, options);
   std::string bytes;
-  if (!build_graph_def(graph, options).SerializeToString(&bytes)) {
-    throw_error(absl::StatusCode::kInternal, "graph_def", "serializing the GraphDef failed");
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    graph_def.SerializeToCodedStream(&coded);
+    if (coded.HadError()) throw_error(absl::StatusCode::kInternal, "graph_def", "serializing the GraphDef failed");
   }
   return bytes;
 }
