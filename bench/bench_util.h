@@ -3,6 +3,7 @@
 // charts and BLAS thread control. Header-only so that each bench stays one .cc file.
 
 #include <cblas.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -997,6 +999,297 @@ inline std::string svg_line_chart(const ChartSpec& spec) {
   }
   svg += "</svg>\n";
   return svg;
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Reading JSON lines of helper scripts (tf_time_graph.py)
+
+/// A scalar JSON value: null, true/false, a number or a string.
+using JsonScalar = std::variant<std::nullptr_t, bool, double, std::string>;
+
+/// The scalar members of one JSON object, by key.
+struct JsonFlatObject {
+  std::vector<std::pair<std::string, JsonScalar>> members;
+
+  const JsonScalar* find(std::string_view key) const {
+    for (const auto& [name, value] : members) {
+      if (name == key) return &value;
+    }
+    return nullptr;
+  }
+  /// The member as T (bool, double or std::string), or std::nullopt when absent or of another type.
+  template <typename T>
+  std::optional<T> get(std::string_view key) const {
+    const JsonScalar* value = find(key);
+    if (value == nullptr) return std::nullopt;
+    const T* typed = std::get_if<T>(value);
+    if (typed == nullptr) return std::nullopt;
+    return *typed;
+  }
+};
+
+namespace detail {
+
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : text_(text) {}
+
+  bool parse_object(JsonFlatObject* out, std::string* error) {
+    skip_space();
+    if (!expect('{')) return fail("expected '{'", error);
+    skip_space();
+    if (peek() == '}') {
+      ++pos_;
+      return finish(error);
+    }
+    while (true) {
+      skip_space();
+      std::string key;
+      if (peek() != '"' || !parse_string(&key)) return fail("expected a string key", error);
+      skip_space();
+      if (!expect(':')) return fail("expected ':' after key \"" + key + "\"", error);
+      skip_space();
+      JsonScalar value;
+      bool scalar = false;
+      if (!parse_value(&value, &scalar, 0)) return fail("bad value for key \"" + key + "\"", error);
+      // Nested objects and arrays are checked for syntax and left out.
+      if (scalar) out->members.emplace_back(std::move(key), std::move(value));
+      skip_space();
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
+      if (peek() == '}') {
+        ++pos_;
+        return finish(error);
+      }
+      return fail("expected ',' or '}'", error);
+    }
+  }
+
+ private:
+  char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
+  bool expect(char ch) {
+    if (peek() != ch) return false;
+    ++pos_;
+    return true;
+  }
+  void skip_space() {
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) {
+      ++pos_;
+    }
+  }
+  bool finish(std::string* error) {
+    skip_space();
+    if (pos_ != text_.size()) return fail("trailing characters after the object", error);
+    return true;
+  }
+  bool fail(const std::string& message, std::string* error) const {
+    if (error != nullptr) *error = "JSON: " + message + " at offset " + std::to_string(pos_);
+    return false;
+  }
+  bool literal(std::string_view word) {
+    if (text_.substr(pos_, word.size()) != word) return false;
+    pos_ += word.size();
+    return true;
+  }
+  static void append_utf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      *out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      *out += static_cast<char>(0xC0 | (cp >> 6));
+      *out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      *out += static_cast<char>(0xE0 | (cp >> 12));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      *out += static_cast<char>(0xF0 | (cp >> 18));
+      *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+  bool parse_hex4(uint32_t* out) {
+    if (pos_ + 4 > text_.size()) return false;
+    uint32_t value = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char ch = text_[pos_++];
+      value <<= 4;
+      if (ch >= '0' && ch <= '9') value |= static_cast<uint32_t>(ch - '0');
+      else if (ch >= 'a' && ch <= 'f') value |= static_cast<uint32_t>(ch - 'a' + 10);
+      else if (ch >= 'A' && ch <= 'F') value |= static_cast<uint32_t>(ch - 'A' + 10);
+      else return false;
+    }
+    *out = value;
+    return true;
+  }
+  bool parse_string(std::string* out) {
+    if (!expect('"')) return false;
+    while (pos_ < text_.size()) {
+      const char ch = text_[pos_++];
+      if (ch == '"') return true;
+      if (static_cast<unsigned char>(ch) < 0x20) return false;
+      if (ch != '\\') {
+        *out += ch;
+        continue;
+      }
+      if (pos_ >= text_.size()) return false;
+      const char esc = text_[pos_++];
+      switch (esc) {
+        case '"': *out += '"'; break;
+        case '\\': *out += '\\'; break;
+        case '/': *out += '/'; break;
+        case 'b': *out += '\b'; break;
+        case 'f': *out += '\f'; break;
+        case 'n': *out += '\n'; break;
+        case 'r': *out += '\r'; break;
+        case 't': *out += '\t'; break;
+        case 'u': {
+          uint32_t cp = 0;
+          if (!parse_hex4(&cp)) return false;
+          if (cp >= 0xD800 && cp < 0xDC00 && text_.substr(pos_, 2) == "\\u") {
+            const size_t save = pos_;
+            pos_ += 2;
+            uint32_t low = 0;
+            if (parse_hex4(&low) && low >= 0xDC00 && low < 0xE000) {
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            } else {
+              pos_ = save;
+            }
+          }
+          append_utf8(cp, out);
+          break;
+        }
+        default: return false;
+      }
+    }
+    return false;
+  }
+  bool parse_number(double* out) {
+    const size_t start = pos_;
+    if (peek() == '-') ++pos_;
+    while (pos_ < text_.size() && std::strchr("0123456789.eE+-", text_[pos_]) != nullptr) ++pos_;
+    const std::string_view number = text_.substr(start, pos_ - start);
+    if (number.empty()) return false;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), *out);
+    return ec == std::errc() && end == number.data() + number.size();
+  }
+  bool parse_value(JsonScalar* out, bool* scalar, int depth) {
+    if (depth > 64) return false;
+    *scalar = true;
+    const char ch = peek();
+    if (ch == '"') {
+      std::string s;
+      if (!parse_string(&s)) return false;
+      *out = std::move(s);
+      return true;
+    }
+    if (ch == 't' || ch == 'f') {
+      const bool value = ch == 't';
+      if (!literal(value ? "true" : "false")) return false;
+      *out = value;
+      return true;
+    }
+    if (ch == 'n') {
+      if (!literal("null")) return false;
+      *out = nullptr;
+      return true;
+    }
+    if (ch == '{' || ch == '[') {
+      *scalar = false;
+      const char close = ch == '{' ? '}' : ']';
+      ++pos_;
+      skip_space();
+      if (peek() == close) {
+        ++pos_;
+        return true;
+      }
+      while (true) {
+        skip_space();
+        if (ch == '{') {
+          std::string key;
+          if (!parse_string(&key)) return false;
+          skip_space();
+          if (!expect(':')) return false;
+          skip_space();
+        }
+        JsonScalar ignored;
+        bool ignored_scalar = false;
+        if (!parse_value(&ignored, &ignored_scalar, depth + 1)) return false;
+        skip_space();
+        if (peek() == ',') {
+          ++pos_;
+          continue;
+        }
+        return expect(close);
+      }
+    }
+    double number = 0;
+    if (!parse_number(&number)) return false;
+    *out = number;
+    return true;
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace detail
+
+/// Parses one JSON object and keeps its scalar members (nested objects and arrays are
+/// validated and left out). On failure returns false and sets *error.
+inline bool parse_json_object(std::string_view text, JsonFlatObject* out, std::string* error) {
+  *out = JsonFlatObject{};
+  return detail::JsonReader(text).parse_object(out, error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subprocesses
+
+/// `s` quoted for a POSIX shell: 'it'\''s'.
+inline std::string shell_quote(std::string_view s) {
+  std::string out = "'";
+  for (char ch : s) {
+    if (ch == '\'') out += "'\\''";
+    else out += ch;
+  }
+  return out + "'";
+}
+
+struct CommandResult {
+  bool started = false;   // false when the shell could not be run (see error)
+  int exit_code = -1;     // the command's exit status; 128 + N when killed by signal N
+  std::string output;     // everything it wrote on stdout
+  std::string error;      // why it could not be run
+};
+
+/// Runs `command` with /bin/sh, capturing stdout (stderr goes wherever the command sends it).
+inline CommandResult run_command(const std::string& command) {
+  CommandResult result;
+  std::fflush(nullptr);  // no buffered output of ours duplicated into the child
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    result.error = std::string("popen: ") + std::strerror(errno);
+    return result;
+  }
+  result.started = true;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  if (status == -1) {
+    result.error = std::string("pclose: ") + std::strerror(errno);
+    return result;
+  }
+  if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.exit_code = 128 + WTERMSIG(status);
+  }
+  return result;
 }
 
 }  // namespace scopeflow::bench

@@ -1,0 +1,578 @@
+// Memory and step time of one model built twice: with every layer (or RNN time step) sharing
+// ONE variable scope entered with Reuse::kAutoReuse, and with one scope per layer. Measured from
+// the session's allocator, trained with Adam.
+//
+//   shared_vs_duplicated [--model=mlp|rnn] [--depths 1,2,4] [--widths 64,256] [--batch B]
+//                        [--steps S] [--threads N] [--chart FILE] [--json]
+//
+// The model's only variables are those of its N layers (the input is fed at the layer width and
+// the loss is a mean squared error against a fed target), so the shared model holds one layer's
+// parameters and the duplicated one N layers'. Per (width, depth) the program checks the
+// acceptance criterion of shared variables: parameter + gradient + optimizer-state bytes of the
+// shared model equal one layer's (parameters 1x, gradient 1x, Adam's m and v 2x), exactly 1/N of
+// the duplicated model's. It exits with code 1 when a row misses it.
+//
+//   mlp: h = relu(h @ weights + biases), N times; weights (width, width), biases (width,).
+//   rnn: h_t = tanh(x_t @ input_weights + h_{t-1} @ recurrent_weights + biases) over N time
+//        steps with fed x_t and h_0; one cell = both (width, width) matrices and the biases.
+//
+// Each variant builds a fresh Graph and Session and, by default, runs in a child process
+// (fork) so that the peak RSS reported is that variant's own (the child's VmHWM, which starts at
+// the few MiB of RSS it has right after fork, also reported); --no-fork runs everything in this process, where peak RSS is
+// process-wide and monotone.
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "bench_util.h"
+#include "scopeflow/allocator.h"
+#include "scopeflow/graph.h"
+#include "scopeflow/initializers.h"
+#include "scopeflow/losses.h"
+#include "scopeflow/ops.h"
+#include "scopeflow/scope.h"
+#include "scopeflow/session.h"
+#include "scopeflow/train.h"
+
+namespace scopeflow::bench {
+namespace {
+
+enum class Model { kMlp, kRnn };
+
+const char* model_name(Model model) { return model == Model::kMlp ? "mlp" : "rnn"; }
+
+struct Config {
+  Model model = Model::kMlp;
+  int64_t width = 0;
+  int64_t depth = 0;
+  int64_t batch = 0;
+  int64_t steps = 0;
+  int64_t warmup = 0;
+  int threads = 1;
+  uint32_t seed = 0;
+  bool shared = false;
+};
+
+// What one variant measured. Plain data: a forked child writes it into a pipe as raw bytes.
+struct VariantResult {
+  bool ok = false;
+  char error[1024] = {};
+  int64_t trainable_variables = 0;
+  int64_t parameter_bytes = 0;        // kParameter bytes in use
+  int64_t parameter_allocations = 0;  // live kParameter allocations
+  int64_t gradient_peak_bytes = 0;    // kGradient peak during a training step
+  int64_t slot_bytes = 0;             // kOptimizerSlot bytes in use (Adam m and v)
+  int64_t slot_allocations = 0;
+  int64_t other_bytes = 0;            // kOther bytes in use (Adam's beta powers)
+  int64_t activation_peak_bytes = 0;  // kActivation peak during a training step
+  int64_t total_peak_bytes = 0;       // allocator peak over all kinds during a training step
+  int64_t peak_rss_bytes = -1;        // VmHWM of the process that ran the variant
+  int64_t start_rss_bytes = -1;       // RSS of the child right after fork (fork mode), else -1
+  double median_step_seconds = 0;
+  double mean_step_seconds = 0;
+  double min_step_seconds = 0;
+  int64_t timed_steps = 0;
+  double loss_first = 0;  // before the first step
+  double loss_last = 0;   // after the last step
+
+  int64_t stateful_bytes() const { return parameter_bytes + gradient_peak_bytes + slot_bytes; }
+};
+static_assert(std::is_trivially_copyable_v<VariantResult>);
+
+void set_error(VariantResult* result, const std::string& message) {
+  result->ok = false;
+  std::snprintf(result->error, sizeof result->error, "%s", message.c_str());
+}
+
+// Bytes of one layer (mlp) or one cell (rnn): what the shared model's parameters must be.
+int64_t layer_bytes(Model model, int64_t width) {
+  const int64_t floats = (model == Model::kMlp ? 1 : 2) * width * width + width;
+  return floats * static_cast<int64_t>(sizeof(float));
+}
+
+Tensor random_tensor(const Shape& shape, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(shape.num_elements()));
+  for (float& v : values) v = dist(rng);
+  return Tensor::from_vector<float>(shape, values);
+}
+
+// The layer's variables, in the current variable scope.
+struct LayerVariables {
+  Variable input_weights;      // mlp: the weights
+  Variable recurrent_weights;  // rnn only
+  Variable biases;
+};
+
+LayerVariables layer_variables(Graph& graph, Model model, int64_t width) {
+  LayerVariables v;
+  v.input_weights = get_variable(graph, model == Model::kMlp ? "weights" : "input_weights",
+                                 {.shape = Shape{width, width}, .initializer = init::glorot_uniform()});
+  if (model == Model::kRnn) {
+    v.recurrent_weights = get_variable(graph, "recurrent_weights",
+                                       {.shape = Shape{width, width}, .initializer = init::glorot_uniform()});
+  }
+  v.biases = get_variable(graph, "biases", {.shape = Shape{width}, .initializer = init::zeros()});
+  return v;
+}
+
+void run_variant_in_process(const Config& config, VariantResult* result) {
+  set_blas_threads(config.threads);
+  const int64_t width = config.width;
+  const Shape activation_shape{config.batch, width};
+  std::mt19937 rng(config.seed);
+
+  Graph graph;
+  graph.set_seed(config.seed);
+  FeedList feeds;
+  Output h;
+  if (config.model == Model::kMlp) {
+    const Output x = ops::placeholder(graph, DType::kFloat32, activation_shape, "x");
+    feeds.emplace_back(x, random_tensor(activation_shape, rng));
+    h = x;
+  } else {
+    const Output h0 = ops::placeholder(graph, DType::kFloat32, activation_shape, "h0");
+    feeds.emplace_back(h0, random_tensor(activation_shape, rng));
+    h = h0;
+  }
+  for (int64_t i = 0; i < config.depth; ++i) {
+    Output x_t;
+    if (config.model == Model::kRnn) {
+      x_t = ops::placeholder(graph, DType::kFloat32, activation_shape, "x_" + std::to_string(i));
+      feeds.emplace_back(x_t, random_tensor(activation_shape, rng));
+    }
+    const std::string prefix = config.model == Model::kMlp ? "layer" : "cell";
+    // Shared: one scope, entered N times with auto-reuse. Duplicated: N scopes.
+    VariableScopeGuard scope =
+        config.shared ? variable_scope(graph, prefix, {.reuse = Reuse::kAutoReuse})
+                      : variable_scope(graph, prefix + "_" + std::to_string(i));
+    const LayerVariables v = layer_variables(graph, config.model, width);
+    if (config.model == Model::kMlp) {
+      h = ops::relu(ops::bias_add(ops::matmul(h, v.input_weights), v.biases));
+    } else {
+      const Output pre = ops::add(ops::matmul(x_t, v.input_weights), ops::matmul(h, v.recurrent_weights));
+      h = ops::tanh(ops::bias_add(pre, v.biases));
+    }
+  }
+  const Output target = ops::placeholder(graph, DType::kFloat32, activation_shape, "target");
+  feeds.emplace_back(target, random_tensor(activation_shape, rng));
+  const Output loss = losses::mean_squared_error(target, h);
+  train::Adam adam;
+  Node* train_op = adam.minimize(loss);
+  result->trainable_variables = static_cast<int64_t>(trainable_variables(graph).size());
+
+  Session session(graph, SessionOptions{.device = Device::cpu()});
+  session.initialize_variables();
+  Allocator& allocator = session.allocator();
+  result->loss_first = session.run(feeds, {loss}).at(0).data<float>()[0];
+  for (int64_t i = 0; i < config.warmup; ++i) session.run(feeds, {}, {train_op});
+
+  std::vector<double> samples;
+  for (int64_t i = 0; i < config.steps; ++i) {
+    allocator.reset_peaks();
+    const Timer timer;
+    session.run(feeds, {}, {train_op});
+    samples.push_back(timer.seconds());
+    result->gradient_peak_bytes =
+        std::max(result->gradient_peak_bytes, allocator.stats(MemoryKind::kGradient).peak_bytes);
+    result->activation_peak_bytes =
+        std::max(result->activation_peak_bytes, allocator.stats(MemoryKind::kActivation).peak_bytes);
+    result->total_peak_bytes = std::max(result->total_peak_bytes, allocator.stats().peak_bytes);
+  }
+  const AllocationStats parameters = allocator.stats(MemoryKind::kParameter);
+  const AllocationStats slots = allocator.stats(MemoryKind::kOptimizerSlot);
+  result->parameter_bytes = parameters.bytes_in_use;
+  result->parameter_allocations = parameters.live_allocations;
+  result->slot_bytes = slots.bytes_in_use;
+  result->slot_allocations = slots.live_allocations;
+  result->other_bytes = allocator.stats(MemoryKind::kOther).bytes_in_use;
+  result->loss_last = session.run(feeds, {loss}).at(0).data<float>()[0];
+
+  result->timed_steps = static_cast<int64_t>(samples.size());
+  double total = 0;
+  for (double s : samples) total += s;
+  result->mean_step_seconds = total / static_cast<double>(samples.size());
+  result->min_step_seconds = *std::min_element(samples.begin(), samples.end());
+  std::sort(samples.begin(), samples.end());
+  const size_t middle = samples.size() / 2;
+  result->median_step_seconds =
+      samples.size() % 2 == 1 ? samples[middle] : (samples[middle - 1] + samples[middle]) / 2;
+  result->peak_rss_bytes = peak_rss_bytes();
+  result->ok = true;
+}
+
+void run_variant_guarded(const Config& config, VariantResult* result) {
+  try {
+    run_variant_in_process(config, result);
+  } catch (const std::exception& e) {
+    set_error(result, e.what());
+  }
+}
+
+bool write_all(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+size_t read_all(int fd, void* data, size_t size) {
+  char* p = static_cast<char*>(data);
+  size_t got = 0;
+  while (got < size) {
+    const ssize_t n = ::read(fd, p + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+// Runs the variant in a forked child so that its peak RSS is its own.
+VariantResult run_variant_forked(const Config& config) {
+  VariantResult result;
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    set_error(&result, std::string("pipe: ") + std::strerror(errno));
+    return result;
+  }
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    set_error(&result, std::string("fork: ") + std::strerror(errno));
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return result;
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    VariantResult child;
+    child.start_rss_bytes = current_rss_bytes();
+    run_variant_guarded(config, &child);
+    const bool written = write_all(fds[1], &child, sizeof child);
+    ::close(fds[1]);
+    std::fflush(nullptr);
+    ::_exit(written ? 0 : 3);
+  }
+  ::close(fds[1]);
+  const size_t got = read_all(fds[0], &result, sizeof result);
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (got != sizeof result) {
+    std::string why = "the child process ended without a result";
+    if (WIFSIGNALED(status)) why += " (killed by signal " + std::to_string(WTERMSIG(status)) + ")";
+    if (WIFEXITED(status)) why += " (exit code " + std::to_string(WEXITSTATUS(status)) + ")";
+    result = VariantResult{};
+    set_error(&result, why);
+  }
+  return result;
+}
+
+struct Row {
+  int64_t width = 0;
+  int64_t depth = 0;
+  int64_t layer = 0;  // bytes of one layer / cell
+  VariantResult shared;
+  VariantResult duplicated;
+  double ratio = 0;  // duplicated / shared stateful bytes
+  bool ok = false;
+  std::string problem;
+};
+
+void check_row(Row& row) {
+  const VariantResult& s = row.shared;
+  const VariantResult& d = row.duplicated;
+  if (!s.ok || !d.ok) {
+    row.problem = std::string("variant failed: ") + (!s.ok ? s.error : d.error);
+    return;
+  }
+  row.ratio = s.stateful_bytes() > 0
+                  ? static_cast<double>(d.stateful_bytes()) / static_cast<double>(s.stateful_bytes())
+                  : 0.0;
+  const int64_t n = row.depth;
+  std::string problem;
+  auto expect = [&](const char* what, int64_t got, int64_t want) {
+    if (got != want && problem.empty()) {
+      problem = std::string(what) + " is " + std::to_string(got) + " bytes, expected " + std::to_string(want);
+    }
+  };
+  // The shared model holds exactly one layer: parameters 1x, gradient 1x, Adam m and v 2x.
+  expect("shared parameters", s.parameter_bytes, row.layer);
+  expect("shared gradient peak", s.gradient_peak_bytes, row.layer);
+  expect("shared optimizer slots", s.slot_bytes, 2 * row.layer);
+  // ... and exactly 1/N of the duplicated model's.
+  expect("duplicated parameter+gradient+slot", d.stateful_bytes(), n * s.stateful_bytes());
+  row.ok = problem.empty();
+  row.problem = problem;
+}
+
+std::string ratio_text(const Row& row) {
+  if (!row.shared.ok || !row.duplicated.ok) return "-";
+  if (row.ratio == std::floor(row.ratio)) return format_fixed(row.ratio, 0);
+  return format_fixed(row.ratio, 4);
+}
+
+void write_variant_json(JsonWriter& w, const VariantResult& v) {
+  w.begin_object();
+  w.field("ok", v.ok);
+  if (!v.ok) w.field("error", std::string(v.error));
+  w.field("trainable_variables", v.trainable_variables);
+  w.field("parameter_bytes", v.parameter_bytes);
+  w.field("parameter_allocations", v.parameter_allocations);
+  w.field("gradient_peak_bytes", v.gradient_peak_bytes);
+  w.field("optimizer_slot_bytes", v.slot_bytes);
+  w.field("optimizer_slot_allocations", v.slot_allocations);
+  w.field("parameter_gradient_slot_bytes", v.stateful_bytes());
+  w.field("other_bytes", v.other_bytes);
+  w.field("activation_peak_bytes", v.activation_peak_bytes);
+  w.field("allocator_peak_bytes", v.total_peak_bytes);
+  w.field("peak_rss_bytes", v.peak_rss_bytes);
+  w.field("start_rss_bytes", v.start_rss_bytes);
+  w.field("median_step_seconds", v.median_step_seconds);
+  w.field("mean_step_seconds", v.mean_step_seconds);
+  w.field("min_step_seconds", v.min_step_seconds);
+  w.field("timed_steps", v.timed_steps);
+  w.field("loss_first", v.loss_first);
+  w.field("loss_last", v.loss_last);
+  w.end_object();
+}
+
+int run(int argc, char** argv) {
+  Flags flags(program_name(argv[0]),
+              "Memory (from the session's allocator) and step time of a model whose N layers share\n"
+              "one variable scope (auto-reuse) against the same model with one scope per layer,\n"
+              "trained with Adam. Checks that the shared model's parameter+gradient+optimizer-state\n"
+              "bytes are one layer's, exactly 1/N of the duplicated model's (exit code 1 if not).");
+  flags.add_string("model", "mlp", "mlp (N dense layers) or rnn (one cell over N time steps)");
+  flags.add_int_list("depths", {1, 2, 4, 8, 16, 32, 64}, "layers (mlp) or time steps (rnn)", 1, 4096);
+  flags.add_int_list("widths", {64, 256}, "layer width (input, hidden and output size)", 1, 16384);
+  flags.add_int("batch", 32, "batch size", 1, 1 << 20);
+  flags.add_int("steps", 5, "timed training steps per variant (median reported)", 1, 1000000);
+  flags.add_int("warmup", 1, "untimed training steps before timing", 0, 1000000);
+  flags.add_int("threads", 1, "OpenBLAS threads", 1, 1024);
+  flags.add_int("seed", 1, "graph seed and seed of the fed values", 0, 4294967295);
+  flags.add_bool("fork", true, "run each variant in a child process (per-variant peak RSS)");
+  flags.add_string("chart", "shared_vs_duplicated.svg", "SVG chart to write ('' = none)");
+  flags.add_bool("json", false, "print one JSON document instead of the tables");
+  if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
+
+  Model model = Model::kMlp;
+  if (flags.get_string("model") == "rnn") {
+    model = Model::kRnn;
+  } else if (flags.get_string("model") != "mlp") {
+    return flags.usage_error("--model: expected mlp or rnn, got '" + flags.get_string("model") + "'");
+  }
+  const std::vector<int64_t>& depths = flags.get_int_list("depths");
+  const std::vector<int64_t>& widths = flags.get_int_list("widths");
+  const bool use_fork = flags.get_bool("fork");
+  const bool json = flags.get_bool("json");
+  const std::string chart_path = flags.get_string("chart");
+  Config base;
+  base.model = model;
+  base.batch = flags.get_int("batch");
+  base.steps = flags.get_int("steps");
+  base.warmup = flags.get_int("warmup");
+  base.threads = static_cast<int>(flags.get_int("threads"));
+  base.seed = static_cast<uint32_t>(flags.get_int("seed"));
+
+  const Timer wall;
+  std::vector<Row> rows;
+  for (int64_t width : widths) {
+    for (int64_t depth : depths) {
+      Row row;
+      row.width = width;
+      row.depth = depth;
+      row.layer = layer_bytes(model, width);
+      for (bool shared : {true, false}) {
+        Config config = base;
+        config.width = width;
+        config.depth = depth;
+        config.shared = shared;
+        VariantResult result;
+        if (use_fork) {
+          result = run_variant_forked(config);
+        } else {
+          run_variant_guarded(config, &result);
+        }
+        (shared ? row.shared : row.duplicated) = result;
+      }
+      check_row(row);
+      rows.push_back(row);
+    }
+  }
+  const double elapsed = wall.seconds();
+  const bool all_ok = std::all_of(rows.begin(), rows.end(), [](const Row& r) { return r.ok; });
+
+  std::string chart_error;
+  bool chart_written = false;
+  if (!chart_path.empty()) {
+    ChartSpec chart;
+    chart.title = std::string("Shared vs duplicated variables (") + model_name(model) + ", Adam, batch " +
+                  std::to_string(base.batch) + ")";
+    chart.x_label = model == Model::kMlp ? "depth (layers)" : "time steps";
+    chart.y_label = "bytes (session allocator)";
+    chart.log2_x = true;
+    chart.log10_y = true;
+    chart.y_is_bytes = true;
+    chart.width = 900;
+    chart.height = 520;
+    for (int64_t width : widths) {
+      const std::string suffix = widths.size() > 1 ? " w=" + std::to_string(width) : "";
+      ChartSeries shared_state{"shared param+grad+slot" + suffix, {}};
+      ChartSeries dup_state{"duplicated param+grad+slot" + suffix, {}};
+      ChartSeries shared_act{"shared peak activations" + suffix, {}};
+      ChartSeries dup_act{"duplicated peak activations" + suffix, {}};
+      for (const Row& r : rows) {
+        if (r.width != width || !r.shared.ok || !r.duplicated.ok) continue;
+        const double x = static_cast<double>(r.depth);
+        shared_state.points.emplace_back(x, static_cast<double>(r.shared.stateful_bytes()));
+        dup_state.points.emplace_back(x, static_cast<double>(r.duplicated.stateful_bytes()));
+        shared_act.points.emplace_back(x, static_cast<double>(r.shared.activation_peak_bytes));
+        dup_act.points.emplace_back(x, static_cast<double>(r.duplicated.activation_peak_bytes));
+      }
+      for (ChartSeries* s : {&shared_state, &dup_state, &shared_act, &dup_act}) chart.series.push_back(*s);
+    }
+    chart_written = write_file(chart_path, svg_line_chart(chart), &chart_error);
+  }
+
+  const std::string rss_mode = use_fork ? "per_variant_child_process" : "process_wide_monotone";
+  if (json) {
+    JsonWriter w;
+    w.begin_object();
+    w.field("benchmark", "shared_vs_duplicated");
+    w.field("model", model_name(model));
+    w.field("optimizer", "adam");
+    w.field("batch", base.batch);
+    w.field("steps", base.steps);
+    w.field("warmup", base.warmup);
+    w.field("threads", base.threads);
+    w.field("rss_mode", rss_mode);
+    w.key("results").begin_array();
+    for (const Row& r : rows) {
+      w.begin_object();
+      w.field("width", r.width).field("depth", r.depth);
+      w.field("layer_bytes", r.layer);
+      w.key("shared");
+      write_variant_json(w, r.shared);
+      w.key("duplicated");
+      write_variant_json(w, r.duplicated);
+      w.field("ratio", r.ratio);
+      w.field("expected_ratio", r.depth);
+      w.field("ok", r.ok);
+      if (!r.ok) w.field("problem", r.problem);
+      w.end_object();
+    }
+    w.end_array();
+    w.field("all_ok", all_ok);
+    if (chart_written) {
+      w.field("chart", chart_path);
+    } else {
+      w.key("chart").null();
+    }
+    w.field("elapsed_seconds", elapsed);
+    w.field("peak_rss_bytes", peak_rss_bytes());
+    w.end_object();
+    std::printf("%s\n", w.str().c_str());
+  } else {
+    const char* unit = model == Model::kMlp ? "depth" : "steps";
+    Table variants({"width", unit, "variant", "vars", "params", "grad peak", "Adam slots",
+                    "param+grad+slot", "act peak", "alloc peak", "peak RSS", "median step"});
+    for (const Row& r : rows) {
+      for (const auto& [name, v] : {std::pair{"shared", &r.shared}, std::pair{"duplicated", &r.duplicated}}) {
+        if (!v->ok) {
+          variants.add_row({std::to_string(r.width), std::to_string(r.depth), name, "-", "-", "-", "-",
+                            "-", "-", "-", "-", std::string("FAILED: ") + v->error});
+          continue;
+        }
+        variants.add_row({std::to_string(r.width), std::to_string(r.depth), name,
+                          std::to_string(v->trainable_variables), format_bytes(v->parameter_bytes),
+                          format_bytes(v->gradient_peak_bytes), format_bytes(v->slot_bytes),
+                          format_bytes(v->stateful_bytes()), format_bytes(v->activation_peak_bytes),
+                          format_bytes(v->total_peak_bytes), format_bytes(v->peak_rss_bytes),
+                          format_duration(v->median_step_seconds)});
+      }
+    }
+    Table summary({"width", unit, "one layer", "shared p+g+s", "duplicated p+g+s", "ratio", "expected",
+                   "shared act peak", "dup act peak", "step shared/dup", "check"});
+    for (const Row& r : rows) {
+      const bool both = r.shared.ok && r.duplicated.ok;
+      summary.add_row({std::to_string(r.width), std::to_string(r.depth), format_bytes(r.layer),
+                       both ? std::to_string(r.shared.stateful_bytes()) : "-",
+                       both ? std::to_string(r.duplicated.stateful_bytes()) : "-", ratio_text(r),
+                       std::to_string(r.depth),
+                       both ? format_bytes(r.shared.activation_peak_bytes) : "-",
+                       both ? format_bytes(r.duplicated.activation_peak_bytes) : "-",
+                       both ? format_fixed(r.shared.median_step_seconds / r.duplicated.median_step_seconds, 3) : "-",
+                       r.ok ? "ok" : "FAIL"});
+    }
+    std::printf("Shared (one variable scope, auto-reuse) vs duplicated (one scope per %s): %s, Adam,\n"
+                "batch %lld, %lld timed step%s per variant, %d OpenBLAS thread%s; bytes from the session's "
+                "allocator.\n\n%s\n",
+                model == Model::kMlp ? "layer" : "time step", model_name(model),
+                static_cast<long long>(base.batch), static_cast<long long>(base.steps),
+                base.steps == 1 ? "" : "s", base.threads, base.threads == 1 ? "" : "s",
+                variants.to_string().c_str());
+    std::printf("%s\n", summary.to_string().c_str());
+    std::printf("grad peak: gradient buffers (MemoryKind::kGradient) at their peak during one step; Adam\n"
+                "slots: m and v (its two scalar beta powers are 'other' memory, %lld bytes). ratio =\n"
+                "duplicated / shared (param + grad + slot), required to equal N exactly.\n",
+                rows.empty() ? 0LL : static_cast<long long>(rows.front().shared.other_bytes));
+    if (use_fork) {
+      const int64_t start = rows.empty() ? -1 : rows.front().shared.start_rss_bytes;
+      std::printf("peak RSS: per variant, the VmHWM of a forked child that ran only that variant (the child\n"
+                  "starts at %s RSS: program, libraries and what it shares with the parent).\n",
+                  format_bytes(start).c_str());
+    } else {
+      std::printf("peak RSS: process-wide and monotone (--no-fork): each row shows the peak so far.\n");
+    }
+    if (chart_written) std::printf("chart: %s\n", chart_path.c_str());
+    std::printf("elapsed %s\n", format_duration(elapsed).c_str());
+  }
+  if (!chart_path.empty() && !chart_written) {
+    std::fprintf(stderr, "%s: could not write the chart: %s\n", flags.program().c_str(), chart_error.c_str());
+  }
+  if (!all_ok) {
+    for (const Row& r : rows) {
+      if (r.ok) continue;
+      std::fprintf(stderr, "%s: width %lld, depth %lld: %s\n", flags.program().c_str(),
+                   static_cast<long long>(r.width), static_cast<long long>(r.depth), r.problem.c_str());
+    }
+    std::fprintf(stderr, "%s: FAILED: the shared model's parameter+gradient+optimizer-state bytes are not "
+                 "one layer's, 1/N of the duplicated model's\n", flags.program().c_str());
+    return 1;
+  }
+  if (!chart_path.empty() && !chart_written) return 1;
+  return 0;
+}
+
+}  // namespace
+}  // namespace scopeflow::bench
+
+int main(int argc, char** argv) {
+  try {
+    return scopeflow::bench::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", scopeflow::bench::program_name(argv[0]).c_str(), e.what());
+    return 1;
+  }
+}
