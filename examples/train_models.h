@@ -13,6 +13,7 @@
 // Reuse::kReuse: it must find every variable the training tower created, and reads the same
 // buffers.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
@@ -134,6 +135,8 @@ inline data::Dataset make_majority_dataset(const MajorityTask& task, int64_t n, 
     return std::sqrt(-2.0 * std::log(uniform01())) * std::cos(2.0 * std::numbers::pi * uniform01());
   };
   const auto channels = static_cast<uint64_t>(task.channels);
+  // Draws at or above `limit` are rejected so that r % channels is exactly uniform.
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % channels;
   data::Dataset ds;
   ds.num_examples = n;
   ds.num_features = task.time_steps * task.channels;
@@ -152,8 +155,6 @@ inline data::Dataset make_majority_dataset(const MajorityTask& task, int64_t n, 
     while (true) {  // redraw until the top count is unique (at most a few tries)
       std::fill(counts.begin(), counts.end(), 0);
       for (uint64_t& v : votes) {
-        // Rejection keeps the draw uniform for any channel count.
-        const uint64_t limit = UINT64_MAX - UINT64_MAX % channels;
         uint64_t r = rng();
         while (r >= limit) r = rng();
         v = r % channels;
