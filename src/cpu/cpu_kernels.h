@@ -1,9 +1,15 @@
 #pragma once
 // CPU kernels. Each assumes input validated by its op's shape inference (house style).
 
+#include <vector>
+
 #include "ops/op_registry.h"
 
 namespace scopeflow::cpu {
+
+/// Strides of `in` seen from the index space of `out` (NumPy broadcasting): 0 along broadcast
+/// dimensions. Shared by the broadcasting kernels.
+std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
 
 void matmul(KernelContext& ctx);       // (m, k) x (k, n) -> (m, n), via cblas_sgemm
 void add(KernelContext& ctx);          // broadcasting x + y

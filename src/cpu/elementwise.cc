@@ -8,20 +8,6 @@ namespace scopeflow::cpu {
 
 namespace {
 
-// Strides of `in` seen from the output's index space: 0 along broadcast dimensions.
-std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
-  const int rank = out.rank();
-  std::vector<int64_t> strides(static_cast<size_t>(rank), 0);
-  int64_t stride = 1;
-  for (int i = in.rank() - 1; i >= 0; --i) {
-    const int o = rank - in.rank() + i;
-    const int64_t d = in.dims()[static_cast<size_t>(i)];
-    strides[static_cast<size_t>(o)] = d == 1 ? 0 : stride;
-    stride *= d;
-  }
-  return strides;
-}
-
 template <typename T, typename F>
 void binary_broadcast(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   const T* pa = a.data<T>();
@@ -90,6 +76,19 @@ void unary_kernel(KernelContext& ctx, F f) {
 }
 
 }  // namespace
+
+std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
+  const int rank = out.rank();
+  std::vector<int64_t> strides(static_cast<size_t>(rank), 0);
+  int64_t stride = 1;
+  for (int i = in.rank() - 1; i >= 0; --i) {
+    const int o = rank - in.rank() + i;
+    const int64_t d = in.dims()[static_cast<size_t>(i)];
+    strides[static_cast<size_t>(o)] = d == 1 ? 0 : stride;
+    stride *= d;
+  }
+  return strides;
+}
 
 void add(KernelContext& ctx) { binary_kernel(ctx, functors::Add{}); }
 void sub(KernelContext& ctx) { binary_kernel(ctx, functors::Sub{}); }

@@ -14,14 +14,7 @@ namespace {
 // Offset into `in` (broadcast to `out`) for each output element, by an odometer over `out`.
 std::vector<int64_t> broadcast_offsets(const Shape& in, const Shape& out) {
   const int rank = out.rank();
-  std::vector<int64_t> strides(static_cast<size_t>(rank), 0);
-  int64_t stride = 1;
-  for (int i = in.rank() - 1; i >= 0; --i) {
-    const int o = rank - in.rank() + i;
-    const int64_t d = in.dims()[static_cast<size_t>(i)];
-    strides[static_cast<size_t>(o)] = d == 1 ? 0 : stride;
-    stride *= d;
-  }
+  const std::vector<int64_t> strides = broadcast_strides(in, out);
   const int64_t n = out.num_elements();
   std::vector<int64_t> offsets(static_cast<size_t>(n));
   std::vector<int64_t> index(static_cast<size_t>(rank), 0);

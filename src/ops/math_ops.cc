@@ -31,8 +31,8 @@ std::vector<OutputSpec> infer_matmul(const InferenceContext& ctx) {
   return {{DType::kFloat32, Shape{m, n}}};
 }
 
-std::vector<OutputSpec> infer_binary(const InferenceContext& ctx) {
-  ctx.expect_dtype(0, {DType::kFloat32, DType::kInt32, DType::kInt64});
+// Two inputs of one dtype with NumPy-broadcast shapes: the broadcast shape.
+Shape broadcast_pair(const InferenceContext& ctx) {
   if (ctx.input_dtype(0) != ctx.input_dtype(1)) {
     ctx.fail("inputs have different dtypes: ", dtype_name(ctx.input_dtype(0)), " and ",
              dtype_name(ctx.input_dtype(1)));
@@ -42,7 +42,12 @@ std::vector<OutputSpec> infer_binary(const InferenceContext& ctx) {
     ctx.fail("shapes ", ctx.input_shape(0).to_string(), " and ", ctx.input_shape(1).to_string(),
              " are not broadcast-compatible");
   }
-  return {{ctx.input_dtype(0), std::move(*out)}};
+  return std::move(*out);
+}
+
+std::vector<OutputSpec> infer_binary(const InferenceContext& ctx) {
+  ctx.expect_dtype(0, {DType::kFloat32, DType::kInt32, DType::kInt64});
+  return {{ctx.input_dtype(0), broadcast_pair(ctx)}};
 }
 
 std::vector<OutputSpec> infer_reduction(const InferenceContext& ctx) {
@@ -105,16 +110,7 @@ std::vector<OutputSpec> infer_cast(const InferenceContext& ctx) {
 }
 
 std::vector<OutputSpec> infer_equal(const InferenceContext& ctx) {
-  if (ctx.input_dtype(0) != ctx.input_dtype(1)) {
-    ctx.fail("inputs have different dtypes: ", dtype_name(ctx.input_dtype(0)), " and ",
-             dtype_name(ctx.input_dtype(1)));
-  }
-  std::optional<Shape> out = op_util::broadcast_shapes(ctx.input_shape(0), ctx.input_shape(1));
-  if (!out) {
-    ctx.fail("shapes ", ctx.input_shape(0).to_string(), " and ", ctx.input_shape(1).to_string(),
-             " are not broadcast-compatible");
-  }
-  return {{DType::kBool, std::move(*out)}};
+  return {{DType::kBool, broadcast_pair(ctx)}};
 }
 
 std::vector<OutputSpec> infer_arg_max(const InferenceContext& ctx) {
