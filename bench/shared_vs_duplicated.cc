@@ -34,6 +34,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -64,6 +65,7 @@ struct Config {
   int threads = 1;
   uint32_t seed = 0;
   bool shared = false;
+  char device[8] = "auto";  // auto, cpu or cuda (plain data: copied into forked children)
 };
 
 // What one variant measured. Plain data: a forked child writes it into a pipe as raw bytes.
@@ -87,6 +89,10 @@ struct VariantResult {
   int64_t timed_steps = 0;
   double loss_first = 0;  // before the first step
   double loss_last = 0;   // after the last step
+  char device[32] = {};           // where the session ran ("/device:GPU:0")
+  int64_t allocator_cached_bytes = 0;  // freed blocks the (CUDA) allocator keeps for reuse
+  int64_t device_free_bytes = -1;      // cudaMemGetInfo after the last step (-1: not a GPU)
+  int64_t device_total_bytes = -1;
 
   int64_t stateful_bytes() const { return parameter_bytes + gradient_peak_bytes + slot_bytes; }
 };
@@ -174,9 +180,13 @@ void run_variant_in_process(const Config& config, VariantResult* result) {
   Node* train_op = adam.minimize(loss);
   result->trainable_variables = static_cast<int64_t>(trainable_variables(graph).size());
 
-  Session session(graph, SessionOptions{.device = Device::cpu()});
+  SessionOptions options;  // "auto": the GPU when one answers, else the CPU
+  if (std::string_view(config.device) == "cpu") options.device = Device::cpu();
+  if (std::string_view(config.device) == "cuda") options.device = Device::cuda();
+  Session session(graph, options);
   session.initialize_variables();
   Allocator& allocator = session.allocator();
+  std::snprintf(result->device, sizeof result->device, "%s", session.device().to_string().c_str());
   result->loss_first = session.run(feeds, {loss}).at(0).data<float>()[0];
   for (int64_t i = 0; i < config.warmup; ++i) session.run(feeds, {}, {train_op});
 
@@ -200,6 +210,11 @@ void run_variant_in_process(const Config& config, VariantResult* result) {
   result->slot_allocations = slots.live_allocations;
   result->other_bytes = allocator.stats(MemoryKind::kOther).bytes_in_use;
   result->loss_last = session.run(feeds, {loss}).at(0).data<float>()[0];
+  result->allocator_cached_bytes = allocator.cached_bytes();
+  if (absl::StatusOr<DeviceMemoryInfo> info = allocator.device_memory_info(); info.ok()) {
+    result->device_free_bytes = info->free_bytes;
+    result->device_total_bytes = info->total_bytes;
+  }
 
   result->timed_steps = static_cast<int64_t>(samples.size());
   double total = 0;
@@ -354,6 +369,15 @@ void write_variant_json(JsonWriter& w, const VariantResult& v) {
   w.field("timed_steps", v.timed_steps);
   w.field("loss_first", v.loss_first);
   w.field("loss_last", v.loss_last);
+  w.field("device", std::string(v.device));
+  w.field("allocator_cached_bytes", v.allocator_cached_bytes);
+  if (v.device_total_bytes >= 0) {
+    w.field("device_free_bytes", v.device_free_bytes);
+    w.field("device_total_bytes", v.device_total_bytes);
+  } else {
+    w.key("device_free_bytes").null();
+    w.key("device_total_bytes").null();
+  }
   w.end_object();
 }
 
@@ -374,7 +398,12 @@ int run(int argc, char** argv) {
   flags.add_bool("fork", true, "run each variant in a child process (per-variant peak RSS)");
   flags.add_string("chart", "shared_vs_duplicated.svg", "SVG chart to write ('' = none)");
   flags.add_bool("json", false, "print one JSON document instead of the tables");
+  flags.add_string("device", "auto", "auto (the GPU when one answers, else the CPU), cpu or cuda");
   if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
+  const std::string device_flag = flags.get_string("device");
+  if (device_flag != "auto" && device_flag != "cpu" && device_flag != "cuda") {
+    return flags.usage_error("--device: expected auto, cpu or cuda, got '" + device_flag + "'");
+  }
 
   Model model = Model::kMlp;
   if (flags.get_string("model") == "rnn") {
@@ -394,6 +423,7 @@ int run(int argc, char** argv) {
   base.warmup = flags.get_int("warmup");
   base.threads = static_cast<int>(flags.get_int("threads"));
   base.seed = static_cast<uint32_t>(flags.get_int("seed"));
+  std::snprintf(base.device, sizeof base.device, "%s", device_flag.c_str());
 
   const Timer wall;
   std::vector<Row> rows;
@@ -467,6 +497,7 @@ int run(int argc, char** argv) {
     w.field("warmup", base.warmup);
     w.field("threads", base.threads);
     w.field("rss_mode", rss_mode);
+    w.field("device_flag", device_flag);
     w.key("results").begin_array();
     for (const Row& r : rows) {
       w.begin_object();
@@ -533,6 +564,15 @@ int run(int argc, char** argv) {
                 base.steps == 1 ? "" : "s", base.threads, base.threads == 1 ? "" : "s",
                 variants.to_string().c_str());
     std::printf("%s\n", summary.to_string().c_str());
+    const VariantResult& first = rows.empty() ? VariantResult{} : rows.front().shared;
+    std::printf("device: %s", first.device[0] != 0 ? first.device : "-");
+    if (first.device_total_bytes >= 0) {
+      std::printf(" (driver: %s free of %s after the first variant; allocator cache %s)",
+                  format_bytes(first.device_free_bytes).c_str(),
+                  format_bytes(first.device_total_bytes).c_str(),
+                  format_bytes(first.allocator_cached_bytes).c_str());
+    }
+    std::printf("\n");
     std::printf("grad peak: gradient buffers (MemoryKind::kGradient) at their peak during one step; Adam\n"
                 "slots: m and v (its two scalar beta powers are 'other' memory, %lld bytes). ratio =\n"
                 "duplicated / shared (param + grad + slot), required to equal N exactly.\n",

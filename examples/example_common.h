@@ -39,7 +39,7 @@ inline int run_article_example(int number, const char* title, int argc, char** a
 
     absl::StatusOr<std::unique_ptr<SummaryWriter>> writer = SummaryWriter::create(logdir);
     absl::Status status = writer.status();
-    if (status.ok()) status = (*writer)->add_graph(graph, {.default_device = session.device()});
+    if (status.ok()) status = (*writer)->add_graph(graph, {.default_device = session.device(), .placement = &session});
     if (status.ok()) status = (*writer)->add_run_metadata("step_0", stats, 0);
     if (status.ok()) status = (*writer)->close();
     if (!status.ok()) {

@@ -158,7 +158,8 @@ Training:
   --weight-decay=X         decoupled weight decay (var -= lr * X * var each step) of adam/adamw
                            (default: adam 0, adamw 0.5)
   --seed=N                 initializers, shuffling and the rnn training set (default 1)
-  --device=auto|cpu        where to run (default auto: the library's choice)
+  --device=auto|cpu|cuda   where to run (default auto: CUDA when a device answers, else
+                           the CPU; cuda without a usable device is an error)
 
 Output:
   --eval-every=N           evaluate on the held-out set and report every N steps (default 250;
@@ -233,8 +234,8 @@ std::vector<Flag> flag_table(Options& o) {
                      }
                    }});
   flags.push_back({"device", false, [&o](std::string_view v) {
-                     if (v != "auto" && v != "cpu") {
-                       throw UsageError{absl::StrCat("--device must be auto or cpu, got '", av(v), "'")};
+                     if (v != "auto" && v != "cpu" && v != "cuda") {
+                       throw UsageError{absl::StrCat("--device must be auto, cpu or cuda, got '", av(v), "'")};
                      }
                      o.device = std::string(v);
                    }});
@@ -644,6 +645,7 @@ int run(const Options& o) {
 
   SessionOptions session_options;
   if (o.device == "cpu") session_options.device = Device::cpu();
+  if (o.device == "cuda") session_options.device = Device::cuda();
   Session session(graph, session_options);
   session.initialize_variables();
 
@@ -652,7 +654,7 @@ int run(const Options& o) {
     absl::StatusOr<std::unique_ptr<SummaryWriter>> created = SummaryWriter::create(o.logdir);
     check_log(created.status());
     writer = std::move(*created);
-    check_log(writer->add_graph(graph, {.default_device = session.device()}));
+    check_log(writer->add_graph(graph, {.default_device = session.device(), .placement = &session}));
   }
 
   const std::string model_description =
@@ -751,7 +753,7 @@ int run(const Options& o) {
       check_log(writer->add_scalar("accuracy", summary_accuracy / static_cast<double>(summary_count), step));
       summary_loss = summary_accuracy = 0;
       summary_count = 0;
-      for (const Variable& v : trainable) check_log(writer->add_histogram(v.name(), session.variable_value(v), step));
+      for (const Variable& v : trainable) check_log(writer->add_histogram(v.name(), session.to_host(session.variable_value(v)), step));
     }
     const bool evaluate = step == steps || (o.eval_every > 0 && step % o.eval_every == 0);
     if (evaluate) {

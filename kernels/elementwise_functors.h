@@ -3,6 +3,7 @@
 // Device-safe: includes nothing from src/.
 
 #include <cmath>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define SCOPEFLOW_HOST_DEVICE __host__ __device__
@@ -38,6 +39,23 @@ struct Sigmoid {
 };
 struct Tanh {
   SCOPEFLOW_HOST_DEVICE float operator()(float x) const { return tanhf(x); }
+};
+
+// Comparison and conversion, as TensorFlow's Equal and Cast define them.
+struct Equal {
+  template <typename T>
+  SCOPEFLOW_HOST_DEVICE bool operator()(T a, T b) const { return a == b; }
+};
+template <typename To>
+struct CastTo {
+  template <typename From>
+  SCOPEFLOW_HOST_DEVICE To operator()(From x) const {
+    if constexpr (std::is_same_v<To, bool>) {
+      return x != From{};  // nonzero -> true
+    } else {
+      return static_cast<To>(x);  // float -> integer truncates toward zero
+    }
+  }
 };
 
 struct Neg {
@@ -78,6 +96,11 @@ struct ApplyMomentum {
     }
   }
 };
+/// Adam's step size at step t from the running powers beta1^t and beta2^t.
+SCOPEFLOW_HOST_DEVICE inline float adam_step_size(float lr, float beta1_power, float beta2_power) {
+  return lr * sqrtf(1.0f - beta2_power) / (1.0f - beta1_power);
+}
+
 struct ApplyAdam {
   float lr_t;  // lr * sqrt(1 - beta2^t) / (1 - beta1^t), computed once per step
   float beta1;

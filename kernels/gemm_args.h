@@ -39,4 +39,30 @@ inline ColumnMajorGemm column_major_gemm_for_row_major(int64_t rows_m, int64_t c
   return g;
 }
 
+/// Arguments of a column-major GEMV  y = alpha * op(A) * ones  that sums the rows or the
+/// columns of a row-major (rows, cols) matrix. Reductions (Sum, Mean, BiasAddGrad) run as this
+/// GEMV on cuBLAS; the CPU tests run the same arguments through cblas_sgemv.
+struct ColumnMajorGemv {
+  bool transpose = false;
+  int64_t m = 0;    // rows of the column-major matrix as stored
+  int64_t n = 0;    // its columns
+  int64_t lda = 1;
+  int64_t x_length = 0;  // length of the ones vector
+  int64_t y_length = 0;  // length of the result
+};
+
+/// Row-major (rows, cols) read column-major is its transpose (cols, rows) with lda = cols.
+/// sum_rows: y(rows) = sum over each row; otherwise y(cols) = sum over each column.
+inline ColumnMajorGemv column_major_gemv_for_row_major_sums(int64_t rows, int64_t cols,
+                                                            bool sum_rows) {
+  ColumnMajorGemv g;
+  g.transpose = sum_rows;  // (cols, rows)^T * ones(cols) = row sums
+  g.m = cols;
+  g.n = rows;
+  g.lda = std::max<int64_t>(1, cols);
+  g.x_length = sum_rows ? cols : rows;
+  g.y_length = sum_rows ? rows : cols;
+  return g;
+}
+
 }  // namespace scopeflow

@@ -58,8 +58,20 @@ else
   interop_args=(-DSCOPEFLOW_INTEROP_PYTHON="${interop_venv}/bin/python")
 fi
 
-echo "=== build: ${build_dir} (SCOPEFLOW_CUDA=${SCOPEFLOW_CUDA:-AUTO}) ==="
-SCOPEFLOW_BUILD_DIR="${build_dir}" bash scripts/build.sh "${interop_args[@]}"
+# Where a CUDA toolkit is installed the main build must compile and link the CUDA backend:
+# ON turns a broken toolkit into a configure error instead of a silently CPU-only build.
+main_cuda="${SCOPEFLOW_CUDA:-}"
+if [[ -z "${main_cuda}" ]]; then
+  if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+    main_cuda=ON
+  else
+    main_cuda=AUTO
+    echo "test.sh: no CUDA toolkit (nvcc) found; the main build is CPU-only" >&2
+  fi
+fi
+
+echo "=== build: ${build_dir} (SCOPEFLOW_CUDA=${main_cuda}) ==="
+SCOPEFLOW_BUILD_DIR="${build_dir}" SCOPEFLOW_CUDA="${main_cuda}" bash scripts/build.sh "${interop_args[@]}"
 
 cuda_built=OFF
 if grep -q '^SCOPEFLOW_CUDA_BACKEND_BUILT:INTERNAL=ON$' "${build_dir}/CMakeCache.txt"; then

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "absl/status/statusor.h"
 #include "scopeflow/device.h"
 
 namespace scopeflow {
@@ -31,6 +32,12 @@ struct AllocationStats {
   int64_t peak_bytes = 0;
   int64_t live_allocations = 0;
   int64_t total_allocations = 0;
+};
+
+/// What the device driver reports about the whole device (cudaMemGetInfo).
+struct DeviceMemoryInfo {
+  int64_t free_bytes = 0;
+  int64_t total_bytes = 0;
 };
 
 /// Allocates device memory and keeps statistics. Thread-safe.
@@ -58,6 +65,12 @@ class Allocator {
 
   /// Caps bytes in use; allocations beyond it fail as if the device were full (0 = no cap).
   void set_byte_limit(int64_t limit);
+
+  /// Bytes held in a cache of freed blocks for reuse (not in use, not yet returned).
+  virtual int64_t cached_bytes() const { return 0; }
+  /// Free and total memory of the device as its driver reports them; kUnimplemented for the
+  /// host, whose memory belongs to the whole process.
+  virtual absl::StatusOr<DeviceMemoryInfo> device_memory_info() const;
 
  protected:
   virtual void* raw_allocate(size_t bytes) = 0;

@@ -16,6 +16,10 @@ struct GraphDefOptions {
   bool add_shapes = true;
   /// Device string for nodes that request none ("" keeps it empty). Sessions pass their device.
   std::optional<Device> default_device{};
+  /// When set, every node without a requested device shows the device it runs on in this
+  /// session (CPU-fallback ops of a CUDA session show the CPU). Takes precedence over
+  /// default_device.
+  const Session* placement = nullptr;
 };
 
 /// The graph as a serialized tensorflow.GraphDef (versions.producer >= 22). Variables appear as

@@ -1,6 +1,7 @@
 #pragma once
 // What the variables of a graph cost in a session, and what they would cost unshared.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,10 @@ struct MemoryReport {
   int64_t gradient_peak_bytes = 0;
   /// Allocator totals over all memory kinds.
   AllocationStats allocator_totals;
+  /// Freed bytes the allocator keeps cached for reuse (the CUDA allocator; 0 on the CPU).
+  int64_t allocator_cached_bytes = 0;
+  /// What the device driver reports (cudaMemGetInfo); unset for the CPU.
+  std::optional<DeviceMemoryInfo> device_memory;
   std::string device;
 
   /// A fixed-width table for terminals.

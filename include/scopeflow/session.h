@@ -27,6 +27,7 @@ struct RunOptions {
 /// What tracing recorded for one executed node.
 struct NodeRunStats {
   const Node* node = nullptr;
+  Device device{};                // where the node ran (the CPU for ops that fall back to it)
   int64_t start_micros = 0;       // wall clock, microseconds since the Unix epoch
   int64_t start_nanos = 0;        // the same start, in nanoseconds
   int64_t duration_nanos = 0;
@@ -44,8 +45,14 @@ struct RunStats {
 
 struct SessionOptions {
   /// Device to run on; unset = default_device() (SCOPEFLOW_DEVICE, else CUDA if usable, else CPU).
+  /// Naming CUDA where no device answers is an error, never a silent fallback.
   std::optional<Device> device{};
+  /// Let cuBLAS use TF32 tensor cores for float32 GEMMs on CUDA (faster; products keep a
+  /// 10-bit mantissa). Off by default; SCOPEFLOW_ALLOW_TF32=1 also turns it on.
+  bool allow_tf32 = false;
 };
+
+class Backend;
 
 class Session {
  public:
@@ -79,10 +86,18 @@ class Session {
   /// Fetches one output.
   Tensor run(Output fetch, const FeedList& feeds = {}) { return run(feeds, {fetch}).at(0); }
 
-  /// The variable's buffer (shared, not copied); throws Error when not initialized.
+  /// The variable's buffer on the session's device (shared, not copied); throws Error when not
+  /// initialized. Use to_host() to read a CUDA session's values.
   Tensor variable_value(const Variable& variable) const;
+  /// A host tensor with the values of `value` (a tensor of this session); host tensors are
+  /// returned as they are.
+  Tensor to_host(const Tensor& value) const;
+  /// The device `node`'s work runs on in this session: the session's device, or the CPU for
+  /// ops with a CPU-fallback mark in a CUDA session.
+  Device node_device(const Node& node) const;
   bool is_initialized(const Variable& variable) const;
-  /// Copies `value` into the variable's one buffer (allocating it on first use).
+  /// Copies `value` (a host tensor, or one on the session's device) into the variable's one
+  /// buffer (allocating it on first use).
   void assign_variable(const Variable& variable, const Tensor& value);
 
   const Graph& graph() const { return graph_; }
@@ -101,6 +116,7 @@ class Session {
 
   const Graph& graph_;
   Device device_;
+  std::unique_ptr<Backend> backend_;
   std::shared_ptr<Allocator> allocator_;
   std::unique_ptr<State> state_;
 };

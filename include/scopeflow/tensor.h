@@ -5,6 +5,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "scopeflow/allocator.h"
@@ -73,16 +74,18 @@ class Tensor {
     check_type(DTypeOf<T>::value);
     return static_cast<T*>(raw_data());
   }
-  /// Copies the elements into a vector (host tensors only).
+  /// Copies the elements into a vector (host tensors only; Session::to_host copies device ones).
   template <typename T>
   std::vector<T> to_vector() const {
+    check_host("to_vector");
     const T* p = data<T>();
     return std::vector<T>(p, p + num_elements());
   }
 
   /// Same buffer, new shape with the same element count.
   Tensor reshaped(Shape shape) const;
-  /// Deep copy into a new buffer from `allocator` (default: the process CPU allocator).
+  /// Deep copy of a host tensor into a new buffer from `allocator` (default: the process CPU
+  /// allocator, which must be a host allocator).
   Tensor clone(std::shared_ptr<Allocator> allocator = nullptr,
                MemoryKind kind = MemoryKind::kOther) const;
   /// True when both tensors view the same allocation.
@@ -95,6 +98,7 @@ class Tensor {
 
  private:
   void check_type(DType requested) const;
+  void check_host(std::string_view what) const;
 
   DType dtype_ = DType::kFloat32;
   Shape shape_;

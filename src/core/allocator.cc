@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <new>
 
+#include "absl/strings/str_cat.h"
 #include "scopeflow/error.h"
 
 namespace scopeflow {
@@ -39,14 +40,23 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
       ++s->total_allocations;
     }
   }
-  void* ptr = raw_allocate(bytes);
-  if (ptr == nullptr) {
+  auto roll_back = [&] {
     std::lock_guard<std::mutex> lock(mutex_);
     for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
       s->bytes_in_use -= static_cast<int64_t>(bytes);
       --s->live_allocations;
       --s->total_allocations;
     }
+  };
+  void* ptr = nullptr;
+  try {
+    ptr = raw_allocate(bytes);
+  } catch (...) {  // a device error other than out-of-memory: counted nothing, rethrown
+    roll_back();
+    throw;
+  }
+  if (ptr == nullptr) {
+    roll_back();
     throw_error(absl::StatusCode::kResourceExhausted, "allocator", "out of memory on ",
                 device().to_string(), ": requested ", bytes, " bytes");
   }
@@ -82,6 +92,11 @@ void Allocator::reset_peaks() {
 void Allocator::set_byte_limit(int64_t limit) {
   std::lock_guard<std::mutex> lock(mutex_);
   byte_limit_ = std::max<int64_t>(limit, 0);
+}
+
+absl::StatusOr<DeviceMemoryInfo> Allocator::device_memory_info() const {
+  return absl::UnimplementedError(absl::StrCat("[allocator] ", device().to_string(),
+                                               " reports no device memory information"));
 }
 
 void* CpuAllocator::raw_allocate(size_t bytes) {

@@ -23,6 +23,31 @@ void print_notice_once(const std::string& message) {
   std::call_once(once, [&] { std::fprintf(stderr, "scopeflow: %s\n", message.c_str()); });
 }
 
+// CUDA when a device answers and runs this build's kernels, else the CPU with a one-line
+// notice. Decided once per process: the probe launches a kernel.
+Device automatic_device() {
+  static const Device chosen = [] {
+    absl::StatusOr<int> count = cuda_device_count();
+    if (!count.ok() || *count == 0) {
+      print_notice_once(absl::StrCat(
+          "no CUDA device answered (",
+          count.ok() ? std::string("0 devices") : std::string(count.status().message()),
+          "); running on the CPU"));
+      return Device::cpu();
+    }
+#if SCOPEFLOW_WITH_CUDA
+    // A device that answers may still lack code for its architecture in this binary.
+    if (absl::Status probe = cuda::run_probe_kernel(); !probe.ok()) {
+      print_notice_once(absl::StrCat("a CUDA device answered but cannot run this build's kernels (",
+                                     probe.message(), "); running on the CPU"));
+      return Device::cpu();
+    }
+#endif
+    return Device::cuda(0);
+  }();
+  return chosen;
+}
+
 }  // namespace
 
 std::string Device::to_string() const {
@@ -68,20 +93,9 @@ absl::StatusOr<Device> default_device() {
       return absl::FailedPreconditionError(absl::StrCat(
           "[device] SCOPEFLOW_DEVICE asks for CUDA device ", index, " but ", *count, " answer"));
     }
-    // Graph execution on CUDA arrives with the CUDA backend's kernels.
-    return absl::UnimplementedError("[device] the CUDA backend does not execute graphs yet");
+    return Device::cuda(index);
   }
-  absl::StatusOr<int> count = cuda_device_count();
-  if (!count.ok() || *count == 0) {
-    print_notice_once(absl::StrCat(
-        "no CUDA device answered (",
-        count.ok() ? std::string("0 devices") : std::string(count.status().message()),
-        "); running on the CPU"));
-  } else {
-    print_notice_once("a CUDA device answered, but graph execution on CUDA is not available yet; "
-                      "running on the CPU");
-  }
-  return Device::cpu();
+  return automatic_device();
 }
 
 }  // namespace scopeflow

@@ -42,6 +42,11 @@ Tensor Tensor::reshaped(Shape shape) const {
 }
 
 Tensor Tensor::clone(std::shared_ptr<Allocator> allocator, MemoryKind kind) const {
+  check_host("clone");
+  if (allocator != nullptr && allocator->device().type != DeviceType::kCpu) {
+    throw_invalid("tensor", "clone copies on the host; ", allocator->device().to_string(),
+                  " memory is filled by its session");
+  }
   Tensor copy(dtype_, shape_, std::move(allocator), kind);
   if (byte_size() > 0) std::memcpy(copy.raw_data(), raw_data(), byte_size());
   return copy;
@@ -49,6 +54,13 @@ Tensor Tensor::clone(std::shared_ptr<Allocator> allocator, MemoryKind kind) cons
 
 std::string Tensor::description() const {
   return absl::StrCat(dtype_name(dtype_), " ", shape_.to_string());
+}
+
+void Tensor::check_host(std::string_view what) const {
+  if (device().type != DeviceType::kCpu) {
+    throw_invalid("tensor", what, " needs a host tensor; this one lives on ", device().to_string(),
+                  " (Session::to_host copies it)");
+  }
 }
 
 void Tensor::check_type(DType requested) const {

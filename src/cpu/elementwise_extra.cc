@@ -66,13 +66,8 @@ void cast_typed(const Tensor& in, Tensor& out) {
   const From* src = in.data<From>();
   To* dst = out.data<To>();
   const int64_t n = in.num_elements();
-  for (int64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_same_v<To, bool>) {
-      dst[i] = src[i] != From{};
-    } else {
-      dst[i] = static_cast<To>(src[i]);
-    }
-  }
+  const functors::CastTo<To> cast_fn;
+  for (int64_t i = 0; i < n; ++i) dst[i] = cast_fn(src[i]);
 }
 
 template <typename From>
@@ -95,7 +90,8 @@ void equal_typed(KernelContext& ctx) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   bool* po = out.data<bool>();
-  for (size_t i = 0; i < oa.size(); ++i) po[i] = pa[oa[i]] == pb[ob[i]];
+  const functors::Equal equal_fn;
+  for (size_t i = 0; i < oa.size(); ++i) po[i] = equal_fn(pa[oa[i]], pb[ob[i]]);
 }
 
 template <typename T>

@@ -57,7 +57,7 @@ void apply_adam(KernelContext& ctx) {
   const float beta1_power = scalar_of(ctx.inputs[3]);
   const float beta2_power = scalar_of(ctx.inputs[4]);
   const float lr = scalar_of(ctx.inputs[5]);
-  const float lr_t = lr * std::sqrt(1.0f - beta2_power) / (1.0f - beta1_power);
+  const float lr_t = functors::adam_step_size(lr, beta1_power, beta2_power);
   const functors::ApplyAdam update{lr_t, scalar_of(ctx.inputs[6]), scalar_of(ctx.inputs[7]),
                                    scalar_of(ctx.inputs[8]), ctx.node.attr<bool>("use_nesterov")};
   const float* grad = ctx.inputs[9].data<float>();

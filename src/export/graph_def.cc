@@ -132,7 +132,13 @@ class GraphDefBuilder {
     tfp::NodeDef* out = out_->add_node();
     out->set_name(node.name());
     out->set_op(node.op());
-    out->set_device(node.device().empty() ? default_device_ : node.device());
+    if (!node.device().empty()) {
+      out->set_device(node.device());
+    } else if (options_.placement != nullptr) {
+      out->set_device(options_.placement->node_device(node).to_string());
+    } else {
+      out->set_device(default_device_);
+    }
     for (const Output& in : node.inputs()) out->add_input(in.name());
     for (const Node* control : node.control_inputs()) out->add_input(absl::StrCat("^", control->name()));
     for (const auto& [name, value] : node.attrs()) set_attr(out, name, value);
@@ -285,11 +291,23 @@ std::string graph_def_text(const Graph& graph, const GraphDefOptions& options) {
 
 std::string run_metadata_bytes(const RunStats& stats) {
   tfp::RunMetadata metadata;
-  tfp::DeviceStepStats* device = metadata.mutable_step_stats()->add_dev_stats();
-  device->set_device(absl::StrCat(kRuntimeDevicePrefix, stats.device.to_string()));
+  // One DeviceStepStats per device nodes ran on (the session's first; CPU-fallback nodes of a
+  // CUDA session under the CPU). Outputs were allocated by the session's allocator.
+  std::vector<std::pair<Device, tfp::DeviceStepStats*>> devices;
+  auto device_stats = [&](Device d) {
+    for (auto& [known, entry] : devices) {
+      if (known == d) return entry;
+    }
+    tfp::DeviceStepStats* entry = metadata.mutable_step_stats()->add_dev_stats();
+    entry->set_device(absl::StrCat(kRuntimeDevicePrefix, d.to_string()));
+    devices.emplace_back(d, entry);
+    return entry;
+  };
+  device_stats(stats.device);
   const std::string allocator_name = stats.device.type == DeviceType::kCpu ? "cpu" : "gpu";
   for (const NodeRunStats& node : stats.nodes) {
     if (node.node == nullptr) continue;
+    tfp::DeviceStepStats* device = device_stats(node.device);
     tfp::NodeExecStats* out = device->add_node_stats();
     out->set_node_name(node.node->name());
     // TensorBoard shows compute time only when the duration is positive: round up to 1 us.

@@ -103,7 +103,7 @@ void register_array_ops() {
                .gradient = reshape_grad});
   register_op({.tf_name = "BroadcastTo", .builder_name = "broadcast_to", .default_name = "BroadcastTo",
                .num_inputs = 2, .infer = infer_broadcast_to, .cpu_kernel = cpu::broadcast_to,
-               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend",
+               .cuda = CudaSupport::kCudaKernel,
                .gradient = broadcast_to_grad});
   register_op({.tf_name = "NoOp", .builder_name = "no_op", .default_name = "NoOp",
                .num_inputs = 0, .infer = infer_no_op, .execution = ExecutionKind::kNoOutput,

@@ -70,12 +70,12 @@ void register_loss_ops() {
                .builder_name = "softmax_cross_entropy_with_logits",
                .default_name = "SoftmaxCrossEntropyWithLogits", .num_inputs = 2,
                .infer = infer_xent, .cpu_kernel = cpu::softmax_cross_entropy,
-               .cuda_note = "row softmax kernel lands with the CUDA backend", .gradient = xent_grad});
+               .cuda = CudaSupport::kCudaKernel, .gradient = xent_grad});
   register_op({.tf_name = "SparseSoftmaxCrossEntropyWithLogits",
                .builder_name = "sparse_softmax_cross_entropy_with_logits",
                .default_name = "SparseSoftmaxCrossEntropyWithLogits", .num_inputs = 2,
                .infer = infer_sparse_xent, .cpu_kernel = cpu::sparse_softmax_cross_entropy,
-               .cuda_note = "row softmax kernel lands with the CUDA backend",
+               .cuda = CudaSupport::kCudaKernel,
                .gradient = sparse_xent_grad});
 }
 

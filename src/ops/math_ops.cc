@@ -191,42 +191,41 @@ std::vector<Output> cast_grad(const GradientContext& g) {
 void register_math_ops() {
   register_op({.tf_name = "MatMul", .builder_name = "matmul", .default_name = "MatMul",
                .num_inputs = 2, .infer = infer_matmul, .cpu_kernel = cpu::matmul,
-               .cuda_note = "cuBLAS GEMM lands with the CUDA backend", .gradient = matmul_grad});
+               .cuda = CudaSupport::kCudaKernel, .gradient = matmul_grad});
   register_op({.tf_name = "AddV2", .builder_name = "add", .default_name = "add", .num_inputs = 2,
                .infer = infer_binary, .cpu_kernel = cpu::add,
-               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend", .gradient = add_grad});
+               .cuda = CudaSupport::kCudaKernel, .gradient = add_grad});
   register_op({.tf_name = "Sub", .builder_name = "sub", .default_name = "sub", .num_inputs = 2,
                .infer = infer_binary, .cpu_kernel = cpu::sub,
-               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend", .gradient = sub_grad});
+               .cuda = CudaSupport::kCudaKernel, .gradient = sub_grad});
   register_op({.tf_name = "Mul", .builder_name = "mul", .default_name = "mul", .num_inputs = 2,
                .infer = infer_binary, .cpu_kernel = cpu::mul,
-               .cuda_note = "elementwise CUDA kernel lands with the CUDA backend", .gradient = mul_grad});
+               .cuda = CudaSupport::kCudaKernel, .gradient = mul_grad});
   register_op({.tf_name = "Sum", .builder_name = "reduce_sum", .default_name = "Sum",
                .num_inputs = 2, .infer = infer_reduction, .cpu_kernel = cpu::sum,
-               .cuda_note = "CUB reduction lands with the CUDA backend", .gradient = sum_grad});
+               .cuda = CudaSupport::kCudaKernel, .gradient = sum_grad});
   register_op({.tf_name = "Mean", .builder_name = "reduce_mean", .default_name = "Mean",
                .num_inputs = 2, .infer = infer_reduction, .cpu_kernel = cpu::mean,
-               .cuda_note = "CUB reduction lands with the CUDA backend", .gradient = mean_grad});
-  const std::string elementwise_note = "elementwise CUDA kernel lands with the CUDA backend";
+               .cuda = CudaSupport::kCudaKernel, .gradient = mean_grad});
   register_op({.tf_name = "AddN", .builder_name = "add_n", .default_name = "AddN", .num_inputs = -1,
-               .infer = infer_add_n, .cpu_kernel = cpu::add_n, .cuda_note = elementwise_note,
+               .infer = infer_add_n, .cpu_kernel = cpu::add_n, .cuda = CudaSupport::kCudaKernel,
                .gradient = add_n_grad});
   register_op({.tf_name = "Neg", .builder_name = "neg", .default_name = "Neg", .num_inputs = 1,
-               .infer = infer_numeric_unary, .cpu_kernel = cpu::neg, .cuda_note = elementwise_note,
+               .infer = infer_numeric_unary, .cpu_kernel = cpu::neg, .cuda = CudaSupport::kCudaKernel,
                .gradient = neg_grad});
   register_op({.tf_name = "Square", .builder_name = "square", .default_name = "Square",
                .num_inputs = 1, .infer = infer_numeric_unary, .cpu_kernel = cpu::square,
-               .cuda_note = elementwise_note, .gradient = square_grad});
+               .cuda = CudaSupport::kCudaKernel, .gradient = square_grad});
   register_op({.tf_name = "Cast", .builder_name = "cast", .default_name = "Cast", .num_inputs = 1,
-               .infer = infer_cast, .cpu_kernel = cpu::cast, .cuda_note = elementwise_note,
+               .infer = infer_cast, .cpu_kernel = cpu::cast, .cuda = CudaSupport::kCudaKernel,
                .gradient = cast_grad});
   register_op({.tf_name = "Equal", .builder_name = "equal", .default_name = "Equal",
                .num_inputs = 2, .infer = infer_equal, .cpu_kernel = cpu::equal,
-               .cuda_note = elementwise_note,
+               .cuda = CudaSupport::kCudaKernel,
                .no_gradient = "a comparison is piecewise constant; its output is bool"});
   register_op({.tf_name = "ArgMax", .builder_name = "argmax", .default_name = "ArgMax",
                .num_inputs = 2, .infer = infer_arg_max, .cpu_kernel = cpu::arg_max,
-               .cuda_note = "CUB arg-max reduction lands with the CUDA backend",
+               .cuda = CudaSupport::kCudaKernel,
                .no_gradient = "an index is piecewise constant; its output is an integer"});
 }
 

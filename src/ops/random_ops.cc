@@ -24,7 +24,8 @@ void register_random_ops() {
   register_op({.tf_name = "RandomStandardNormal", .builder_name = "random_normal",
                .default_name = "RandomStandardNormal", .num_inputs = 1,
                .infer = infer_random_standard_normal, .cpu_kernel = cpu::random_standard_normal,
-               .cuda_note = "drawn on the host so every device sees the same values",
+               .cuda_note = "drawn on the host from the counter-based Philox stream, so CPU and GPU "
+                            "sessions of one graph see identical values; then copied to the device",
                .stateful = true,
                .no_gradient = "random sampling: its output does not depend differentiably on the shape input"});
 }

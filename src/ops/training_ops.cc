@@ -10,7 +10,6 @@ namespace scopeflow {
 namespace {
 
 constexpr char kInPlaceNoGradient[] = "updates a variable in place; an update is not differentiable";
-constexpr char kFusedUpdateNote[] = "fused update kernel lands with the CUDA backend";
 
 void expect_same(const InferenceContext& ctx, int i, int reference, std::string_view what) {
   ctx.expect_float(i);
@@ -100,24 +99,24 @@ Node* in_place(std::string op, std::string_view builder, std::vector<Output> inp
 void register_training_ops() {
   register_op({.tf_name = "Assign", .builder_name = "assign", .default_name = "Assign",
                .num_inputs = 2, .infer = infer_assign, .execution = ExecutionKind::kInPlace,
-               .cpu_kernel = cpu::assign, .cuda_note = "device copy lands with the CUDA backend",
+               .cpu_kernel = cpu::assign, .cuda = CudaSupport::kCudaKernel,
                .stateful = true, .no_gradient = kInPlaceNoGradient});
   register_op({.tf_name = "AssignSub", .builder_name = "assign_sub", .default_name = "AssignSub",
                .num_inputs = 2, .infer = infer_assign_sub, .execution = ExecutionKind::kInPlace,
-               .cpu_kernel = cpu::assign_sub, .cuda_note = kFusedUpdateNote, .stateful = true,
+               .cpu_kernel = cpu::assign_sub, .cuda = CudaSupport::kCudaKernel, .stateful = true,
                .no_gradient = kInPlaceNoGradient});
   register_op({.tf_name = "ApplyGradientDescent", .builder_name = "apply_gradient_descent",
                .default_name = "ApplyGradientDescent", .num_inputs = 3,
                .infer = infer_apply_gradient_descent, .execution = ExecutionKind::kInPlace,
-               .cpu_kernel = cpu::apply_gradient_descent, .cuda_note = kFusedUpdateNote,
+               .cpu_kernel = cpu::apply_gradient_descent, .cuda = CudaSupport::kCudaKernel,
                .stateful = true, .no_gradient = kInPlaceNoGradient});
   register_op({.tf_name = "ApplyMomentum", .builder_name = "apply_momentum",
                .default_name = "ApplyMomentum", .num_inputs = 5, .infer = infer_apply_momentum,
                .execution = ExecutionKind::kInPlace, .cpu_kernel = cpu::apply_momentum,
-               .cuda_note = kFusedUpdateNote, .stateful = true, .no_gradient = kInPlaceNoGradient});
+               .cuda = CudaSupport::kCudaKernel, .stateful = true, .no_gradient = kInPlaceNoGradient});
   register_op({.tf_name = "ApplyAdam", .builder_name = "apply_adam", .default_name = "ApplyAdam",
                .num_inputs = 10, .infer = infer_apply_adam, .execution = ExecutionKind::kInPlace,
-               .cpu_kernel = cpu::apply_adam, .cuda_note = kFusedUpdateNote, .stateful = true,
+               .cpu_kernel = cpu::apply_adam, .cuda = CudaSupport::kCudaKernel, .stateful = true,
                .no_gradient = kInPlaceNoGradient});
 }
 

@@ -71,6 +71,10 @@ MemoryReport memory_report(const Session& session) {
   report.optimizer_slot_allocations = slots.live_allocations;
   report.gradient_peak_bytes = session.allocator().stats(MemoryKind::kGradient).peak_bytes;
   report.allocator_totals = session.allocator().stats();
+  report.allocator_cached_bytes = session.allocator().cached_bytes();
+  if (absl::StatusOr<DeviceMemoryInfo> info = session.allocator().device_memory_info(); info.ok()) {
+    report.device_memory = *info;
+  }
   report.device = session.device().to_string();
   return report;
 }
@@ -98,6 +102,13 @@ std::string MemoryReport::to_table() const {
   absl::StrAppendFormat(&out, "allocator: %d bytes in use, peak %d, %d live / %d total allocations\n",
                         allocator_totals.bytes_in_use, allocator_totals.peak_bytes,
                         allocator_totals.live_allocations, allocator_totals.total_allocations);
+  if (allocator_cached_bytes > 0) {
+    absl::StrAppendFormat(&out, "allocator cache: %d bytes held for reuse\n", allocator_cached_bytes);
+  }
+  if (device_memory.has_value()) {
+    absl::StrAppendFormat(&out, "device memory (driver): %d free of %d bytes\n",
+                          device_memory->free_bytes, device_memory->total_bytes);
+  }
   return out;
 }
 
@@ -118,7 +129,13 @@ std::string MemoryReport::to_json() const {
       optimizer_slot_allocations, ",\"gradient_peak_bytes\":", gradient_peak_bytes,
       ",\"allocator\":{\"bytes_in_use\":", allocator_totals.bytes_in_use, ",\"peak_bytes\":",
       allocator_totals.peak_bytes, ",\"live_allocations\":", allocator_totals.live_allocations,
-      ",\"total_allocations\":", allocator_totals.total_allocations, "}}");
+      ",\"total_allocations\":", allocator_totals.total_allocations, ",\"cached_bytes\":",
+      allocator_cached_bytes, "},\"device_memory\":",
+      device_memory.has_value()
+          ? absl::StrCat("{\"free_bytes\":", device_memory->free_bytes, ",\"total_bytes\":",
+                         device_memory->total_bytes, "}")
+          : std::string("null"),
+      "}");
 }
 
 }  // namespace scopeflow

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <cstring>
 #include <chrono>
+#include <cstdlib>
+#include <string_view>
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "ops/op_registry.h"
+#include "runtime/backend.h"
 #include "scopeflow/initializers.h"
 
 namespace scopeflow {
@@ -39,7 +42,6 @@ struct Session::Plan {
   struct Step {
     const Node* node = nullptr;
     ExecutionKind kind = ExecutionKind::kKernel;
-    CpuKernelFn kernel = nullptr;
     std::vector<int> input_slots;
     std::vector<int> output_slots;  // -1: output not needed (or overridden by a feed)
     std::vector<int> release_after;  // slots whose last reader is this step
@@ -53,11 +55,12 @@ struct Session::Plan {
 
 namespace {
 
-void record_node_stats(const Node& node, ExecutionKind kind, const std::vector<Tensor>& outputs,
+void record_node_stats(const Node& node, Device device, ExecutionKind kind, const std::vector<Tensor>& outputs,
                        std::chrono::system_clock::time_point wall_start,
                        std::chrono::steady_clock::time_point steady_start, RunStats& stats) {
   NodeRunStats entry;
   entry.node = &node;
+  entry.device = device;
   const auto since_epoch = wall_start.time_since_epoch();
   entry.start_micros = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
   entry.start_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count();
@@ -79,7 +82,17 @@ struct Session::State {
   absl::flat_hash_map<std::string, std::unique_ptr<Plan>> plans;
   absl::flat_hash_map<const Node*, Tensor> variables;  // VariableV2 node -> its one buffer
   absl::flat_hash_map<const Node*, uint64_t> invocations;
+  absl::flat_hash_map<const Node*, Tensor> device_constants;  // Const values copied to the device
 };
+
+namespace {
+
+bool tf32_from_environment() {
+  const char* env = std::getenv("SCOPEFLOW_ALLOW_TF32");
+  return env != nullptr && std::string_view(env) == "1";
+}
+
+}  // namespace
 
 Session::Session(const Graph& graph, SessionOptions options)
     : graph_(graph), state_(std::make_unique<State>()) {
@@ -90,18 +103,45 @@ Session::Session(const Graph& graph, SessionOptions options)
     if (!chosen.ok()) throw Error(chosen.status().code(), std::string(chosen.status().message()));
     device_ = *chosen;
   }
-  if (device_.type != DeviceType::kCpu) {
-    throw_error(absl::StatusCode::kUnimplemented, "session",
-                "graph execution on ", device_.to_string(),
-                " is not available yet; use Device::cpu()");
+  if (device_.type == DeviceType::kCuda) {
+    absl::StatusOr<std::unique_ptr<Backend>> backend =
+        make_cuda_backend(device_.index, options.allow_tf32 || tf32_from_environment());
+    if (!backend.ok()) {
+      throw_error(absl::StatusCode::kFailedPrecondition, "session", "cannot run on ",
+                  device_.to_string(), ": ", backend.status().message());
+    }
+    backend_ = *std::move(backend);
+  } else {
+    if (device_.index != 0) {
+      throw_invalid("session", "there is one CPU device, ", device_.to_string(), " does not exist");
+    }
+    backend_ = make_cpu_backend();
   }
-  if (device_.index != 0) {
-    throw_invalid("session", "there is one CPU device, ", device_.to_string(), " does not exist");
-  }
-  allocator_ = std::make_shared<CpuAllocator>();
+  allocator_ = backend_->allocator();
 }
 
-Session::~Session() = default;
+Session::~Session() {
+  // Queued device work may still read buffers the state owns.
+  try {
+    backend_->synchronize();
+  } catch (...) {  // destructors never throw
+  }
+}
+
+Tensor Session::to_host(const Tensor& value) const {
+  if (!value.defined() || value.device().type == DeviceType::kCpu) return value;
+  if (value.device() != device_) {
+    throw_invalid("session.to_host", "the tensor lives on ", value.device().to_string(),
+                  ", the session runs on ", device_.to_string());
+  }
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return backend_->download(value);
+}
+
+Device Session::node_device(const Node& node) const {
+  if (node.op_def().execution == ExecutionKind::kKernel) return backend_->kernel_device(node.op_def());
+  return device_;
+}
 
 int Session::num_compiled_plans() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
@@ -138,8 +178,15 @@ void Session::initialize_variables(std::span<const Variable> variables) {
     const VariableInfo& info = v.info();
     // Filled on the host from a counter-based generator, so every device gets the same values.
     Tensor& value = variable_slot(info);
-    fill_initial_values(info.initializer, info.dtype, info.shape, graph_.seed(),
-                        static_cast<uint64_t>(info.node->id()), value.raw_data());
+    if (device_.type == DeviceType::kCpu) {
+      fill_initial_values(info.initializer, info.dtype, info.shape, graph_.seed(),
+                          static_cast<uint64_t>(info.node->id()), value.raw_data());
+    } else {
+      Tensor host(info.dtype, info.shape);
+      fill_initial_values(info.initializer, info.dtype, info.shape, graph_.seed(),
+                          static_cast<uint64_t>(info.node->id()), host.raw_data());
+      backend_->upload_into(host, value);
+    }
   }
 }
 
@@ -168,10 +215,19 @@ void Session::assign_variable(const Variable& variable, const Tensor& value) {
                   dtype_name(info.dtype), " ", info.shape.to_string(), " but the value is ",
                   value.defined() ? value.description() : std::string("empty"));
   }
+  if (value.device() != device_ && value.device().type != DeviceType::kCpu) {
+    throw_invalid("session.assign_variable", "the value for '", info.name, "' lives on ",
+                  value.device().to_string(), ", the session runs on ", device_.to_string());
+  }
   std::lock_guard<std::mutex> lock(state_->mutex);
   Tensor& slot = variable_slot(info);
-  if (value.byte_size() > 0 && !slot.shares_buffer_with(value)) {
-    std::memcpy(slot.raw_data(), value.raw_data(), value.byte_size());
+  if (value.byte_size() == 0 || slot.shares_buffer_with(value)) return;
+  if (value.device() == device_ && device_.type != DeviceType::kCpu) {
+    // A value already on the device goes through the host: rare (tests, restores), and it
+    // keeps the backend interface to two copy directions.
+    backend_->upload_into(backend_->download(value), slot);
+  } else {
+    backend_->upload_into(value, slot);
   }
 }
 
@@ -268,7 +324,6 @@ const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Ou
     Plan::Step step;
     step.node = node;
     step.kind = op.execution;
-    step.kernel = op.cpu_kernel;
     for (const Output& in : node->inputs()) step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
     for (int i = 0; i < node->num_outputs(); ++i) {
       const uint64_t key = value_key(node, i);
@@ -320,7 +375,8 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
       throw_invalid(kRun, "feed for '", output.name(), "' is ", value.description(), " but '",
                     output.name(), "' is ", dtype_name(output.dtype()), " ", output.shape().to_string());
     }
-    if (value.device() != device_) {
+    // Host feeds are copied to the session's device; tensors on another device are refused.
+    if (value.device() != device_ && value.device().type != DeviceType::kCpu) {
       throw_invalid(kRun, "feed for '", output.name(), "' lives on ", value.device().to_string(),
                     ", the session runs on ", device_.to_string());
     }
@@ -334,7 +390,11 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
   std::lock_guard<std::mutex> lock(state_->mutex);
   const Plan& plan = plan_for(feeds, fetches, targets);
   std::vector<Tensor> slots(static_cast<size_t>(plan.num_slots));
-  for (const auto& [output, value] : feeds) slots[static_cast<size_t>(plan.feed_slots.at(output))] = value;
+  const bool on_host = device_.type == DeviceType::kCpu;
+  for (const auto& [output, value] : feeds) {
+    slots[static_cast<size_t>(plan.feed_slots.at(output))] =
+        value.device() == device_ ? value : backend_->upload(value, MemoryKind::kOther);
+  }
 
   const bool trace = options.trace && stats != nullptr;
   if (trace) {
@@ -360,22 +420,38 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
                                node.output_memory_kind(i));
         }
         KernelContext ctx{node, inputs, outputs, state_->invocations[step.node]++};
-        step.kernel(ctx);
+        backend_->run_kernel(ctx);
         break;
       }
       case ExecutionKind::kInPlace: {
         // The kernel writes into the variable buffers among its inputs; output 0 is input 0.
         outputs.push_back(inputs[0]);
         KernelContext ctx{*step.node, inputs, std::span<Tensor>(), state_->invocations[step.node]++};
-        step.kernel(ctx);
+        backend_->run_kernel(ctx);
         break;
       }
       case ExecutionKind::kForwardInput:
         outputs.push_back(inputs[0].reshaped(step.node->output_shape(0)));
         break;
-      case ExecutionKind::kConstant:
-        outputs.push_back(step.node->attr<Tensor>("value"));
+      case ExecutionKind::kConstant: {
+        const Tensor& value = step.node->attr<Tensor>("value");
+        if (on_host) {
+          outputs.push_back(value);
+        } else {
+          // Copied to the device once per session, then reused by every run.
+          auto [it, inserted] = state_->device_constants.try_emplace(step.node);
+          if (inserted) {
+            try {
+              it->second = backend_->upload(value, MemoryKind::kOther);
+            } catch (...) {
+              state_->device_constants.erase(step.node);
+              throw;
+            }
+          }
+          outputs.push_back(it->second);
+        }
         break;
+      }
       case ExecutionKind::kVariable: {
         auto it = state_->variables.find(step.node);
         if (it == state_->variables.end()) {
@@ -391,7 +467,12 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
         throw_error(absl::StatusCode::kInternal, kRun, "placeholder '", step.node->name(),
                     "' reached execution unfed");
     }
-    if (trace) record_node_stats(*step.node, step.kind, outputs, wall_start, steady_start, *stats);
+    if (trace) {
+      // Device work is asynchronous: wait for it so the node's time is its own.
+      if (!on_host) backend_->synchronize();
+      record_node_stats(*step.node, node_device(*step.node), step.kind, outputs, wall_start,
+                        steady_start, *stats);
+    }
     for (size_t i = 0; i < outputs.size(); ++i) {
       const int slot = step.output_slots[i];
       if (slot >= 0) slots[static_cast<size_t>(slot)] = std::move(outputs[i]);
@@ -399,11 +480,17 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
     for (int slot : step.release_after) slots[static_cast<size_t>(slot)] = Tensor();
   }
 
+  // run() returns when the step is done, as TensorFlow's does, also when nothing is fetched.
+  if (!on_host) backend_->synchronize();
   if (trace) stats->peak_bytes = allocator_->stats().peak_bytes;
   std::vector<Tensor> results;
   results.reserve(plan.fetch_slots.size());
   for (int slot : plan.fetch_slots) {
     const Tensor& value = slots[static_cast<size_t>(slot)];
+    if (!on_host) {  // fetched values come back to the host, as from TensorFlow's session
+      results.push_back(backend_->download(value));
+      continue;
+    }
     // Hand out activations as they are; copy anything the session or caller keeps mutating.
     const bool owned_activation =
         value.buffer() && (value.buffer()->kind() == MemoryKind::kActivation ||

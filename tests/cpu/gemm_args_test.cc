@@ -148,5 +148,31 @@ INSTANTIATE_TEST_SUITE_P(
                     GemmCase{2, 3, 1, true, true}, GemmCase{9, 8, 13, true, true}),
     gemm_case_name);
 
+// Row and column sums through the GEMV mapping that Sum, Mean and BiasAddGrad give cuBLAS.
+TEST(GemvArgsTest, CblasWithTheMappedArgumentsSumsRowsAndColumns) {
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{3, 5}, {1, 4}, {6, 1}, {7, 9}}) {
+    const std::vector<float> matrix = small_ints(rows * cols, 3);  // row-major (rows, cols)
+    for (const bool sum_rows : {true, false}) {
+      const ColumnMajorGemv g = column_major_gemv_for_row_major_sums(rows, cols, sum_rows);
+      const std::vector<float> ones(static_cast<size_t>(g.x_length), 1.0f);
+      std::vector<float> y(static_cast<size_t>(g.y_length), -999.0f);
+      cblas_sgemv(CblasColMajor, g.transpose ? CblasTrans : CblasNoTrans, static_cast<blasint>(g.m),
+                  static_cast<blasint>(g.n), 1.0f, matrix.data(), static_cast<blasint>(g.lda),
+                  ones.data(), 1, 0.0f, y.data(), 1);
+      ASSERT_EQ(static_cast<int64_t>(y.size()), sum_rows ? rows : cols);
+      for (int64_t i = 0; i < static_cast<int64_t>(y.size()); ++i) {
+        float expected = 0;
+        const int64_t count = sum_rows ? cols : rows;
+        for (int64_t j = 0; j < count; ++j) {
+          expected += sum_rows ? matrix[static_cast<size_t>(i * cols + j)]
+                               : matrix[static_cast<size_t>(j * cols + i)];
+        }
+        EXPECT_EQ(y[static_cast<size_t>(i)], expected)
+            << rows << "x" << cols << (sum_rows ? " row " : " column ") << i;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace scopeflow

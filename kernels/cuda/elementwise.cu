@@ -1,0 +1,301 @@
+// Elementwise, broadcasting, cast and optimizer-update kernels: grid-stride loops over the
+// functors the CPU kernels use.
+
+#include "kernels/cuda/cuda_kernels.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "kernels/elementwise_functors.h"
+
+namespace scopeflow::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// Enough blocks to cover n once, capped; the grid-stride loops cover the rest.
+unsigned int blocks_for(int64_t n) {
+  const int64_t blocks = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned int>(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535 * 8));
+}
+
+#define SCOPEFLOW_GRID_STRIDE(i, n)                                                         \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+template <typename T, typename F>
+__global__ void unary_kernel(const T* in, T* out, int64_t n, F f) {
+  SCOPEFLOW_GRID_STRIDE(i, n) { out[i] = f(in[i]); }
+}
+
+template <typename T, typename F>
+__global__ void binary_same_shape_kernel(const T* a, const T* b, T* out, int64_t n, F f) {
+  SCOPEFLOW_GRID_STRIDE(i, n) { out[i] = f(a[i], b[i]); }
+}
+
+template <typename T, typename Out, typename F>
+__global__ void binary_broadcast_kernel(const T* a, const T* b, Out* out, StridedIndex index,
+                                        int64_t n, F f) {
+  SCOPEFLOW_GRID_STRIDE(i, n) { out[i] = f(a[index.offset(0, i)], b[index.offset(1, i)]); }
+}
+
+template <typename From, typename To>
+__global__ void cast_kernel(const From* in, To* out, int64_t n) {
+  const functors::CastTo<To> cast_fn;
+  SCOPEFLOW_GRID_STRIDE(i, n) { out[i] = cast_fn(in[i]); }
+}
+
+template <typename T>
+__global__ void gather_kernel(const T* in, T* out, StridedIndex index, int64_t n) {
+  SCOPEFLOW_GRID_STRIDE(i, n) { out[i] = in[index.offset(0, i)]; }
+}
+
+__global__ void bias_add_kernel(const float* value, const float* bias, float* out, int64_t n,
+                                int64_t channels) {
+  const functors::Add add_fn;
+  SCOPEFLOW_GRID_STRIDE(i, n) { out[i] = add_fn(value[i], bias[i % channels]); }
+}
+
+__global__ void accumulate_kernel(float* dst, const float* src, int64_t n) {
+  const functors::Add add_fn;
+  SCOPEFLOW_GRID_STRIDE(i, n) { dst[i] = add_fn(dst[i], src[i]); }
+}
+
+__global__ void fill_kernel(float* dst, float value, int64_t n) {
+  SCOPEFLOW_GRID_STRIDE(i, n) { dst[i] = value; }
+}
+
+__global__ void assign_sub_kernel(float* ref, const float* value, int64_t n) {
+  const functors::Sub sub_fn;
+  SCOPEFLOW_GRID_STRIDE(i, n) { ref[i] = sub_fn(ref[i], value[i]); }
+}
+
+__global__ void apply_gradient_descent_kernel(float* var, const float* alpha, const float* grad,
+                                              int64_t n) {
+  const functors::ApplyGradientDescent update{*alpha};
+  SCOPEFLOW_GRID_STRIDE(i, n) { update(var[i], grad[i]); }
+}
+
+__global__ void apply_momentum_kernel(float* var, float* accum, const float* lr,
+                                      const float* grad, const float* momentum,
+                                      bool use_nesterov, int64_t n) {
+  const functors::ApplyMomentum update{*lr, *momentum, use_nesterov};
+  SCOPEFLOW_GRID_STRIDE(i, n) { update(var[i], accum[i], grad[i]); }
+}
+
+struct AdamScalars {
+  const float* values[6];  // beta1_power, beta2_power, lr, beta1, beta2, epsilon
+};
+
+__global__ void apply_adam_kernel(float* var, float* m, float* v, AdamScalars scalars,
+                                  const float* grad, bool use_nesterov, int64_t n) {
+  const float lr_t = functors::adam_step_size(*scalars.values[2], *scalars.values[0],
+                                              *scalars.values[1]);
+  const functors::ApplyAdam update{lr_t, *scalars.values[3], *scalars.values[4],
+                                   *scalars.values[5], use_nesterov};
+  SCOPEFLOW_GRID_STRIDE(i, n) { update(var[i], m[i], v[i], grad[i]); }
+}
+
+template <typename T, typename F>
+void run_unary(const void* in, void* out, int64_t n, F f, cudaStream_t stream) {
+  unary_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const T*>(in),
+                                                          static_cast<T*>(out), n, f);
+}
+
+template <typename T, typename F>
+void run_binary(const void* a, const void* b, void* out, const StridedIndex& index,
+                bool same_shape, int64_t n, F f, cudaStream_t stream) {
+  const T* pa = static_cast<const T*>(a);
+  const T* pb = static_cast<const T*>(b);
+  T* po = static_cast<T*>(out);
+  if (same_shape) {
+    binary_same_shape_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(pa, pb, po, n, f);
+  } else {
+    binary_broadcast_kernel<T, T><<<blocks_for(n), kThreads, 0, stream>>>(pa, pb, po, index, n, f);
+  }
+}
+
+// Dispatches an arithmetic functor over the numeric dtypes.
+template <typename F>
+cudaError_t numeric_binary(DType dtype, const void* a, const void* b, void* out,
+                           const StridedIndex& index, bool same_shape, int64_t n, F f,
+                           cudaStream_t stream) {
+  switch (dtype) {
+    case DType::kFloat32: run_binary<float>(a, b, out, index, same_shape, n, f, stream); break;
+    case DType::kInt32: run_binary<int32_t>(a, b, out, index, same_shape, n, f, stream); break;
+    case DType::kInt64: run_binary<int64_t>(a, b, out, index, same_shape, n, f, stream); break;
+    case DType::kBool: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+template <typename From>
+cudaError_t cast_from(DType to, const void* in, void* out, int64_t n, cudaStream_t stream) {
+  const From* src = static_cast<const From*>(in);
+  switch (to) {
+    case DType::kFloat32:
+      cast_kernel<From, float><<<blocks_for(n), kThreads, 0, stream>>>(src, static_cast<float*>(out), n);
+      break;
+    case DType::kInt32:
+      cast_kernel<From, int32_t><<<blocks_for(n), kThreads, 0, stream>>>(src, static_cast<int32_t*>(out), n);
+      break;
+    case DType::kInt64:
+      cast_kernel<From, int64_t><<<blocks_for(n), kThreads, 0, stream>>>(src, static_cast<int64_t*>(out), n);
+      break;
+    case DType::kBool:
+      cast_kernel<From, bool><<<blocks_for(n), kThreads, 0, stream>>>(src, static_cast<bool*>(out), n);
+      break;
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_unary(UnaryOp op, DType dtype, const void* in, void* out, int64_t n,
+                         cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  if (op == UnaryOp::kNeg || op == UnaryOp::kSquare) {
+    auto dispatch = [&](auto f) {
+      switch (dtype) {
+        case DType::kFloat32: run_unary<float>(in, out, n, f, stream); break;
+        case DType::kInt32: run_unary<int32_t>(in, out, n, f, stream); break;
+        case DType::kInt64: run_unary<int64_t>(in, out, n, f, stream); break;
+        case DType::kBool: return cudaErrorInvalidValue;
+      }
+      return cudaGetLastError();
+    };
+    return op == UnaryOp::kNeg ? dispatch(functors::Neg{}) : dispatch(functors::Square{});
+  }
+  if (dtype != DType::kFloat32) return cudaErrorInvalidValue;
+  switch (op) {
+    case UnaryOp::kRelu: run_unary<float>(in, out, n, functors::Relu{}, stream); break;
+    case UnaryOp::kSigmoid: run_unary<float>(in, out, n, functors::Sigmoid{}, stream); break;
+    case UnaryOp::kTanh: run_unary<float>(in, out, n, functors::Tanh{}, stream); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_binary(BinaryOp op, DType dtype, const void* a, const void* b, void* out,
+                          const StridedIndex& index, bool same_shape, int64_t n,
+                          cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  switch (op) {
+    case BinaryOp::kAdd: return numeric_binary(dtype, a, b, out, index, same_shape, n, functors::Add{}, stream);
+    case BinaryOp::kSub: return numeric_binary(dtype, a, b, out, index, same_shape, n, functors::Sub{}, stream);
+    case BinaryOp::kMul: return numeric_binary(dtype, a, b, out, index, same_shape, n, functors::Mul{}, stream);
+    case BinaryOp::kReluGrad:
+      run_binary<float>(a, b, out, index, same_shape, n, functors::ReluGrad{}, stream);
+      break;
+    case BinaryOp::kSigmoidGrad:
+      run_binary<float>(a, b, out, index, same_shape, n, functors::SigmoidGrad{}, stream);
+      break;
+    case BinaryOp::kTanhGrad:
+      run_binary<float>(a, b, out, index, same_shape, n, functors::TanhGrad{}, stream);
+      break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_equal(DType dtype, const void* a, const void* b, bool* out,
+                         const StridedIndex& index, int64_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  auto run = [&](auto type_tag) {
+    using T = decltype(type_tag);
+    binary_broadcast_kernel<T, bool><<<blocks_for(n), kThreads, 0, stream>>>(
+        static_cast<const T*>(a), static_cast<const T*>(b), out, index, n, functors::Equal{});
+  };
+  switch (dtype) {
+    case DType::kFloat32: run(float{}); break;
+    case DType::kInt32: run(int32_t{}); break;
+    case DType::kInt64: run(int64_t{}); break;
+    case DType::kBool: run(bool{}); break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_cast(DType from, DType to, const void* in, void* out, int64_t n,
+                        cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  switch (from) {
+    case DType::kFloat32: return cast_from<float>(to, in, out, n, stream);
+    case DType::kInt32: return cast_from<int32_t>(to, in, out, n, stream);
+    case DType::kInt64: return cast_from<int64_t>(to, in, out, n, stream);
+    case DType::kBool: return cast_from<bool>(to, in, out, n, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t launch_gather(size_t element_bytes, const void* in, void* out,
+                          const StridedIndex& index, int64_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  auto run = [&](auto type_tag) {
+    using T = decltype(type_tag);
+    gather_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const T*>(in),
+                                                             static_cast<T*>(out), index, n);
+  };
+  switch (element_bytes) {
+    case 1: run(uint8_t{}); break;
+    case 4: run(uint32_t{}); break;
+    case 8: run(uint64_t{}); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_bias_add(const float* value, const float* bias, float* out, int64_t rows,
+                            int64_t channels, cudaStream_t stream) {
+  const int64_t n = rows * channels;
+  if (n == 0) return cudaSuccess;
+  bias_add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(value, bias, out, n, channels);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_accumulate(float* dst, const float* src, int64_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  accumulate_kernel<<<blocks_for(n), kThreads, 0, stream>>>(dst, src, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_fill(float* dst, float value, int64_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(dst, value, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_assign_sub(float* ref, const float* value, int64_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  assign_sub_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ref, value, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_apply_gradient_descent(float* var, const float* alpha, const float* grad,
+                                          int64_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  apply_gradient_descent_kernel<<<blocks_for(n), kThreads, 0, stream>>>(var, alpha, grad, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_apply_momentum(float* var, float* accum, const float* lr, const float* grad,
+                                  const float* momentum, bool use_nesterov, int64_t n,
+                                  cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  apply_momentum_kernel<<<blocks_for(n), kThreads, 0, stream>>>(var, accum, lr, grad, momentum,
+                                                                use_nesterov, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_apply_adam(float* var, float* m, float* v, const float* const scalars[6],
+                              const float* grad, bool use_nesterov, int64_t n,
+                              cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  AdamScalars packed{};
+  for (int i = 0; i < 6; ++i) packed.values[i] = scalars[i];
+  apply_adam_kernel<<<blocks_for(n), kThreads, 0, stream>>>(var, m, v, packed, grad,
+                                                            use_nesterov, n);
+  return cudaGetLastError();
+}
+
+}  // namespace scopeflow::cuda

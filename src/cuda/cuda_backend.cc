@@ -1,0 +1,557 @@
+// The CUDA backend: one stream and one cuBLAS handle per session, a caching device allocator,
+// pinned host staging for feeds and fetches, and the adapters from the op table's kernel
+// contexts to the launchers in kernels/cuda. Ops with a CPU-fallback mark run their CPU kernel
+// on host copies of their inputs.
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <climits>
+#include <cstring>
+#include <span>
+
+#include "absl/container/flat_hash_map.h"
+#include "cuda/cuda_allocator.h"
+#include "cuda/cuda_check.h"
+#include "kernels/broadcast_index.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/gemm_args.h"
+#include "ops/op_util.h"
+#include "runtime/backend.h"
+
+namespace scopeflow {
+
+namespace {
+
+using cuda::check;
+using cuda::check_cublas;
+
+// cuBLAS takes int dimensions.
+int blas_int(int64_t value, std::string_view op) {
+  if (value > INT_MAX) {
+    throw_error(absl::StatusCode::kUnimplemented, op, "dimension ", value,
+                " exceeds what one cuBLAS call takes (", INT_MAX, ")");
+  }
+  return static_cast<int>(value);
+}
+
+// A broadcast index for out = f(a, b); throws for ranks beyond what device kernels index.
+StridedIndex broadcast_index(const Shape& out, const Shape& a, const Shape& b, std::string_view op) {
+  StridedIndex index;
+  if (!make_broadcast_index(out.dims().data(), out.rank(), a.dims().data(), a.rank(),
+                            b.dims().data(), b.rank(), index)) {
+    throw_error(absl::StatusCode::kUnimplemented, op, "rank ", out.rank(),
+                " exceeds the ", kMaxIndexRank, " dimensions CUDA kernels index");
+  }
+  return index;
+}
+
+// The value of a Const input (reduction axes, arg-max axis), read on the host.
+const Tensor& constant_input(const KernelContext& ctx, int i) {
+  const Node& producer = *ctx.node.input(i).node;
+  if (producer.op_def().execution != ExecutionKind::kConstant) {
+    throw_error(absl::StatusCode::kInternal, ctx.node.op_def().builder_name, "input ", i,
+                " of '", ctx.node.name(), "' is not a constant");
+  }
+  return producer.attr<Tensor>("value");
+}
+
+class CudaBackend;
+using CudaKernelFn = void (*)(CudaBackend&, KernelContext&);
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int index, std::shared_ptr<Allocator> allocator)
+      : index_(index), allocator_(std::move(allocator)) {}
+
+  ~CudaBackend() override {
+    // Destructors never throw: best effort, errors ignored.
+    int previous = 0;
+    const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != index_ &&
+                          cudaSetDevice(index_) == cudaSuccess;
+    if (blas_ != nullptr) (void)cublasDestroy(blas_);
+    if (stream_ != nullptr) {
+      (void)cudaStreamSynchronize(stream_);
+      (void)cudaStreamDestroy(stream_);
+    }
+    if (staging_ != nullptr) (void)cudaFreeHost(staging_);
+    if (switched) (void)cudaSetDevice(previous);
+    (void)cudaGetLastError();
+  }
+
+  void init(bool allow_tf32) {
+    cuda::DeviceGuard guard(index_);
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    check_cublas(cublasCreate(&blas_), "cublasCreate");
+    check_cublas(cublasSetStream(blas_, stream_), "cublasSetStream");
+    // Scalars (alpha, beta) are passed from host memory.
+    check_cublas(cublasSetPointerMode(blas_, CUBLAS_POINTER_MODE_HOST), "cublasSetPointerMode");
+    check_cublas(cublasSetMathMode(blas_, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+                 "cublasSetMathMode");
+  }
+
+  Device device() const override { return Device::cuda(index_); }
+  const std::shared_ptr<Allocator>& allocator() const override { return allocator_; }
+
+  Device kernel_device(const OpDef& op) const override {
+    return op.cuda == CudaSupport::kCpuFallback ? Device::cpu() : device();
+  }
+
+  void run_kernel(KernelContext& ctx) override;
+
+  void upload_into(const Tensor& host, const Tensor& device_tensor) override {
+    const size_t bytes = host.byte_size();
+    if (bytes == 0) return;
+    cuda::DeviceGuard guard(index_);
+    void* staging = staging_buffer(bytes);
+    std::memcpy(staging, host.raw_data(), bytes);
+    check(cudaMemcpyAsync(device_tensor.raw_data(), staging, bytes, cudaMemcpyHostToDevice, stream_),
+          "cudaMemcpyAsync (host to device)");
+    // The staging buffer is reused by the next copy.
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
+
+  Tensor download(const Tensor& device_tensor) override {
+    Tensor host(device_tensor.dtype(), device_tensor.shape());
+    const size_t bytes = device_tensor.byte_size();
+    if (bytes == 0) return host;
+    cuda::DeviceGuard guard(index_);
+    void* staging = staging_buffer(bytes);
+    check(cudaMemcpyAsync(staging, device_tensor.raw_data(), bytes, cudaMemcpyDeviceToHost, stream_),
+          "cudaMemcpyAsync (device to host)");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    std::memcpy(host.raw_data(), staging, bytes);
+    return host;
+  }
+
+  void synchronize() override {
+    cuda::DeviceGuard guard(index_);
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
+
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t blas() const { return blas_; }
+
+  /// A device vector of at least n ones (GEMV reductions), grown on demand.
+  const float* ones(int64_t n) {
+    if (ones_.num_elements() < n) {
+      ones_ = Tensor(DType::kFloat32, Shape{n}, allocator_, MemoryKind::kOther);
+      check(cuda::launch_fill(ones_.data<float>(), 1.0f, n, stream_), "launch_fill");
+    }
+    return ones_.data<float>();
+  }
+
+  /// Scratch memory on the device, counted as activations while it lives.
+  Tensor scratch(DType dtype, Shape shape) {
+    return Tensor(dtype, std::move(shape), allocator_, MemoryKind::kActivation);
+  }
+
+ private:
+  void* staging_buffer(size_t bytes) {
+    if (bytes > staging_bytes_) {
+      if (staging_ != nullptr) {
+        check(cudaFreeHost(staging_), "cudaFreeHost");
+        staging_ = nullptr;
+        staging_bytes_ = 0;
+      }
+      check(cudaMallocHost(&staging_, bytes), "cudaMallocHost (pinned staging)");
+      staging_bytes_ = bytes;
+    }
+    return staging_;
+  }
+
+  void run_on_host(KernelContext& ctx);
+
+  int index_;
+  std::shared_ptr<Allocator> allocator_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  void* staging_ = nullptr;
+  size_t staging_bytes_ = 0;
+  Tensor ones_;
+};
+
+// ---- kernel adapters --------------------------------------------------------------------
+
+void matmul(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& x = ctx.inputs[0];  // (m, k), or (k, m) when transpose_a
+  const Tensor& y = ctx.inputs[1];  // (k, n), or (n, k) when transpose_b
+  Tensor& out = ctx.outputs[0];     // (m, n)
+  const bool transpose_a = ctx.node.attr<bool>("transpose_a");
+  const bool transpose_b = ctx.node.attr<bool>("transpose_b");
+  const int64_t m = out.shape().dim(0);
+  const int64_t n = out.shape().dim(1);
+  const int64_t k = transpose_a ? x.shape().dim(0) : x.shape().dim(1);
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    check(cudaMemsetAsync(out.raw_data(), 0, out.byte_size(), b.stream()), "cudaMemsetAsync");
+    return;
+  }
+  // The same argument mapping cblas_sgemm gets on the CPU.
+  const ColumnMajorGemm g = column_major_gemm_for_row_major(m, n, k, transpose_a, transpose_b);
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  check_cublas(cublasSgemm(b.blas(), g.transpose_first ? CUBLAS_OP_T : CUBLAS_OP_N,
+                           g.transpose_second ? CUBLAS_OP_T : CUBLAS_OP_N, blas_int(g.m, "matmul"),
+                           blas_int(g.n, "matmul"), blas_int(g.k, "matmul"), &alpha,
+                           y.data<float>(), blas_int(g.ld_first, "matmul"), x.data<float>(),
+                           blas_int(g.ld_second, "matmul"), &beta, out.data<float>(),
+                           blas_int(g.ld_result, "matmul")),
+               "cublasSgemm");
+}
+
+// y = alpha * row or column sums of a row-major (rows, cols) matrix, through cuBLAS GEMV.
+void gemv_sums(CudaBackend& b, const float* matrix, int64_t rows, int64_t cols, bool sum_rows,
+               float alpha, float* y, std::string_view op) {
+  const ColumnMajorGemv g = column_major_gemv_for_row_major_sums(rows, cols, sum_rows);
+  const float beta = 0.0f;
+  check_cublas(cublasSgemv(b.blas(), g.transpose ? CUBLAS_OP_T : CUBLAS_OP_N, blas_int(g.m, op),
+                           blas_int(g.n, op), &alpha, matrix, blas_int(g.lda, op),
+                           b.ones(g.x_length), 1, &beta, y, 1),
+               "cublasSgemv");
+}
+
+void reduce(CudaBackend& b, KernelContext& ctx, bool mean) {
+  const Tensor& in = ctx.inputs[0];
+  Tensor& out = ctx.outputs[0];
+  const std::string_view op = mean ? "reduce_mean" : "reduce_sum";
+  const int rank = in.shape().rank();
+  bool reduced[kMaxIndexRank] = {};
+  if (rank > kMaxIndexRank) {
+    throw_error(absl::StatusCode::kUnimplemented, op, "rank ", rank, " exceeds the ",
+                kMaxIndexRank, " dimensions CUDA kernels index");
+  }
+  for (int64_t axis : op_util::int_values(constant_input(ctx, 1))) {
+    reduced[axis < 0 ? axis + rank : axis] = true;
+  }
+  ReductionLayout layout;
+  make_reduction_layout(in.shape().dims().data(), rank, reduced, layout);
+  if (layout.outer == 0) return;
+  if (layout.inner == 0) {  // sum of nothing is 0; mean of nothing is NaN, as in TensorFlow
+    check(cuda::launch_fill(out.data<float>(), mean ? NAN : 0.0f, out.num_elements(), b.stream()),
+          "launch_fill");
+    return;
+  }
+  const float* matrix = in.data<float>();
+  Tensor permuted;
+  if (layout.needs_transpose) {
+    permuted = b.scratch(DType::kFloat32, in.shape());
+    check(cuda::launch_gather(sizeof(float), in.raw_data(), permuted.raw_data(), layout.permute,
+                              in.num_elements(), b.stream()),
+          "launch_gather");
+    matrix = permuted.data<float>();
+  }
+  const float alpha = mean ? static_cast<float>(1.0 / static_cast<double>(layout.inner)) : 1.0f;
+  gemv_sums(b, matrix, layout.outer, layout.inner, /*sum_rows=*/true, alpha, out.data<float>(), op);
+}
+
+void sum(CudaBackend& b, KernelContext& ctx) { reduce(b, ctx, false); }
+void mean(CudaBackend& b, KernelContext& ctx) { reduce(b, ctx, true); }
+
+void bias_add_grad(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& grad = ctx.inputs[0];  // (..., channels)
+  Tensor& out = ctx.outputs[0];        // (channels,)
+  const int64_t channels = grad.shape().dims().back();
+  if (channels == 0) return;
+  const int64_t rows = grad.num_elements() / channels;
+  if (rows == 0) {
+    check(cuda::launch_fill(out.data<float>(), 0.0f, channels, b.stream()), "launch_fill");
+    return;
+  }
+  gemv_sums(b, grad.data<float>(), rows, channels, /*sum_rows=*/false, 1.0f, out.data<float>(),
+            "bias_add_grad");
+}
+
+template <cuda::BinaryOp kOp>
+void binary(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& x = ctx.inputs[0];
+  const Tensor& y = ctx.inputs[1];
+  Tensor& out = ctx.outputs[0];
+  const bool same_shape = x.shape() == out.shape() && y.shape() == out.shape();
+  const StridedIndex index = same_shape ? StridedIndex{}
+                                        : broadcast_index(out.shape(), x.shape(), y.shape(),
+                                                          ctx.node.op_def().builder_name);
+  check(cuda::launch_binary(kOp, out.dtype(), x.raw_data(), y.raw_data(), out.raw_data(), index,
+                            same_shape, out.num_elements(), b.stream()),
+        "launch_binary");
+}
+
+template <cuda::UnaryOp kOp>
+void unary(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& x = ctx.inputs[0];
+  check(cuda::launch_unary(kOp, x.dtype(), x.raw_data(), ctx.outputs[0].raw_data(),
+                           x.num_elements(), b.stream()),
+        "launch_unary");
+}
+
+void bias_add(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& value = ctx.inputs[0];
+  const int64_t channels = value.shape().dims().back();
+  if (channels == 0) return;
+  check(cuda::launch_bias_add(value.data<float>(), ctx.inputs[1].data<float>(),
+                              ctx.outputs[0].data<float>(), value.num_elements() / channels,
+                              channels, b.stream()),
+        "launch_bias_add");
+}
+
+void add_n(CudaBackend& b, KernelContext& ctx) {
+  Tensor& out = ctx.outputs[0];
+  if (out.byte_size() == 0) return;
+  check(cudaMemcpyAsync(out.raw_data(), ctx.inputs[0].raw_data(), out.byte_size(),
+                        cudaMemcpyDeviceToDevice, b.stream()),
+        "cudaMemcpyAsync (device to device)");
+  for (size_t k = 1; k < ctx.inputs.size(); ++k) {
+    check(cuda::launch_accumulate(out.data<float>(), ctx.inputs[k].data<float>(),
+                                  out.num_elements(), b.stream()),
+          "launch_accumulate");
+  }
+}
+
+void cast(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& x = ctx.inputs[0];
+  Tensor& out = ctx.outputs[0];
+  check(cuda::launch_cast(x.dtype(), out.dtype(), x.raw_data(), out.raw_data(), x.num_elements(),
+                          b.stream()),
+        "launch_cast");
+}
+
+void equal(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& x = ctx.inputs[0];
+  const Tensor& y = ctx.inputs[1];
+  Tensor& out = ctx.outputs[0];
+  const StridedIndex index = broadcast_index(out.shape(), x.shape(), y.shape(), "equal");
+  check(cuda::launch_equal(x.dtype(), x.raw_data(), y.raw_data(), out.data<bool>(), index,
+                           out.num_elements(), b.stream()),
+        "launch_equal");
+}
+
+void broadcast_to(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& x = ctx.inputs[0];
+  Tensor& out = ctx.outputs[0];
+  const StridedIndex index = broadcast_index(out.shape(), x.shape(), x.shape(), "broadcast_to");
+  check(cuda::launch_gather(dtype_size(x.dtype()), x.raw_data(), out.raw_data(), index,
+                            out.num_elements(), b.stream()),
+        "launch_gather");
+}
+
+// (rows, classes) view of a tensor over its last dimension.
+std::pair<int64_t, int64_t> rows_and_classes(const Tensor& t) {
+  const int64_t classes = t.shape().rank() == 0 ? 1 : t.shape().dims().back();
+  return {classes == 0 ? 0 : t.num_elements() / classes, classes};
+}
+
+void softmax(CudaBackend& b, KernelContext& ctx) {
+  const auto [rows, classes] = rows_and_classes(ctx.inputs[0]);
+  check(cuda::launch_softmax(ctx.inputs[0].data<float>(), ctx.outputs[0].data<float>(), rows,
+                             classes, b.stream()),
+        "launch_softmax");
+}
+
+void log_softmax(CudaBackend& b, KernelContext& ctx) {
+  const auto [rows, classes] = rows_and_classes(ctx.inputs[0]);
+  check(cuda::launch_log_softmax(ctx.inputs[0].data<float>(), ctx.outputs[0].data<float>(), rows,
+                                 classes, b.stream()),
+        "launch_log_softmax");
+}
+
+void softmax_cross_entropy(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& logits = ctx.inputs[0];
+  check(cuda::launch_softmax_cross_entropy(logits.data<float>(), ctx.inputs[1].data<float>(),
+                                           ctx.outputs[0].data<float>(),
+                                           ctx.outputs[1].data<float>(), logits.shape().dim(0),
+                                           logits.shape().dim(1), b.stream()),
+        "launch_softmax_cross_entropy");
+}
+
+void sparse_softmax_cross_entropy(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& logits = ctx.inputs[0];
+  const Tensor& labels = ctx.inputs[1];
+  const int64_t rows = logits.shape().dim(0);
+  const int64_t classes = logits.shape().dim(1);
+  if (rows == 0) return;
+  Tensor flag = b.scratch(DType::kInt64, Shape{});
+  unsigned long long first_bad_row = static_cast<unsigned long long>(rows);
+  check(cudaMemcpyAsync(flag.raw_data(), &first_bad_row, sizeof(first_bad_row),
+                        cudaMemcpyHostToDevice, b.stream()),
+        "cudaMemcpyAsync (host to device)");
+  check(cuda::launch_sparse_softmax_cross_entropy(
+            logits.data<float>(), labels.raw_data(), labels.dtype(), ctx.outputs[0].data<float>(),
+            ctx.outputs[1].data<float>(), rows, classes,
+            static_cast<unsigned long long*>(flag.raw_data()), b.stream()),
+        "launch_sparse_softmax_cross_entropy");
+  // Labels are data, so a bad one is a user error: read the flag back (one small copy per
+  // step) and report it as the CPU kernel does, instead of training on NaN.
+  check(cudaMemcpyAsync(&first_bad_row, flag.raw_data(), sizeof(first_bad_row),
+                        cudaMemcpyDeviceToHost, b.stream()),
+        "cudaMemcpyAsync (device to host)");
+  b.synchronize();
+  if (first_bad_row < static_cast<unsigned long long>(rows)) {
+    const int64_t row = static_cast<int64_t>(first_bad_row);
+    const std::vector<int64_t> label_values = op_util::int_values(b.download(labels));
+    throw_invalid("sparse_softmax_cross_entropy_with_logits", "node '", ctx.node.name(),
+                  "': received a label value of ", label_values[static_cast<size_t>(row)],
+                  " (example ", row, ") which is outside the valid range of [0, ", classes, ")");
+  }
+}
+
+void arg_max(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& x = ctx.inputs[0];
+  const int rank = x.shape().rank();
+  int64_t axis = op_util::int_values(constant_input(ctx, 1)).at(0);
+  if (axis < 0) axis += rank;
+  int64_t outer = 1;
+  int64_t inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= x.shape().dim(d);
+  for (int d = static_cast<int>(axis) + 1; d < rank; ++d) inner *= x.shape().dim(d);
+  Tensor& out = ctx.outputs[0];
+  check(cuda::launch_arg_max(x.data<float>(), out.raw_data(), out.dtype(), outer,
+                             x.shape().dim(static_cast<int>(axis)), inner, b.stream()),
+        "launch_arg_max");
+}
+
+void assign(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& ref = ctx.inputs[0];
+  const Tensor& value = ctx.inputs[1];
+  if (ref.byte_size() == 0 || ref.shares_buffer_with(value)) return;
+  check(cudaMemcpyAsync(ref.raw_data(), value.raw_data(), ref.byte_size(),
+                        cudaMemcpyDeviceToDevice, b.stream()),
+        "cudaMemcpyAsync (device to device)");
+}
+
+void assign_sub(CudaBackend& b, KernelContext& ctx) {
+  check(cuda::launch_assign_sub(ctx.inputs[0].data<float>(), ctx.inputs[1].data<float>(),
+                                ctx.inputs[0].num_elements(), b.stream()),
+        "launch_assign_sub");
+}
+
+void apply_gradient_descent(CudaBackend& b, KernelContext& ctx) {
+  // Inputs: var, alpha, delta.
+  check(cuda::launch_apply_gradient_descent(ctx.inputs[0].data<float>(), ctx.inputs[1].data<float>(),
+                                            ctx.inputs[2].data<float>(),
+                                            ctx.inputs[0].num_elements(), b.stream()),
+        "launch_apply_gradient_descent");
+}
+
+void apply_momentum(CudaBackend& b, KernelContext& ctx) {
+  // Inputs: var, accum, lr, grad, momentum.
+  check(cuda::launch_apply_momentum(ctx.inputs[0].data<float>(), ctx.inputs[1].data<float>(),
+                                    ctx.inputs[2].data<float>(), ctx.inputs[3].data<float>(),
+                                    ctx.inputs[4].data<float>(),
+                                    ctx.node.attr<bool>("use_nesterov"),
+                                    ctx.inputs[0].num_elements(), b.stream()),
+        "launch_apply_momentum");
+}
+
+void apply_adam(CudaBackend& b, KernelContext& ctx) {
+  // Inputs: var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad.
+  const float* scalars[6];
+  for (int i = 0; i < 6; ++i) scalars[i] = ctx.inputs[static_cast<size_t>(3 + i)].data<float>();
+  check(cuda::launch_apply_adam(ctx.inputs[0].data<float>(), ctx.inputs[1].data<float>(),
+                                ctx.inputs[2].data<float>(), scalars, ctx.inputs[9].data<float>(),
+                                ctx.node.attr<bool>("use_nesterov"), ctx.inputs[0].num_elements(),
+                                b.stream()),
+        "launch_apply_adam");
+}
+
+struct CudaKernelEntry {
+  const char* tf_name;
+  CudaKernelFn kernel;
+};
+
+// Every op whose table row says CudaSupport::kCudaKernel has exactly one entry here (tested).
+constexpr CudaKernelEntry kCudaKernels[] = {
+    {"MatMul", matmul},
+    {"AddV2", binary<cuda::BinaryOp::kAdd>},
+    {"Sub", binary<cuda::BinaryOp::kSub>},
+    {"Mul", binary<cuda::BinaryOp::kMul>},
+    {"ReluGrad", binary<cuda::BinaryOp::kReluGrad>},
+    {"SigmoidGrad", binary<cuda::BinaryOp::kSigmoidGrad>},
+    {"TanhGrad", binary<cuda::BinaryOp::kTanhGrad>},
+    {"Relu", unary<cuda::UnaryOp::kRelu>},
+    {"Sigmoid", unary<cuda::UnaryOp::kSigmoid>},
+    {"Tanh", unary<cuda::UnaryOp::kTanh>},
+    {"Neg", unary<cuda::UnaryOp::kNeg>},
+    {"Square", unary<cuda::UnaryOp::kSquare>},
+    {"BiasAdd", bias_add},
+    {"BiasAddGrad", bias_add_grad},
+    {"Sum", sum},
+    {"Mean", mean},
+    {"AddN", add_n},
+    {"Cast", cast},
+    {"Equal", equal},
+    {"BroadcastTo", broadcast_to},
+    {"Softmax", softmax},
+    {"LogSoftmax", log_softmax},
+    {"SoftmaxCrossEntropyWithLogits", softmax_cross_entropy},
+    {"SparseSoftmaxCrossEntropyWithLogits", sparse_softmax_cross_entropy},
+    {"ArgMax", arg_max},
+    {"Assign", assign},
+    {"AssignSub", assign_sub},
+    {"ApplyGradientDescent", apply_gradient_descent},
+    {"ApplyMomentum", apply_momentum},
+    {"ApplyAdam", apply_adam},
+};
+
+const absl::flat_hash_map<std::string_view, CudaKernelFn>& cuda_kernel_map() {
+  static const auto* map = [] {
+    auto* m = new absl::flat_hash_map<std::string_view, CudaKernelFn>();
+    for (const CudaKernelEntry& e : kCudaKernels) m->emplace(e.tf_name, e.kernel);
+    return m;
+  }();
+  return *map;
+}
+
+void CudaBackend::run_on_host(KernelContext& ctx) {
+  const OpDef& op = ctx.node.op_def();
+  if (op.execution == ExecutionKind::kInPlace) {
+    throw_error(absl::StatusCode::kInternal, op.builder_name,
+                "in-place ops need a CUDA kernel; '", op.tf_name, "' has a CPU-fallback mark");
+  }
+  std::vector<Tensor> host_inputs;
+  host_inputs.reserve(ctx.inputs.size());
+  for (const Tensor& in : ctx.inputs) host_inputs.push_back(download(in));
+  std::vector<Tensor> host_outputs;
+  host_outputs.reserve(ctx.outputs.size());
+  for (const Tensor& out : ctx.outputs) host_outputs.emplace_back(out.dtype(), out.shape());
+  KernelContext host_ctx{ctx.node, host_inputs, host_outputs, ctx.invocation};
+  op.cpu_kernel(host_ctx);
+  for (size_t i = 0; i < host_outputs.size(); ++i) upload_into(host_outputs[i], ctx.outputs[i]);
+}
+
+void CudaBackend::run_kernel(KernelContext& ctx) {
+  const OpDef& op = ctx.node.op_def();
+  if (op.cuda == CudaSupport::kCpuFallback) {
+    run_on_host(ctx);
+    return;
+  }
+  const auto& kernels = cuda_kernel_map();
+  auto it = kernels.find(op.tf_name);
+  if (it == kernels.end()) {
+    throw_error(absl::StatusCode::kInternal, op.builder_name, "'", op.tf_name,
+                "' is marked as having a CUDA kernel but the CUDA backend has none");
+  }
+  cuda::DeviceGuard guard(index_);
+  it->second(*this, ctx);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> make_cuda_backend(int index, bool allow_tf32) {
+  absl::StatusOr<std::shared_ptr<cuda::CudaAllocator>> allocator = cuda::CudaAllocator::create(index);
+  if (!allocator.ok()) return allocator.status();
+  try {
+    auto backend = std::make_unique<CudaBackend>(index, *std::move(allocator));
+    backend->init(allow_tf32);
+    return backend;
+  } catch (const Error& e) {
+    return e.status();
+  }
+}
+
+std::vector<std::string> cuda_kernel_op_names() {
+  std::vector<std::string> names;
+  for (const CudaKernelEntry& e : kCudaKernels) names.emplace_back(e.tf_name);
+  return names;
+}
+
+}  // namespace scopeflow

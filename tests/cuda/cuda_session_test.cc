@@ -1,0 +1,291 @@
+// GPU tests (CTest label gpu): every op's CUDA result against the CPU's, training on the GPU
+// against training on the CPU, one device allocation per variable, and the device boundary.
+// Without a usable CUDA device every test skips and says why.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "scopeflow/gradients.h"
+#include "scopeflow/graph_def.h"
+#include "scopeflow/layers.h"
+#include "scopeflow/losses.h"
+#include "scopeflow/ops.h"
+#include "scopeflow/session.h"
+#include "scopeflow/train.h"
+#include "test_util.h"
+#include "train/gradient_check.h"
+#include "train/op_gradient_cases.h"
+
+namespace scopeflow {
+namespace {
+
+using ::testing::HasSubstr;
+using test::OpGradientCase;
+using test::random_tensor;
+
+// Empty when a CUDA device can run this build's kernels, else why not.
+std::string why_no_gpu() {
+  if (!cuda_backend_built()) return "scopeflow was built without the CUDA backend";
+  absl::StatusOr<int> count = cuda_device_count();
+  if (!count.ok()) return absl::StrCat("no CUDA device answered: ", count.status().message());
+  if (*count == 0) return "no CUDA device answered (0 devices)";
+  return "";
+}
+
+#define SCOPEFLOW_REQUIRE_GPU()                                                      \
+  do {                                                                               \
+    if (const std::string why = why_no_gpu(); !why.empty()) GTEST_SKIP() << why;     \
+  } while (0)
+
+SessionOptions on_cpu() { return SessionOptions{.device = Device::cpu()}; }
+SessionOptions on_gpu() { return SessionOptions{.device = Device::cuda(0)}; }
+
+// Element-wise closeness of two host tensors of the same dtype and shape.
+void expect_close(const Tensor& gpu, const Tensor& cpu, const std::string& what,
+                  double rtol = 1e-4, double atol = 1e-5) {
+  ASSERT_EQ(gpu.dtype(), cpu.dtype()) << what;
+  ASSERT_EQ(gpu.shape(), cpu.shape()) << what;
+  EXPECT_EQ(gpu.device(), Device::cpu()) << what << ": fetches must come back to the host";
+  switch (cpu.dtype()) {
+    case DType::kFloat32: {
+      const float* g = gpu.data<float>();
+      const float* c = cpu.data<float>();
+      for (int64_t i = 0; i < cpu.num_elements(); ++i) {
+        if (std::isnan(c[i])) {
+          EXPECT_TRUE(std::isnan(g[i])) << what << "[" << i << "]";
+        } else {
+          EXPECT_NEAR(g[i], c[i], atol + rtol * std::fabs(c[i])) << what << "[" << i << "]";
+        }
+      }
+      break;
+    }
+    case DType::kInt32: EXPECT_EQ(gpu.to_vector<int32_t>(), cpu.to_vector<int32_t>()) << what; break;
+    case DType::kInt64: EXPECT_EQ(gpu.to_vector<int64_t>(), cpu.to_vector<int64_t>()) << what; break;
+    case DType::kBool: EXPECT_EQ(gpu.to_vector<bool>(), cpu.to_vector<bool>()) << what; break;
+  }
+}
+
+// Runs `fetches` on a CPU and on a GPU session of the same graph and compares.
+void expect_gpu_matches_cpu(const Graph& graph, const FeedList& feeds,
+                            const std::vector<Output>& fetches, const std::string& what) {
+  Session cpu(graph, on_cpu());
+  Session gpu(graph, on_gpu());
+  cpu.initialize_variables();
+  gpu.initialize_variables();
+  const std::vector<Tensor> expected = cpu.run(feeds, fetches);
+  const std::vector<Tensor> got = gpu.run(feeds, fetches);
+  for (size_t i = 0; i < fetches.size(); ++i) {
+    expect_close(got[i], expected[i], absl::StrCat(what, ": ", fetches[i].name()));
+  }
+}
+
+// Every differentiable op: forward value and the gradients of a random functional of it.
+class GpuOpTest : public ::testing::TestWithParam<OpGradientCase> {};
+
+TEST_P(GpuOpTest, ForwardAndGradientsMatchTheCpu) {
+  SCOPEFLOW_REQUIRE_GPU();
+  const OpGradientCase& c = GetParam();
+  Graph graph;
+  std::mt19937 rng(11);
+  std::vector<Output> inputs;
+  FeedList feeds;
+  for (size_t i = 0; i < c.shapes.size(); ++i) {
+    Output p = ops::placeholder(graph, DType::kFloat32, c.shapes[i], absl::StrCat("x", i));
+    inputs.push_back(p);
+    feeds.emplace_back(p, random_tensor(c.shapes[i], rng, -1.0f, 1.0f, c.min_abs));
+  }
+  Output y = c.build(inputs);
+  Output loss = ops::reduce_sum(ops::mul(y, ops::constant(graph, random_tensor(y.shape(), rng))));
+  std::vector<Output> fetches = {y, loss};
+  for (const Output& g : gradients(std::span<const Output>(&loss, 1), inputs)) fetches.push_back(g);
+  expect_gpu_matches_cpu(graph, feeds, fetches, c.name);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOps, GpuOpTest, ::testing::ValuesIn(test::op_gradient_cases()),
+                         [](const ::testing::TestParamInfo<OpGradientCase>& param_info) { return param_info.param.name; });
+
+TEST(GpuOpTest, NonDifferentiableOpsAndReductionLayoutsMatchTheCpu) {
+  SCOPEFLOW_REQUIRE_GPU();
+  Graph graph;
+  std::mt19937 rng(5);
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{4, 3, 5}, "x");
+  Output m = ops::placeholder(graph, DType::kFloat32, Shape{6, 7}, "m");
+  Output labels = ops::constant(graph, Tensor::from_vector<int64_t>(Shape{6}, {0, 6, 3, 3, 1, 5}));
+  const FeedList feeds = {{x, random_tensor(Shape{4, 3, 5}, rng)}, {m, random_tensor(Shape{6, 7}, rng)}};
+  const std::vector<Output> fetches = {
+      ops::argmax(m, 1), ops::argmax(x, 0), ops::equal(ops::argmax(m, 1), labels),
+      ops::cast(m, DType::kInt32), ops::cast(ops::cast(m, DType::kBool), DType::kFloat32),
+      ops::reduce_sum(x, std::vector<int64_t>{0}), ops::reduce_sum(x, std::vector<int64_t>{1}),
+      ops::reduce_mean(x, std::vector<int64_t>{0, 2}), ops::reduce_sum(x),
+      ops::reduce_sum(x, std::vector<int64_t>{2}, true), ops::neg(ops::cast(m, DType::kInt64)),
+      ops::broadcast_to(ops::reduce_sum(m, std::vector<int64_t>{1}, true), Shape{2, 6, 7}),
+      ops::sparse_softmax_cross_entropy_with_logits(m, labels).backprop,
+      ops::random_normal(graph, Shape{3, 4}),  // CPU fallback: identical draws on both devices
+  };
+  expect_gpu_matches_cpu(graph, feeds, fetches, "non-differentiable");
+}
+
+// A model whose hidden layer is one shared scope used three times, trained on both devices.
+struct SharedModel {
+  Graph graph;
+  Output x;
+  Output labels;
+  Output loss;
+  Node* train_step = nullptr;
+};
+
+std::unique_ptr<SharedModel> shared_model(train::Optimizer& optimizer) {
+  auto model = std::make_unique<SharedModel>();
+  Graph& g = model->graph;
+  g.set_seed(3);
+  model->x = ops::placeholder(g, DType::kFloat32, Shape{16, 8}, "x");
+  model->labels = ops::placeholder(g, DType::kInt32, Shape{16}, "labels");
+  Output h = model->x;
+  for (int i = 0; i < 3; ++i) h = ops::tanh(linear(h, 8, "shared", {.weights_initializer = init::glorot_uniform()}));
+  Output logits = linear(h, 4, "out", {.weights_initializer = init::glorot_uniform()});
+  model->loss = losses::sparse_softmax_cross_entropy(model->labels, logits);
+  model->train_step = optimizer.minimize(model->loss);
+  return model;
+}
+
+FeedList batch_feeds(const SharedModel& model, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> label(0, 3);
+  std::vector<int32_t> labels(16);
+  for (int32_t& l : labels) l = label(rng);
+  return {{model.x, random_tensor(Shape{16, 8}, rng)},
+          {model.labels, Tensor::from_vector<int32_t>(Shape{16}, labels)}};
+}
+
+void expect_training_matches(train::Optimizer& cpu_optimizer, train::Optimizer& gpu_optimizer,
+                             const std::string& what) {
+  // Two identical graphs (each optimizer builds into its own), one per device.
+  std::unique_ptr<SharedModel> cpu_model = shared_model(cpu_optimizer);
+  std::unique_ptr<SharedModel> gpu_model = shared_model(gpu_optimizer);
+  Session cpu(cpu_model->graph, on_cpu());
+  Session gpu(gpu_model->graph, on_gpu());
+  cpu.initialize_variables();
+  gpu.initialize_variables();
+  std::mt19937 cpu_rng(9);
+  std::mt19937 gpu_rng(9);
+  for (int step = 0; step < 25; ++step) {
+    const float cpu_loss = cpu.run(batch_feeds(*cpu_model, cpu_rng), {cpu_model->loss}, {cpu_model->train_step})
+                               .at(0).data<float>()[0];
+    const float gpu_loss = gpu.run(batch_feeds(*gpu_model, gpu_rng), {gpu_model->loss}, {gpu_model->train_step})
+                               .at(0).data<float>()[0];
+    EXPECT_NEAR(gpu_loss, cpu_loss, 1e-4 + 1e-4 * std::fabs(cpu_loss)) << what << " step " << step;
+  }
+  const auto& cpu_vars = cpu_model->graph.variable_store().variables();
+  const auto& gpu_vars = gpu_model->graph.variable_store().variables();
+  ASSERT_EQ(cpu_vars.size(), gpu_vars.size());
+  for (size_t i = 0; i < cpu_vars.size(); ++i) {
+    expect_close(gpu.to_host(gpu.variable_value(Variable(gpu_vars[i].get()))),
+                 cpu.variable_value(Variable(cpu_vars[i].get())), absl::StrCat(what, ": ", cpu_vars[i]->name),
+                 1e-3, 1e-4);
+  }
+}
+
+TEST(GpuTrainingTest, SgdMomentumAndAdamTrainAsOnTheCpu) {
+  SCOPEFLOW_REQUIRE_GPU();
+  {
+    train::GradientDescent a(0.1f), b(0.1f);
+    expect_training_matches(a, b, "sgd");
+  }
+  {
+    train::Momentum a(0.05f, 0.9f, true), b(0.05f, 0.9f, true);
+    expect_training_matches(a, b, "nesterov");
+  }
+  {
+    train::Adam a({.learning_rate = 0.01f, .weight_decay = 0.1f}), b({.learning_rate = 0.01f, .weight_decay = 0.1f});
+    expect_training_matches(a, b, "adamw");
+  }
+}
+
+TEST(GpuMemoryTest, OneDeviceAllocationPerVariableAndPerSlot) {
+  SCOPEFLOW_REQUIRE_GPU();
+  train::Adam adam({.learning_rate = 0.01f});
+  std::unique_ptr<SharedModel> model = shared_model(adam);
+  Session gpu(model->graph, on_gpu());
+  gpu.initialize_variables();
+  EXPECT_EQ(gpu.allocator().device(), Device::cuda(0));
+  // shared/{weights,biases} and out/{weights,biases}: four parameters although "shared" is
+  // used three times; Adam adds m and v per parameter.
+  EXPECT_EQ(gpu.allocator().stats(MemoryKind::kParameter).live_allocations, 4);
+  EXPECT_EQ(gpu.allocator().stats(MemoryKind::kOptimizerSlot).live_allocations, 8);
+  std::mt19937 rng(1);
+  const FeedList feeds = batch_feeds(*model, rng);
+  for (int step = 0; step < 3; ++step) gpu.run(feeds, {}, {model->train_step});
+  EXPECT_EQ(gpu.allocator().stats(MemoryKind::kParameter).live_allocations, 4) << "nothing copied per use";
+  EXPECT_EQ(gpu.allocator().stats(MemoryKind::kOptimizerSlot).live_allocations, 8);
+  const Tensor weights = gpu.variable_value(Variable(model->graph.variable_store().variables().front().get()));
+  EXPECT_EQ(weights.device(), Device::cuda(0));
+  EXPECT_THROW(weights.to_vector<float>(), Error) << "device memory is not readable on the host";
+
+  absl::StatusOr<DeviceMemoryInfo> info = gpu.allocator().device_memory_info();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_GT(info->total_bytes, 0);
+  EXPECT_LE(info->free_bytes, info->total_bytes);
+}
+
+TEST(GpuBoundaryTest, OutOfDeviceMemoryIsAnErrorAndTheSessionStaysUsable) {
+  SCOPEFLOW_REQUIRE_GPU();
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{512, 512}, "x");
+  Output y = ops::matmul(x, x);
+  Session gpu(g, on_gpu());
+  const Tensor input = Tensor::zeros(DType::kFloat32, Shape{512, 512});
+  gpu.allocator().set_byte_limit(512 * 1024);  // less than the feed and the product together
+  const test::ThrownError e = test::error_of([&] { gpu.run({{x, input}}, {y}); });
+  EXPECT_EQ(e.code, absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(e.message, HasSubstr("out of memory on /device:GPU:0"));
+  EXPECT_EQ(gpu.allocator().stats().bytes_in_use, 0);
+  gpu.allocator().set_byte_limit(0);
+  EXPECT_EQ(gpu.run({{x, input}}, {y}).at(0).shape(), (Shape{512, 512}));
+}
+
+TEST(GpuBoundaryTest, BadLabelIsReportedAsOnTheCpu) {
+  SCOPEFLOW_REQUIRE_GPU();
+  Graph g;
+  Output logits = ops::placeholder(g, DType::kFloat32, Shape{3, 4}, "logits");
+  Output labels = ops::placeholder(g, DType::kInt32, Shape{3}, "labels");
+  Output loss = ops::sparse_softmax_cross_entropy_with_logits(logits, labels).loss;
+  Session gpu(g, on_gpu());
+  const Tensor values = Tensor::zeros(DType::kFloat32, Shape{3, 4});
+  const test::ThrownError e = test::error_of(
+      [&] { gpu.run({{logits, values}, {labels, Tensor::from_vector<int32_t>(Shape{3}, {1, 7, 2})}}, {loss}); });
+  EXPECT_EQ(e.code, absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(e.message, HasSubstr("received a label value of 7 (example 1)"));
+  const Tensor ok = gpu.run({{logits, values}, {labels, Tensor::from_vector<int32_t>(Shape{3}, {1, 3, 2})}}, {loss}).at(0);
+  EXPECT_NEAR(ok.data<float>()[0], std::log(4.0f), 1e-5);
+}
+
+TEST(GpuPlacementTest, GraphDefAndRunMetadataShowTheDevices) {
+  SCOPEFLOW_REQUIRE_GPU();
+  Graph g;
+  Output r = ops::random_normal(g, Shape{4});
+  Output y = ops::relu(r);
+  Session gpu(g, on_gpu());
+  EXPECT_EQ(gpu.node_device(*y.node), Device::cuda(0));
+  EXPECT_EQ(gpu.node_device(*r.node), Device::cpu()) << "RandomStandardNormal falls back to the CPU";
+  const std::string text = graph_def_text(g, {.placement = &gpu});
+  EXPECT_THAT(text, HasSubstr("device: \"/device:GPU:0\""));
+  EXPECT_THAT(text, HasSubstr("device: \"/device:CPU:0\""));
+  RunStats stats;
+  gpu.run({}, std::vector<Output>{y}, {}, RunOptions{.trace = true}, &stats);
+  bool saw_cpu = false;
+  bool saw_gpu = false;
+  for (const NodeRunStats& n : stats.nodes) {
+    saw_cpu = saw_cpu || n.device == Device::cpu();
+    saw_gpu = saw_gpu || n.device == Device::cuda(0);
+  }
+  EXPECT_TRUE(saw_cpu && saw_gpu);
+  EXPECT_FALSE(run_metadata_bytes(stats).empty());
+}
+
+}  // namespace
+}  // namespace scopeflow

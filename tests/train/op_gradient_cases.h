@@ -1,0 +1,78 @@
+#pragma once
+// One small graph per differentiable op (and per interesting variant), shared by the
+// finite-difference gradient tests and the GPU-against-CPU tests.
+
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "scopeflow/ops.h"
+#include "scopeflow/losses.h"
+
+namespace scopeflow::test {
+
+struct OpGradientCase {
+  std::string name;   // test label
+  std::string op;     // TensorFlow op the case differentiates
+  std::vector<Shape> shapes;
+  std::function<Output(std::vector<Output>&)> build;
+  float min_abs = 0.0f;  // keep inputs away from kinks
+};
+
+inline std::vector<OpGradientCase> op_gradient_cases() {
+  using namespace ops;  // NOLINT: test table
+  return {
+      {"MatMul", "MatMul", {Shape{3, 4}, Shape{4, 5}}, [](auto& in) { return matmul(in[0], in[1]); }},
+      {"MatMulTransposeA", "MatMul", {Shape{4, 3}, Shape{4, 5}},
+       [](auto& in) { return matmul(in[0], in[1], {.transpose_a = true}); }},
+      {"MatMulTransposeB", "MatMul", {Shape{3, 4}, Shape{5, 4}},
+       [](auto& in) { return matmul(in[0], in[1], {.transpose_b = true}); }},
+      {"MatMulTransposeBoth", "MatMul", {Shape{4, 3}, Shape{5, 4}},
+       [](auto& in) { return matmul(in[0], in[1], {.transpose_a = true, .transpose_b = true}); }},
+      {"AddBroadcast", "AddV2", {Shape{3, 4}, Shape{4}}, [](auto& in) { return add(in[0], in[1]); }},
+      {"AddBroadcastBothSides", "AddV2", {Shape{3, 1}, Shape{1, 4}}, [](auto& in) { return add(in[0], in[1]); }},
+      {"SubBroadcast", "Sub", {Shape{2, 3}, Shape{2, 1}}, [](auto& in) { return sub(in[0], in[1]); }},
+      {"MulBroadcastScalar", "Mul", {Shape{2, 3}, Shape{}}, [](auto& in) { return mul(in[0], in[1]); }},
+      {"Mul", "Mul", {Shape{2, 3}, Shape{2, 3}}, [](auto& in) { return mul(in[0], in[1]); }},
+      {"SumAxis", "Sum", {Shape{2, 3, 4}}, [](auto& in) { return reduce_sum(in[0], std::vector<int64_t>{1}); }},
+      {"SumKeepDims", "Sum", {Shape{2, 3}}, [](auto& in) { return reduce_sum(in[0], std::vector<int64_t>{-1}, true); }},
+      {"SumAll", "Sum", {Shape{2, 3}}, [](auto& in) { return reduce_sum(in[0]); }},
+      {"MeanAxes", "Mean", {Shape{2, 3, 4}}, [](auto& in) { return reduce_mean(in[0], std::vector<int64_t>{0, 2}); }},
+      {"AddN", "AddN", {Shape{2, 3}, Shape{2, 3}, Shape{2, 3}}, [](auto& in) { return add_n({in[0], in[1], in[2]}); }},
+      {"Neg", "Neg", {Shape{5}}, [](auto& in) { return neg(in[0]); }},
+      {"Square", "Square", {Shape{5}}, [](auto& in) { return square(in[0]); }},
+      {"Cast", "Cast", {Shape{4}}, [](auto& in) { return cast(in[0], DType::kFloat32); }},
+      {"BroadcastTo", "BroadcastTo", {Shape{3, 1}}, [](auto& in) { return broadcast_to(in[0], Shape{2, 3, 4}); }},
+      {"Identity", "Identity", {Shape{2, 2}}, [](auto& in) { return identity(in[0]); }},
+      {"Reshape", "Reshape", {Shape{2, 6}}, [](auto& in) { return reshape(in[0], {3, -1}); }},
+      {"BiasAdd", "BiasAdd", {Shape{3, 4}, Shape{4}}, [](auto& in) { return bias_add(in[0], in[1]); }},
+      {"Relu", "Relu", {Shape{3, 4}}, [](auto& in) { return relu(in[0]); }, 0.05f},
+      {"Sigmoid", "Sigmoid", {Shape{3, 4}}, [](auto& in) { return sigmoid(in[0]); }},
+      {"Tanh", "Tanh", {Shape{3, 4}}, [](auto& in) { return tanh(in[0]); }},
+      {"Softmax", "Softmax", {Shape{3, 5}}, [](auto& in) { return softmax(in[0]); }},
+      {"LogSoftmax", "LogSoftmax", {Shape{3, 5}}, [](auto& in) { return log_softmax(in[0]); }},
+      {"BiasAddGrad", "BiasAddGrad", {Shape{3, 4}}, [](auto& in) { return bias_add_grad(in[0]); }},
+      // Features only select (piecewise constant, no gradient): a constant here.
+      {"ReluGrad", "ReluGrad", {Shape{2, 3}},
+       [](auto& in) {
+         Graph& g = *in[0].node->graph();
+         Output features = constant(g, Tensor::from_vector<float>(Shape{2, 3}, {0.5f, -0.2f, 1.0f, -1.0f, 0.3f, 0.0f}));
+         return relu_grad(in[0], features);
+       }},
+      {"SigmoidGrad", "SigmoidGrad", {Shape{3, 4}, Shape{3, 4}}, [](auto& in) { return sigmoid_grad(in[0], in[1]); }},
+      {"TanhGrad", "TanhGrad", {Shape{3, 4}, Shape{3, 4}}, [](auto& in) { return tanh_grad(in[0], in[1]); }},
+      {"SoftmaxCrossEntropyWithLogits", "SoftmaxCrossEntropyWithLogits", {Shape{3, 5}, Shape{3, 5}},
+       [](auto& in) { return softmax_cross_entropy_with_logits(in[0], softmax(in[1])).loss; }},
+      {"SparseSoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits", {Shape{4, 5}},
+       [](auto& in) {
+         Graph& g = *in[0].node->graph();
+         Output labels = constant(g, Tensor::from_vector<int32_t>(Shape{4}, {0, 4, 2, 2}));
+         return sparse_softmax_cross_entropy_with_logits(in[0], labels).loss;
+       }},
+  };
+}
+
+inline void PrintTo(const OpGradientCase& c, std::ostream* os) { *os << c.name; }
+
+}  // namespace scopeflow::test
