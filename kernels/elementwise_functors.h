@@ -52,8 +52,19 @@ struct CastTo {
   SCOPEFLOW_HOST_DEVICE To operator()(From x) const {
     if constexpr (std::is_same_v<To, bool>) {
       return x != From{};  // nonzero -> true
+    } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
+      // Truncates toward zero. NaN gives 0 and out-of-range values saturate, as the GPU's
+      // conversion instructions do; a plain static_cast would be undefined behaviour there.
+      static_assert(std::is_signed_v<To>, "integer dtypes are signed");
+      // The limits by bit arithmetic: std::numeric_limits is host-only under nvcc.
+      constexpr To kHigh = static_cast<To>(static_cast<std::make_unsigned_t<To>>(~std::make_unsigned_t<To>{0}) >> 1);
+      constexpr To kLow = static_cast<To>(-kHigh - 1);
+      if (!(x == x)) return To{0};
+      if (x <= static_cast<From>(kLow)) return kLow;
+      if (x >= static_cast<From>(kHigh)) return kHigh;
+      return static_cast<To>(x);
     } else {
-      return static_cast<To>(x);  // float -> integer truncates toward zero
+      return static_cast<To>(x);
     }
   }
 };

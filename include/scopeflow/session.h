@@ -50,6 +50,12 @@ struct SessionOptions {
   /// Let cuBLAS use TF32 tensor cores for float32 GEMMs on CUDA (faster; products keep a
   /// 10-bit mantissa). Off by default; SCOPEFLOW_ALLOW_TF32=1 also turns it on.
   bool allow_tf32 = false;
+  /// Run MatMul -> BiasAdd [-> Relu] chains whose intermediate values nothing else reads (not
+  /// fetched, not fed, no other reader) as one GEMM with the bias and ReLU applied in its
+  /// epilogue: cuBLASLt epilogues on CUDA, a bias-initialised sgemm on the CPU. Saves a pass
+  /// over the activations and their buffers; traced runs report the chain's earlier nodes
+  /// with zero duration.
+  bool fuse_gemm_epilogues = true;
 };
 
 class Backend;
@@ -118,6 +124,7 @@ class Session {
   Device device_;
   std::unique_ptr<Backend> backend_;
   std::shared_ptr<Allocator> allocator_;
+  bool fuse_gemm_epilogues_ = true;
   std::unique_ptr<State> state_;
 };
 

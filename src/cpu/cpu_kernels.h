@@ -12,6 +12,9 @@ namespace scopeflow::cpu {
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
 
 void matmul(KernelContext& ctx);       // (m, k) x (k, n) -> (m, n), via cblas_sgemm
+/// A fused MatMul -> BiasAdd [-> Relu] chain: inputs (a, b, bias), output (m, n). The bias is
+/// written first and the GEMM accumulates onto it (beta = 1); ReLU follows in the same buffer.
+void matmul_bias(const KernelContext& ctx, const Node& matmul, bool relu);
 void add(KernelContext& ctx);          // broadcasting x + y
 void sub(KernelContext& ctx);          // broadcasting x - y
 void mul(KernelContext& ctx);          // broadcasting x * y

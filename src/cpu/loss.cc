@@ -13,8 +13,9 @@ namespace scopeflow::cpu {
 
 namespace {
 
-// Writes log_softmax of one row and returns nothing; stable through the row maximum.
+// Writes log_softmax of one row; stable through the row maximum.
 void log_softmax_row(const float* x, int64_t classes, float* out) {
+  if (classes == 0) return;  // an empty row has no maximum
   const float max_value = *std::max_element(x, x + classes);
   double total = 0.0;
   for (int64_t c = 0; c < classes; ++c) total += std::exp(static_cast<double>(x[c] - max_value));

@@ -47,7 +47,10 @@ void* CudaAllocator::raw_allocate(size_t bytes) {
   cudaError_t err = cudaMalloc(&ptr, size);
   if (err == cudaErrorMemoryAllocation) {
     // The cache may hold the memory in blocks of other sizes: give them back and retry once.
+    // Queued kernels may still use cached blocks (same-stream reuse is ordered, cudaFree is
+    // not), so wait for the device first.
     (void)cudaGetLastError();
+    check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
     release_cached();
     err = cudaMalloc(&ptr, size);
   }
@@ -64,8 +67,18 @@ void CudaAllocator::raw_deallocate(void* ptr, size_t bytes) noexcept {
   // on the same stream, after them, so returning it to the cache needs no synchronisation.
   const size_t size = rounded_size(bytes);
   std::lock_guard<std::mutex> lock(cache_mutex_);
-  free_blocks_[size].push_back(ptr);
-  cached_bytes_ += static_cast<int64_t>(size);
+  try {
+    free_blocks_[size].push_back(ptr);
+    cached_bytes_ += static_cast<int64_t>(size);
+  } catch (...) {  // no host memory for the free list: give the block back instead
+    int previous = 0;
+    const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_index_ &&
+                          cudaSetDevice(device_index_) == cudaSuccess;
+    (void)cudaDeviceSynchronize();
+    (void)cudaFree(ptr);
+    if (switched) (void)cudaSetDevice(previous);
+    (void)cudaGetLastError();
+  }
 }
 
 void CudaAllocator::release_cached() noexcept {
@@ -73,6 +86,7 @@ void CudaAllocator::release_cached() noexcept {
   int previous = 0;
   const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_index_ &&
                         cudaSetDevice(device_index_) == cudaSuccess;
+  if (!free_blocks_.empty()) (void)cudaDeviceSynchronize();  // no queued kernel may still read them
   for (auto& [size, blocks] : free_blocks_) {
     for (void* ptr : blocks) (void)cudaFree(ptr);  // destructors never throw
   }

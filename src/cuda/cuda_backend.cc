@@ -3,6 +3,7 @@
 // contexts to the launchers in kernels/cuda. Ops with a CPU-fallback mark run their CPU kernel
 // on host copies of their inputs.
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -61,33 +62,33 @@ using CudaKernelFn = void (*)(CudaBackend&, KernelContext&);
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int index, std::shared_ptr<Allocator> allocator)
-      : index_(index), allocator_(std::move(allocator)) {}
+  CudaBackend(int index, std::shared_ptr<Allocator> allocator, bool allow_tf32)
+      : index_(index), allocator_(std::move(allocator)), allow_tf32_(allow_tf32) {}
 
   ~CudaBackend() override {
     // Destructors never throw: best effort, errors ignored.
     int previous = 0;
     const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != index_ &&
                           cudaSetDevice(index_) == cudaSuccess;
+    if (stream_ != nullptr) (void)cudaStreamSynchronize(stream_);
     if (blas_ != nullptr) (void)cublasDestroy(blas_);
-    if (stream_ != nullptr) {
-      (void)cudaStreamSynchronize(stream_);
-      (void)cudaStreamDestroy(stream_);
-    }
+    if (lt_ != nullptr) (void)cublasLtDestroy(lt_);
+    if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
     if (staging_ != nullptr) (void)cudaFreeHost(staging_);
     if (switched) (void)cudaSetDevice(previous);
     (void)cudaGetLastError();
   }
 
-  void init(bool allow_tf32) {
+  void init() {
     cuda::DeviceGuard guard(index_);
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
     check_cublas(cublasCreate(&blas_), "cublasCreate");
     check_cublas(cublasSetStream(blas_, stream_), "cublasSetStream");
     // Scalars (alpha, beta) are passed from host memory.
     check_cublas(cublasSetPointerMode(blas_, CUBLAS_POINTER_MODE_HOST), "cublasSetPointerMode");
-    check_cublas(cublasSetMathMode(blas_, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+    check_cublas(cublasSetMathMode(blas_, allow_tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
                  "cublasSetMathMode");
+    check_cublas(cublasLtCreate(&lt_), "cublasLtCreate");
   }
 
   Device device() const override { return Device::cuda(index_); }
@@ -98,6 +99,7 @@ class CudaBackend final : public Backend {
   }
 
   void run_kernel(KernelContext& ctx) override;
+  void run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) override;
 
   void upload_into(const Tensor& host, const Tensor& device_tensor) override {
     const size_t bytes = host.byte_size();
@@ -131,12 +133,28 @@ class CudaBackend final : public Backend {
 
   cudaStream_t stream() const { return stream_; }
   cublasHandle_t blas() const { return blas_; }
+  cublasLtHandle_t lt() const { return lt_; }
+  bool allow_tf32() const { return allow_tf32_; }
+
+  /// Workspace for cuBLASLt (allocated on first use, counted as kOther).
+  std::pair<void*, size_t> lt_workspace() {
+    // 4 MiB: what cuBLAS suggests before Hopper; small next to activations, enough for the
+    // epilogue kernels of the GEMM shapes here.
+    constexpr size_t kBytes = size_t{4} << 20;
+    if (!lt_workspace_.defined()) {
+      lt_workspace_ = Tensor(DType::kFloat32, Shape{static_cast<int64_t>(kBytes / 4)}, allocator_,
+                             MemoryKind::kOther);
+    }
+    return {lt_workspace_.raw_data(), kBytes};
+  }
 
   /// A device vector of at least n ones (GEMV reductions), grown on demand.
   const float* ones(int64_t n) {
-    if (ones_.num_elements() < n) {
-      ones_ = Tensor(DType::kFloat32, Shape{n}, allocator_, MemoryKind::kOther);
-      check(cuda::launch_fill(ones_.data<float>(), 1.0f, n, stream_), "launch_fill");
+    // A default Tensor is a null scalar (one element): test defined() first.
+    if (!ones_.defined() || ones_.num_elements() < n) {
+      Tensor grown(DType::kFloat32, Shape{n}, allocator_, MemoryKind::kOther);
+      check(cuda::launch_fill(grown.data<float>(), 1.0f, n, stream_), "launch_fill");
+      ones_ = std::move(grown);  // only once filled, so a failure leaves the old vector
     }
     return ones_.data<float>();
   }
@@ -164,8 +182,11 @@ class CudaBackend final : public Backend {
 
   int index_;
   std::shared_ptr<Allocator> allocator_;
+  bool allow_tf32_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  Tensor lt_workspace_;
   void* staging_ = nullptr;
   size_t staging_bytes_ = 0;
   Tensor ones_;
@@ -173,31 +194,121 @@ class CudaBackend final : public Backend {
 
 // ---- kernel adapters --------------------------------------------------------------------
 
+// out = op(a) op(w) through cublasSgemm with the argument mapping cblas_sgemm gets on the CPU.
+void sgemm(CudaBackend& b, const op_util::MatMulDims& d, const float* a, const float* w, float* out) {
+  const ColumnMajorGemm g = column_major_gemm_for_row_major(d.m, d.n, d.k, d.transpose_a, d.transpose_b);
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  check_cublas(cublasSgemm(b.blas(), g.transpose_first ? CUBLAS_OP_T : CUBLAS_OP_N,
+                           g.transpose_second ? CUBLAS_OP_T : CUBLAS_OP_N, blas_int(g.m, "matmul"),
+                           blas_int(g.n, "matmul"), blas_int(g.k, "matmul"), &alpha, w,
+                           blas_int(g.ld_first, "matmul"), a, blas_int(g.ld_second, "matmul"), &beta,
+                           out, blas_int(g.ld_result, "matmul")),
+               "cublasSgemm");
+}
+
+// Owners of cuBLASLt descriptors (destroyed on every path, errors ignored: destructors never throw).
+template <typename T, cublasStatus_t (*kDestroy)(T)>
+struct LtDescriptor {
+  T value = nullptr;
+  LtDescriptor() = default;
+  LtDescriptor(const LtDescriptor&) = delete;
+  LtDescriptor& operator=(const LtDescriptor&) = delete;
+  ~LtDescriptor() {
+    if (value != nullptr) (void)kDestroy(value);
+  }
+};
+using LtMatmulDesc = LtDescriptor<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy>;
+using LtLayout = LtDescriptor<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
+using LtPreference = LtDescriptor<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy>;
+
+// Largest power of two (up to 256) that divides the address: what cuBLASLt may assume.
+uint32_t alignment_of(const void* ptr) {
+  const auto address = reinterpret_cast<uintptr_t>(ptr);
+  uint32_t alignment = 256;
+  while (alignment > 4 && address % alignment != 0) alignment /= 2;
+  return alignment;
+}
+
+// out = relu?(op(a) op(w) + bias) as one cuBLASLt matmul with a BIAS or RELU_BIAS epilogue, on
+// the same column-major mapping as cublasSgemm (the bias runs along rows of column-major D,
+// which are the row-major output's columns). Returns false when cuBLASLt offers no algorithm.
+bool lt_gemm_bias(CudaBackend& b, const op_util::MatMulDims& d, const float* a, const float* w,
+                  const float* bias, bool relu, float* out) {
+  const ColumnMajorGemm g = column_major_gemm_for_row_major(d.m, d.n, d.k, d.transpose_a, d.transpose_b);
+  LtMatmulDesc desc;
+  check_cublas(cublasLtMatmulDescCreate(&desc.value,
+                                        b.allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+                                        CUDA_R_32F),
+               "cublasLtMatmulDescCreate");
+  auto set_desc = [&](cublasLtMatmulDescAttributes_t attribute, const void* value, size_t size) {
+    check_cublas(cublasLtMatmulDescSetAttribute(desc.value, attribute, value, size),
+                 "cublasLtMatmulDescSetAttribute");
+  };
+  const cublasOperation_t op_first = g.transpose_first ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_second = g.transpose_second ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasLtEpilogue_t epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+  set_desc(CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first));
+  set_desc(CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second));
+  set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue));
+  set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias));
+
+  // Stored shapes (column-major): first operand op^-1 of (m, k), second of (k, n), result (m, n).
+  LtLayout first, second, result;
+  const auto u64 = [](int64_t v) { return static_cast<uint64_t>(v); };
+  check_cublas(cublasLtMatrixLayoutCreate(&first.value, CUDA_R_32F, u64(g.transpose_first ? g.k : g.m),
+                                          u64(g.transpose_first ? g.m : g.k), g.ld_first),
+               "cublasLtMatrixLayoutCreate");
+  check_cublas(cublasLtMatrixLayoutCreate(&second.value, CUDA_R_32F, u64(g.transpose_second ? g.n : g.k),
+                                          u64(g.transpose_second ? g.k : g.n), g.ld_second),
+               "cublasLtMatrixLayoutCreate");
+  check_cublas(cublasLtMatrixLayoutCreate(&result.value, CUDA_R_32F, u64(g.m), u64(g.n), g.ld_result),
+               "cublasLtMatrixLayoutCreate");
+
+  const auto [workspace, workspace_bytes] = b.lt_workspace();
+  LtPreference preference;
+  check_cublas(cublasLtMatmulPreferenceCreate(&preference.value), "cublasLtMatmulPreferenceCreate");
+  auto set_preference = [&](cublasLtMatmulPreferenceAttributes_t attribute, const void* value, size_t size) {
+    check_cublas(cublasLtMatmulPreferenceSetAttribute(preference.value, attribute, value, size),
+                 "cublasLtMatmulPreferenceSetAttribute");
+  };
+  const uint64_t max_workspace = workspace_bytes;
+  set_preference(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &max_workspace, sizeof(max_workspace));
+  const uint32_t align_first = alignment_of(w);
+  const uint32_t align_second = alignment_of(a);
+  const uint32_t align_result = alignment_of(out);
+  set_preference(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_first, sizeof(align_first));
+  set_preference(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_second, sizeof(align_second));
+  set_preference(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_result, sizeof(align_result));
+  set_preference(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_result, sizeof(align_result));
+
+  cublasLtMatmulHeuristicResult_t heuristic{};
+  int found = 0;
+  const cublasStatus_t status =
+      cublasLtMatmulAlgoGetHeuristic(b.lt(), desc.value, first.value, second.value, result.value,
+                                     result.value, preference.value, 1, &heuristic, &found);
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED || (status == CUBLAS_STATUS_SUCCESS && found == 0)) return false;
+  check_cublas(status, "cublasLtMatmulAlgoGetHeuristic");
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  check_cublas(cublasLtMatmul(b.lt(), desc.value, &alpha, w, first.value, a, second.value, &beta,
+                              out, result.value, out, result.value, &heuristic.algo, workspace,
+                              workspace_bytes, b.stream()),
+               "cublasLtMatmul");
+  return true;
+}
+
 void matmul(CudaBackend& b, KernelContext& ctx) {
   const Tensor& x = ctx.inputs[0];  // (m, k), or (k, m) when transpose_a
   const Tensor& y = ctx.inputs[1];  // (k, n), or (n, k) when transpose_b
   Tensor& out = ctx.outputs[0];     // (m, n)
-  const bool transpose_a = ctx.node.attr<bool>("transpose_a");
-  const bool transpose_b = ctx.node.attr<bool>("transpose_b");
-  const int64_t m = out.shape().dim(0);
-  const int64_t n = out.shape().dim(1);
-  const int64_t k = transpose_a ? x.shape().dim(0) : x.shape().dim(1);
+  const auto [m, n, k, transpose_a, transpose_b] = op_util::matmul_dims(ctx);
   if (m == 0 || n == 0) return;
   if (k == 0) {
     check(cudaMemsetAsync(out.raw_data(), 0, out.byte_size(), b.stream()), "cudaMemsetAsync");
     return;
   }
-  // The same argument mapping cblas_sgemm gets on the CPU.
-  const ColumnMajorGemm g = column_major_gemm_for_row_major(m, n, k, transpose_a, transpose_b);
-  const float alpha = 1.0f;
-  const float beta = 0.0f;
-  check_cublas(cublasSgemm(b.blas(), g.transpose_first ? CUBLAS_OP_T : CUBLAS_OP_N,
-                           g.transpose_second ? CUBLAS_OP_T : CUBLAS_OP_N, blas_int(g.m, "matmul"),
-                           blas_int(g.n, "matmul"), blas_int(g.k, "matmul"), &alpha,
-                           y.data<float>(), blas_int(g.ld_first, "matmul"), x.data<float>(),
-                           blas_int(g.ld_second, "matmul"), &beta, out.data<float>(),
-                           blas_int(g.ld_result, "matmul")),
-               "cublasSgemm");
+  sgemm(b, {m, n, k, transpose_a, transpose_b}, x.data<float>(), y.data<float>(), out.data<float>());
 }
 
 // y = alpha * row or column sums of a row-major (rows, cols) matrix, through cuBLAS GEMV.
@@ -369,22 +480,18 @@ void sparse_softmax_cross_entropy(CudaBackend& b, KernelContext& ctx) {
   const int64_t rows = logits.shape().dim(0);
   const int64_t classes = logits.shape().dim(1);
   if (rows == 0) return;
+  // The first bad row, or all ones (more than any row) when every label is in range.
   Tensor flag = b.scratch(DType::kInt64, Shape{});
-  unsigned long long first_bad_row = static_cast<unsigned long long>(rows);
-  check(cudaMemcpyAsync(flag.raw_data(), &first_bad_row, sizeof(first_bad_row),
-                        cudaMemcpyHostToDevice, b.stream()),
-        "cudaMemcpyAsync (host to device)");
+  check(cudaMemsetAsync(flag.raw_data(), 0xFF, sizeof(unsigned long long), b.stream()), "cudaMemsetAsync");
   check(cuda::launch_sparse_softmax_cross_entropy(
             logits.data<float>(), labels.raw_data(), labels.dtype(), ctx.outputs[0].data<float>(),
             ctx.outputs[1].data<float>(), rows, classes,
             static_cast<unsigned long long*>(flag.raw_data()), b.stream()),
         "launch_sparse_softmax_cross_entropy");
-  // Labels are data, so a bad one is a user error: read the flag back (one small copy per
-  // step) and report it as the CPU kernel does, instead of training on NaN.
-  check(cudaMemcpyAsync(&first_bad_row, flag.raw_data(), sizeof(first_bad_row),
-                        cudaMemcpyDeviceToHost, b.stream()),
-        "cudaMemcpyAsync (device to host)");
-  b.synchronize();
+  // Labels are data, so a bad one is a user error: read the flag back (8 bytes and a stream
+  // synchronisation per step) and report it as the CPU kernel does, instead of training on NaN.
+  const Tensor host_flag = b.download(flag);
+  const auto first_bad_row = static_cast<unsigned long long>(host_flag.data<int64_t>()[0]);
   if (first_bad_row < static_cast<unsigned long long>(rows)) {
     const int64_t row = static_cast<int64_t>(first_bad_row);
     const std::vector<int64_t> label_values = op_util::int_values(b.download(labels));
@@ -518,6 +625,33 @@ void CudaBackend::run_on_host(KernelContext& ctx) {
   for (size_t i = 0; i < host_outputs.size(); ++i) upload_into(host_outputs[i], ctx.outputs[i]);
 }
 
+void CudaBackend::run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) {
+  cuda::DeviceGuard guard(index_);
+  const Tensor& a = ctx.inputs[0];     // (m, k), or (k, m) when transpose_a
+  const Tensor& w = ctx.inputs[1];     // (k, n), or (n, k) when transpose_b
+  const Tensor& bias = ctx.inputs[2];  // (n,)
+  Tensor& out = ctx.outputs[0];        // (m, n)
+  const op_util::MatMulDims d = op_util::matmul_dims(matmul, a.shape(), out.shape());
+  if (d.m == 0 || d.n == 0) return;
+  if (d.k > 0 && lt_gemm_bias(*this, d, a.data<float>(), w.data<float>(), bias.data<float>(), relu,
+                              out.data<float>())) {
+    return;
+  }
+  // No cuBLASLt algorithm for this shape (or an empty inner dimension): the unfused kernels.
+  if (d.k == 0) {
+    check(cudaMemsetAsync(out.raw_data(), 0, out.byte_size(), stream_), "cudaMemsetAsync");
+  } else {
+    sgemm(*this, d, a.data<float>(), w.data<float>(), out.data<float>());
+  }
+  check(cuda::launch_bias_add(out.data<float>(), bias.data<float>(), out.data<float>(), d.m, d.n, stream_),
+        "launch_bias_add");
+  if (relu) {
+    check(cuda::launch_unary(cuda::UnaryOp::kRelu, DType::kFloat32, out.raw_data(), out.raw_data(),
+                             out.num_elements(), stream_),
+          "launch_unary");
+  }
+}
+
 void CudaBackend::run_kernel(KernelContext& ctx) {
   const OpDef& op = ctx.node.op_def();
   if (op.cuda == CudaSupport::kCpuFallback) {
@@ -540,8 +674,8 @@ absl::StatusOr<std::unique_ptr<Backend>> make_cuda_backend(int index, bool allow
   absl::StatusOr<std::shared_ptr<cuda::CudaAllocator>> allocator = cuda::CudaAllocator::create(index);
   if (!allocator.ok()) return allocator.status();
   try {
-    auto backend = std::make_unique<CudaBackend>(index, *std::move(allocator));
-    backend->init(allow_tf32);
+    auto backend = std::make_unique<CudaBackend>(index, *std::move(allocator), allow_tf32);
+    backend->init();
     return backend;
   } catch (const Error& e) {
     return e.status();

@@ -88,4 +88,18 @@ Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keep_dim
   return Shape(std::move(dims));
 }
 
+MatMulDims matmul_dims(const Node& matmul, const Shape& a, const Shape& product) {
+  MatMulDims d;
+  d.transpose_a = matmul.attr<bool>("transpose_a");
+  d.transpose_b = matmul.attr<bool>("transpose_b");
+  d.m = product.dim(0);
+  d.n = product.dim(1);
+  d.k = d.transpose_a ? a.dim(0) : a.dim(1);
+  return d;
+}
+
+MatMulDims matmul_dims(const KernelContext& ctx) {
+  return matmul_dims(ctx.node, ctx.inputs[0].shape(), ctx.outputs[0].shape());
+}
+
 }  // namespace scopeflow::op_util

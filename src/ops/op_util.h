@@ -29,6 +29,18 @@ std::vector<int64_t> int_values(const Tensor& t);
 std::vector<int> normalize_axes(const InferenceContext& ctx, const std::vector<int64_t>& axes,
                                 int rank);
 
+/// A MatMul kernel's product dimensions: op(a) (m, k) x op(b) (k, n), and its transpose attrs.
+struct MatMulDims {
+  int64_t m = 0;
+  int64_t n = 0;
+  int64_t k = 0;
+  bool transpose_a = false;
+  bool transpose_b = false;
+};
+MatMulDims matmul_dims(const KernelContext& ctx);
+/// The same for a MatMul node whose first operand has shape `a` and whose product has `product`.
+MatMulDims matmul_dims(const Node& matmul, const Shape& a, const Shape& product);
+
 /// Output shape of a reduction.
 Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keep_dims);
 

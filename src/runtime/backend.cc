@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "cpu/cpu_kernels.h"
+
 namespace scopeflow {
 
 Tensor Backend::upload(const Tensor& host, MemoryKind kind) {
@@ -20,6 +22,9 @@ class CpuBackend final : public Backend {
   const std::shared_ptr<Allocator>& allocator() const override { return allocator_; }
   Device kernel_device(const OpDef& /*op*/) const override { return Device::cpu(); }
   void run_kernel(KernelContext& ctx) override { ctx.node.op_def().cpu_kernel(ctx); }
+  void run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) override {
+    cpu::matmul_bias(ctx, matmul, relu);
+  }
   void upload_into(const Tensor& host, const Tensor& device_tensor) override {
     if (host.byte_size() > 0 && !host.shares_buffer_with(device_tensor)) {
       std::memcpy(device_tensor.raw_data(), host.raw_data(), host.byte_size());

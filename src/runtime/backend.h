@@ -27,6 +27,10 @@ class Backend {
   virtual Device kernel_device(const OpDef& op) const = 0;
   /// Runs the node's kernel; inputs and outputs live on this device.
   virtual void run_kernel(KernelContext& ctx) = 0;
+  /// Runs a MatMul -> BiasAdd [-> Relu] chain as one GEMM with the bias (and ReLU) in its
+  /// epilogue: inputs (a, b, bias), output 0 of the chain's last node (ctx.node). `matmul` is
+  /// the chain's MatMul node (its transpose attrs).
+  virtual void run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) = 0;
   /// Copies a host tensor into `device_tensor` (same dtype and shape) on this device.
   virtual void upload_into(const Tensor& host, const Tensor& device_tensor) = 0;
   /// A new tensor of `kind` on this device holding the host tensor's values.

@@ -45,6 +45,10 @@ struct Session::Plan {
     std::vector<int> input_slots;
     std::vector<int> output_slots;  // -1: output not needed (or overridden by a feed)
     std::vector<int> release_after;  // slots whose last reader is this step
+    // A fused MatMul -> BiasAdd [-> Relu] chain ending at `node`: inputs (a, b, bias).
+    const Node* fused_matmul = nullptr;
+    const Node* fused_bias_add = nullptr;
+    bool fused_relu = false;
   };
   std::vector<Step> steps;
   int num_slots = 0;
@@ -54,6 +58,54 @@ struct Session::Plan {
 };
 
 namespace {
+
+// MatMul -> BiasAdd [-> Relu] chains of a plan that can run as one GEMM with an epilogue: the
+// MatMul's (and, with a Relu, the BiasAdd's) value has no reader but the next node of the chain
+// in this plan, is neither fetched nor fed, and no in-place update runs in between (it could
+// change the GEMM's operands). Returns the chains keyed by their last node.
+struct GemmChain {
+  const Node* matmul = nullptr;
+  const Node* bias_add = nullptr;
+  const Node* relu = nullptr;
+};
+
+absl::flat_hash_map<const Node*, GemmChain> find_gemm_chains(
+    const std::vector<const Node*>& order, const absl::flat_hash_set<uint64_t>& fed,
+    const absl::flat_hash_set<uint64_t>& fetched) {
+  absl::flat_hash_map<const Node*, size_t> position;
+  for (size_t i = 0; i < order.size(); ++i) position.emplace(order[i], i);
+  // True when `consumer` (at input 0) is the only reader of output 0 of `producer` in the plan.
+  auto sole_reader = [&](const Node* producer, const Node* consumer) {
+    const uint64_t key = value_key(producer, 0);
+    if (fed.contains(key) || fetched.contains(key)) return false;
+    if (consumer->input(0).node != producer || consumer->input(0).index != 0) return false;
+    int readers = 0;
+    for (const auto& [reader, input_index] : producer->consumers()) {
+      if (position.contains(reader) && reader->input(input_index).index == 0) ++readers;
+    }
+    if (readers != 1) return false;
+    for (size_t i = position.at(producer) + 1; i < position.at(consumer); ++i) {
+      if (order[i]->op_def().execution == ExecutionKind::kInPlace) return false;
+    }
+    return true;
+  };
+  absl::flat_hash_map<const Node*, GemmChain> chains;
+  for (const Node* node : order) {
+    if (node->op() != "BiasAdd" || node->output_dtype(0) != DType::kFloat32) continue;
+    const Node* matmul = node->input(0).node;
+    if (matmul->op() != "MatMul" || !position.contains(matmul) || !sole_reader(matmul, node)) continue;
+    GemmChain chain{matmul, node, nullptr};
+    // A Relu is fused when it alone reads the BiasAdd (its gradient reads the Relu's output).
+    for (const auto& [reader, input_index] : node->consumers()) {
+      if (reader->op() == "Relu" && input_index == 0 && position.contains(reader) &&
+          sole_reader(node, reader)) {
+        chain.relu = reader;
+      }
+    }
+    chains.emplace(chain.relu != nullptr ? chain.relu : node, chain);
+  }
+  return chains;
+}
 
 void record_node_stats(const Node& node, Device device, ExecutionKind kind, const std::vector<Tensor>& outputs,
                        std::chrono::system_clock::time_point wall_start,
@@ -72,6 +124,20 @@ void record_node_stats(const Node& node, Device device, ExecutionKind kind, cons
     // Only kernels allocate; forwarded, constant and variable outputs reuse existing buffers.
     if (kind == ExecutionKind::kKernel) entry.allocated_bytes += static_cast<int64_t>(out.byte_size());
   }
+  stats.nodes.push_back(std::move(entry));
+}
+
+// A node that ran inside a fused step: no time or memory of its own, its output described.
+void record_fused_node_stats(const Node& node, Device device,
+                             std::chrono::system_clock::time_point wall_start, RunStats& stats) {
+  NodeRunStats entry;
+  entry.node = &node;
+  entry.device = device;
+  const auto since_epoch = wall_start.time_since_epoch();
+  entry.start_micros = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
+  entry.start_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count();
+  entry.output_shapes.push_back(node.output_shape(0));
+  entry.output_dtypes.push_back(node.output_dtype(0));
   stats.nodes.push_back(std::move(entry));
 }
 
@@ -95,7 +161,8 @@ bool tf32_from_environment() {
 }  // namespace
 
 Session::Session(const Graph& graph, SessionOptions options)
-    : graph_(graph), state_(std::make_unique<State>()) {
+    : graph_(graph), fuse_gemm_epilogues_(options.fuse_gemm_epilogues),
+      state_(std::make_unique<State>()) {
   if (options.device.has_value()) {
     device_ = *options.device;
   } else {
@@ -305,6 +372,18 @@ const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Ou
     order.insert(order.end(), late_nodes.begin(), late_nodes.end());
   }
 
+  absl::flat_hash_map<const Node*, GemmChain> chains;
+  absl::flat_hash_set<const Node*> fused_away;  // nodes that run inside a chain's last step
+  if (fuse_gemm_epilogues_) {
+    absl::flat_hash_set<uint64_t> fetched;
+    for (const Output& f : fetches) fetched.insert(value_key(f.node, f.index));
+    chains = find_gemm_chains(order, fed, fetched);
+    for (const auto& [last, chain] : chains) {
+      fused_away.insert(chain.matmul);
+      if (chain.relu != nullptr) fused_away.insert(chain.bias_add);
+    }
+  }
+
   absl::flat_hash_map<uint64_t, int> slot_of;
   auto slot_for = [&](uint64_t key) {
     auto [it, inserted] = slot_of.try_emplace(key, plan->num_slots);
@@ -321,10 +400,21 @@ const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Ou
                     dtype_name(node->output_dtype(0)), " tensor of shape ",
                     node->output_shape(0).to_string());
     }
+    if (fused_away.contains(node)) continue;
     Plan::Step step;
     step.node = node;
     step.kind = op.execution;
-    for (const Output& in : node->inputs()) step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
+    if (auto chain = chains.find(node); chain != chains.end()) {
+      step.fused_matmul = chain->second.matmul;
+      step.fused_bias_add = chain->second.bias_add;
+      step.fused_relu = chain->second.relu != nullptr;
+      for (const Output& in : {step.fused_matmul->input(0), step.fused_matmul->input(1),
+                               step.fused_bias_add->input(1)}) {
+        step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
+      }
+    } else {
+      for (const Output& in : node->inputs()) step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
+    }
     for (int i = 0; i < node->num_outputs(); ++i) {
       const uint64_t key = value_key(node, i);
       step.output_slots.push_back(fed.contains(key) ? -1 : slot_for(key));
@@ -420,7 +510,11 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
                                node.output_memory_kind(i));
         }
         KernelContext ctx{node, inputs, outputs, state_->invocations[step.node]++};
-        backend_->run_kernel(ctx);
+        if (step.fused_matmul != nullptr) {
+          backend_->run_fused_gemm(ctx, *step.fused_matmul, step.fused_relu);
+        } else {
+          backend_->run_kernel(ctx);
+        }
         break;
       }
       case ExecutionKind::kInPlace: {
@@ -470,6 +564,12 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
     if (trace) {
       // Device work is asynchronous: wait for it so the node's time is its own.
       if (!on_host) backend_->synchronize();
+      if (step.fused_matmul != nullptr) {  // the chain's earlier nodes ran inside this step
+        record_fused_node_stats(*step.fused_matmul, node_device(*step.node), wall_start, *stats);
+        if (step.fused_relu) {
+          record_fused_node_stats(*step.fused_bias_add, node_device(*step.node), wall_start, *stats);
+        }
+      }
       record_node_stats(*step.node, node_device(*step.node), step.kind, outputs, wall_start,
                         steady_start, *stats);
     }

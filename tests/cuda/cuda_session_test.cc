@@ -93,18 +93,12 @@ TEST_P(GpuOpTest, ForwardAndGradientsMatchTheCpu) {
   const OpGradientCase& c = GetParam();
   Graph graph;
   std::mt19937 rng(11);
-  std::vector<Output> inputs;
-  FeedList feeds;
-  for (size_t i = 0; i < c.shapes.size(); ++i) {
-    Output p = ops::placeholder(graph, DType::kFloat32, c.shapes[i], absl::StrCat("x", i));
-    inputs.push_back(p);
-    feeds.emplace_back(p, random_tensor(c.shapes[i], rng, -1.0f, 1.0f, c.min_abs));
+  const test::OpCaseGraph built = test::build_op_case(graph, c, rng);
+  std::vector<Output> fetches = {built.y, built.loss};
+  for (const Output& g : gradients(std::span<const Output>(&built.loss, 1), built.inputs)) {
+    fetches.push_back(g);
   }
-  Output y = c.build(inputs);
-  Output loss = ops::reduce_sum(ops::mul(y, ops::constant(graph, random_tensor(y.shape(), rng))));
-  std::vector<Output> fetches = {y, loss};
-  for (const Output& g : gradients(std::span<const Output>(&loss, 1), inputs)) fetches.push_back(g);
-  expect_gpu_matches_cpu(graph, feeds, fetches, c.name);
+  expect_gpu_matches_cpu(graph, built.feeds, fetches, c.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOps, GpuOpTest, ::testing::ValuesIn(test::op_gradient_cases()),
@@ -129,6 +123,48 @@ TEST(GpuOpTest, NonDifferentiableOpsAndReductionLayoutsMatchTheCpu) {
       ops::random_normal(graph, Shape{3, 4}),  // CPU fallback: identical draws on both devices
   };
   expect_gpu_matches_cpu(graph, feeds, fetches, "non-differentiable");
+}
+
+TEST(GpuOpTest, FusedGemmEpiloguesMatchTheUnfusedCpu) {
+  SCOPEFLOW_REQUIRE_GPU();
+  for (const bool transpose_a : {false, true}) {
+    for (const bool transpose_b : {false, true}) {
+      Graph graph;
+      std::mt19937 rng(21);
+      const Shape a_shape = transpose_a ? Shape{33, 17} : Shape{17, 33};
+      const Shape b_shape = transpose_b ? Shape{9, 33} : Shape{33, 9};
+      Output a = ops::placeholder(graph, DType::kFloat32, a_shape, "a");
+      Output w = ops::placeholder(graph, DType::kFloat32, b_shape, "w");
+      Output bias = ops::constant(graph, random_tensor(Shape{9}, rng));
+      Output biased = ops::bias_add(ops::matmul(a, w, {.transpose_a = transpose_a, .transpose_b = transpose_b}), bias);
+      Output activated = ops::relu(biased);
+      // Two chains: MatMul + BiasAdd + Relu, and MatMul + BiasAdd whose value is fetched.
+      Output second = ops::bias_add(ops::matmul(a, w, {.transpose_a = transpose_a, .transpose_b = transpose_b}), bias);
+      const FeedList feeds = {{a, random_tensor(a_shape, rng)}, {w, random_tensor(b_shape, rng)}};
+      Session cpu(graph, SessionOptions{.device = Device::cpu(), .fuse_gemm_epilogues = false});
+      Session gpu(graph, on_gpu());
+      const std::vector<Output> fetches = {activated, second};
+      const std::vector<Tensor> want = cpu.run(feeds, fetches);
+      const std::vector<Tensor> got = gpu.run(feeds, fetches);
+      const std::string what = absl::StrCat("transpose_a=", transpose_a, " transpose_b=", transpose_b);
+      expect_close(got[0], want[0], what + " relu(x @ w + b)");
+      expect_close(got[1], want[1], what + " x @ w + b");
+    }
+  }
+}
+
+TEST(GpuOpTest, ReductionsOverOneRowMatchTheCpu) {
+  SCOPEFLOW_REQUIRE_GPU();
+  // GEMV reductions whose ones vector has length 1 (a session's first reductions here).
+  Graph graph;
+  std::mt19937 rng(4);
+  Output row = ops::placeholder(graph, DType::kFloat32, Shape{1, 6}, "row");
+  Output single = ops::placeholder(graph, DType::kFloat32, Shape{1}, "single");
+  const FeedList feeds = {{row, random_tensor(Shape{1, 6}, rng)}, {single, random_tensor(Shape{1}, rng)}};
+  const std::vector<Output> fetches = {
+      ops::bias_add_grad(row), ops::reduce_mean(single), ops::reduce_sum(row, std::vector<int64_t>{0}),
+      ops::reduce_sum(row, std::vector<int64_t>{1}), ops::reduce_mean(row)};
+  expect_gpu_matches_cpu(graph, feeds, fetches, "one row");
 }
 
 // A model whose hidden layer is one shared scope used three times, trained on both devices.

@@ -6,7 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -158,6 +160,12 @@ TEST(FunctorsTest, CastAndAdamStepSizeFollowTensorFlow) {
   EXPECT_TRUE(functors::CastTo<bool>{}(0.5f));
   EXPECT_FALSE(functors::CastTo<bool>{}(int64_t{0}));
   EXPECT_EQ(functors::CastTo<float>{}(true), 1.0f);
+  // Defined where static_cast is not: NaN -> 0, out-of-range saturates (as on the GPU).
+  EXPECT_EQ(functors::CastTo<int32_t>{}(std::numeric_limits<float>::quiet_NaN()), 0);
+  EXPECT_EQ(functors::CastTo<int32_t>{}(3e9f), std::numeric_limits<int32_t>::max());
+  EXPECT_EQ(functors::CastTo<int32_t>{}(-3e9f), std::numeric_limits<int32_t>::min());
+  EXPECT_EQ(functors::CastTo<int64_t>{}(-std::numeric_limits<float>::infinity()),
+            std::numeric_limits<int64_t>::min());
   EXPECT_TRUE(functors::Equal{}(3, 3));
   EXPECT_FALSE(functors::Equal{}(1.0f, 2.0f));
   // Step 1 with beta1 = 0.9, beta2 = 0.999: lr * sqrt(1 - beta2) / (1 - beta1).

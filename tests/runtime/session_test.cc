@@ -493,3 +493,101 @@ TEST(SessionTargetTest, NoOpControlInputsAreValidated) {
 
 }  // namespace
 }  // namespace scopeflow
+
+// ---------------------------------------------------------------------------------------------
+// GEMM epilogue fusion (MatMul -> BiasAdd [-> Relu] as one GEMM)
+
+namespace scopeflow {
+namespace {
+
+struct DenseChain {
+  Graph graph;
+  Output x, weights, bias, product, biased, activated;
+  FeedList feeds;
+};
+
+std::unique_ptr<DenseChain> dense_chain() {
+  auto c = std::make_unique<DenseChain>();
+  std::vector<float> xs(6 * 5), ws(5 * 4);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<float>((i * 7) % 11) / 5.0f - 1.0f;
+  for (size_t i = 0; i < ws.size(); ++i) ws[i] = static_cast<float>((i * 5) % 9) / 4.0f - 1.0f;
+  c->x = ops::placeholder(c->graph, DType::kFloat32, Shape{6, 5}, "x");
+  c->weights = ops::constant(c->graph, Tensor::from_vector<float>(Shape{5, 4}, ws));
+  c->bias = ops::constant(c->graph, Tensor::from_vector<float>(Shape{4}, {0.5f, -0.25f, 0.0f, -2.0f}));
+  c->product = ops::matmul(c->x, c->weights);
+  c->biased = ops::bias_add(c->product, c->bias);
+  c->activated = ops::relu(c->biased);
+  c->feeds = {{c->x, Tensor::from_vector<float>(Shape{6, 5}, xs)}};
+  return c;
+}
+
+SessionOptions unfused_options() { return SessionOptions{.device = Device::cpu(), .fuse_gemm_epilogues = false}; }
+
+TEST(GemmEpilogueFusionTest, FusedChainComputesWhatTheSeparateOpsDo) {
+  auto c = dense_chain();
+  Session fused(c->graph, cpu_options());
+  Session unfused(c->graph, unfused_options());
+  const std::vector<float> expected = unfused.run(c->feeds, {c->activated}).at(0).to_vector<float>();
+  EXPECT_EQ(fused.run(c->feeds, {c->activated}).at(0).to_vector<float>(), expected);
+  EXPECT_THAT(expected, ::testing::Contains(0.0f)) << "the ReLU must clip something here";
+  // Only the chain's result is allocated: no buffers for the product and the biased value.
+  fused.allocator().reset_peaks();
+  const int64_t before = fused.allocator().stats().total_allocations;
+  fused.run(c->feeds, {c->activated});
+  EXPECT_EQ(fused.allocator().stats().total_allocations - before, 1);
+  const int64_t unfused_before = unfused.allocator().stats().total_allocations;
+  unfused.run(c->feeds, {c->activated});
+  EXPECT_EQ(unfused.allocator().stats().total_allocations - unfused_before, 3);
+}
+
+TEST(GemmEpilogueFusionTest, FetchedOrSharedIntermediatesAreNotFusedAway) {
+  auto c = dense_chain();
+  Session fused(c->graph, cpu_options());
+  Session unfused(c->graph, unfused_options());
+  // The product is fetched: MatMul runs on its own, BiasAdd + Relu still give the same values.
+  const std::vector<Output> fetches = {c->product, c->activated, c->biased};
+  const std::vector<Tensor> got = fused.run(c->feeds, fetches);
+  const std::vector<Tensor> want = unfused.run(c->feeds, fetches);
+  for (size_t i = 0; i < fetches.size(); ++i) {
+    EXPECT_EQ(got[i].to_vector<float>(), want[i].to_vector<float>()) << fetches[i].name();
+  }
+  // A second reader of the biased value keeps it: only MatMul + BiasAdd fuse.
+  Output doubled = ops::add(c->biased, c->biased);
+  const Output both[] = {c->activated, doubled};
+  const std::vector<Tensor> got2 = fused.run(c->feeds, both);
+  const std::vector<Tensor> want2 = unfused.run(c->feeds, both);
+  EXPECT_EQ(got2[0].to_vector<float>(), want2[0].to_vector<float>());
+  EXPECT_EQ(got2[1].to_vector<float>(), want2[1].to_vector<float>());
+}
+
+TEST(GemmEpilogueFusionTest, TracedRunsStillReportEveryNode) {
+  auto c = dense_chain();
+  Session fused(c->graph, cpu_options());
+  RunStats stats;
+  fused.run(c->feeds, std::vector<Output>{c->activated}, {}, RunOptions{.trace = true}, &stats);
+  std::vector<std::string> names;
+  for (const NodeRunStats& n : stats.nodes) names.push_back(n.node->name());
+  EXPECT_THAT(names, ::testing::IsSupersetOf({c->product.node->name(), c->biased.node->name(),
+                                              c->activated.node->name()}));
+  for (const NodeRunStats& n : stats.nodes) {
+    if (n.node == c->product.node || n.node == c->biased.node) {
+      EXPECT_EQ(n.duration_nanos, 0) << n.node->name() << " ran inside the fused step";
+      EXPECT_EQ(n.allocated_bytes, 0) << n.node->name();
+      ASSERT_EQ(n.output_shapes.size(), 1u);
+      EXPECT_EQ(n.output_shapes[0], (Shape{6, 4}));
+    }
+  }
+}
+
+TEST(GemmEpilogueFusionTest, EmptyInnerDimensionGivesTheBias) {
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{3, 0}, "x");
+  Output w = ops::constant(g, Tensor::zeros(DType::kFloat32, Shape{0, 2}));
+  Output y = ops::relu(ops::bias_add(ops::matmul(x, w), ops::constant(g, Tensor::from_vector<float>(Shape{2}, {1.5f, -1.0f}))));
+  Session fused(g, cpu_options());
+  EXPECT_THAT(fused.run({{x, Tensor::zeros(DType::kFloat32, Shape{3, 0})}}, {y}).at(0).to_vector<float>(),
+              ElementsAre(1.5f, 0, 1.5f, 0, 1.5f, 0));
+}
+
+}  // namespace
+}  // namespace scopeflow

@@ -28,27 +28,16 @@ using test::OpGradientCase;
 using test::op_gradient_cases;
 using ::testing::HasSubstr;
 
-
 class OpGradientTest : public ::testing::TestWithParam<OpGradientCase> {};
 
 TEST_P(OpGradientTest, MatchesFiniteDifferences) {
   const OpGradientCase& c = GetParam();
   Graph graph;
   std::mt19937 rng(7);
-  std::vector<Output> inputs;
-  FeedList feeds;
-  for (size_t i = 0; i < c.shapes.size(); ++i) {
-    Output p = ops::placeholder(graph, DType::kFloat32, c.shapes[i], absl::StrCat("x", i));
-    inputs.push_back(p);
-    feeds.emplace_back(p, random_tensor(c.shapes[i], rng, -1.0f, 1.0f, c.min_abs));
-  }
-  Output y = c.build(inputs);
-  ASSERT_EQ(y.node->op(), c.op);
-  // A random linear functional of y makes every output element matter.
-  Output weights = ops::constant(graph, random_tensor(y.shape(), rng));
-  Output loss = ops::reduce_sum(ops::mul(y, weights));
+  const test::OpCaseGraph built = test::build_op_case(graph, c, rng);
+  ASSERT_EQ(built.y.node->op(), c.op);
   Session session(graph);
-  expect_gradients_match_finite_differences(session, loss, feeds);
+  expect_gradients_match_finite_differences(session, built.loss, built.feeds);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOps, OpGradientTest, ::testing::ValuesIn(op_gradient_cases()),

@@ -4,10 +4,14 @@
 
 #include <functional>
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "scopeflow/ops.h"
+#include "scopeflow/session.h"
+#include "train/gradient_check.h"
 #include "scopeflow/losses.h"
 
 namespace scopeflow::test {
@@ -71,6 +75,27 @@ inline std::vector<OpGradientCase> op_gradient_cases() {
          return sparse_softmax_cross_entropy_with_logits(in[0], labels).loss;
        }},
   };
+}
+
+/// A case's graph: placeholders fed with random values, the op's output y, and the scalar loss
+/// sum(y * w) for a random constant w (a random linear functional, so every output matters).
+struct OpCaseGraph {
+  std::vector<Output> inputs;
+  FeedList feeds;
+  Output y;
+  Output loss;
+};
+
+inline OpCaseGraph build_op_case(Graph& graph, const OpGradientCase& c, std::mt19937& rng) {
+  OpCaseGraph built;
+  for (size_t i = 0; i < c.shapes.size(); ++i) {
+    Output p = ops::placeholder(graph, DType::kFloat32, c.shapes[i], absl::StrCat("x", i));
+    built.inputs.push_back(p);
+    built.feeds.emplace_back(p, random_tensor(c.shapes[i], rng, -1.0f, 1.0f, c.min_abs));
+  }
+  built.y = c.build(built.inputs);
+  built.loss = ops::reduce_sum(ops::mul(built.y, ops::constant(graph, random_tensor(built.y.shape(), rng))));
+  return built;
 }
 
 inline void PrintTo(const OpGradientCase& c, std::ostream* os) { *os << c.name; }
