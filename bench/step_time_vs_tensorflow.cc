@@ -211,6 +211,7 @@ struct Options {
   int min_iters = 1;
   uint32_t seed = 0;
   bool fetch_loss = false;
+  bool fuse_gemm_epilogues = true;
   std::string python;  // "" = no TensorFlow side
   std::string script;
   bool keep_files = false;
@@ -351,7 +352,8 @@ Result run_config(const MlpConfig& config, const Options& options, const std::st
   const FeedList feeds = {{x, Tensor::from_vector<float>(Shape{batch, width}, x_values)},
                           {labels, Tensor::from_vector<int32_t>(Shape{batch}, label_values)}};
 
-  Session session(graph, SessionOptions{.device = Device::cpu()});
+  Session session(graph, SessionOptions{.device = Device::cpu(),
+                                        .fuse_gemm_epilogues = options.fuse_gemm_epilogues});
   session.initialize_variables();
   Node* const targets[] = {train_op};
   if (options.fetch_loss) {
@@ -390,6 +392,7 @@ int run(int argc, char** argv) {
   flags.add_int("min-iters", 5, "minimum timed steps per side and configuration", 1, 100000000);
   flags.add_int("seed", 1, "graph seed and seed of the fed values", 0, 4294967295);
   flags.add_bool("fetch-loss", false, "fetch the loss with every step, on both sides");
+  flags.add_bool("fuse", true, "run MatMul -> BiasAdd -> Relu as one GEMM on our side (--no-fuse: separate ops)");
   flags.add_string("python", "",
                    std::string("Python with TensorFlow ('' = the interop venv configured at build time: '") +
                        SCOPEFLOW_INTEROP_PYTHON_DEFAULT + "')");
@@ -414,6 +417,7 @@ int run(int argc, char** argv) {
   options.min_iters = static_cast<int>(flags.get_int("min-iters"));
   options.seed = static_cast<uint32_t>(flags.get_int("seed"));
   options.fetch_loss = flags.get_bool("fetch-loss");
+  options.fuse_gemm_epilogues = flags.get_bool("fuse");
   options.keep_files = flags.get_bool("keep-files");
   options.verbose = flags.get_bool("verbose") || options.keep_files;
   options.script = (fs::path(SCOPEFLOW_BENCH_DIR) / "tf_time_graph.py").string();
@@ -499,6 +503,7 @@ int run(int argc, char** argv) {
     w.field("blas_config", blas_config());
     w.field("min_seconds", options.min_seconds);
     w.field("fetch_loss", options.fetch_loss);
+    w.field("fuse_gemm_epilogues", options.fuse_gemm_epilogues);
     if (python_path.empty()) {
       w.key("python").null();
     } else {
