@@ -1,11 +1,10 @@
 #include "scopeflow/session.h"
 
 #include <algorithm>
-#include <cstring>
 #include <chrono>
 #include <cstdlib>
-#include <string_view>
 #include <mutex>
+#include <string_view>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"

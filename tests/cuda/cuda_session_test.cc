@@ -307,7 +307,10 @@ TEST(GpuPlacementTest, GraphDefAndRunMetadataShowTheDevices) {
   Output y = ops::relu(r);
   Session gpu(g, on_gpu());
   EXPECT_EQ(gpu.node_device(*y.node), Device::cuda(0));
-  EXPECT_EQ(gpu.node_device(*r.node), Device::cpu()) << "RandomStandardNormal falls back to the CPU";
+  const Node* draw = g.find_node("random_normal/RandomStandardNormal");
+  ASSERT_NE(draw, nullptr);
+  EXPECT_EQ(gpu.node_device(*draw), Device::cpu()) << "RandomStandardNormal falls back to the CPU";
+  EXPECT_EQ(gpu.node_device(*r.node), Device::cuda(0)) << "its scaling runs on the GPU";
   const std::string text = graph_def_text(g, {.placement = &gpu});
   EXPECT_THAT(text, HasSubstr("device: \"/device:GPU:0\""));
   EXPECT_THAT(text, HasSubstr("device: \"/device:CPU:0\""));

@@ -147,6 +147,9 @@ TEST(PlacementTest, CpuSessionPlacesEveryNodeOnTheCpu) {
   Output r = ops::random_normal(g, Shape{3});
   Output y = ops::relu(r);
   Session session(g, SessionOptions{.device = Device::cpu()});
+  const Node* draw = g.find_node("random_normal/RandomStandardNormal");
+  ASSERT_NE(draw, nullptr);
+  EXPECT_EQ(session.node_device(*draw), Device::cpu());
   EXPECT_EQ(session.node_device(*r.node), Device::cpu());
   EXPECT_EQ(session.node_device(*y.node), Device::cpu());
   const std::string text = graph_def_text(g, {.placement = &session});
