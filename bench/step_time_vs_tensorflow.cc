@@ -42,6 +42,8 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "scopeflow/allocator.h"
+#include "scopeflow/device.h"
 #include "scopeflow/graph.h"
 #include "scopeflow/graph_def.h"
 #include "scopeflow/initializers.h"
@@ -149,6 +151,10 @@ struct Result {
   TimingResult ours;
   std::optional<double> ours_loss;  // with --fetch-loss: the loss of the last timed run
   TfSide tf;
+  // Our step on the GPU, when one answers (--gpu): time, allocator peak and cudaMemGetInfo.
+  std::optional<TimingResult> ours_gpu;
+  int64_t gpu_allocator_peak_bytes = 0;
+  std::optional<DeviceMemoryInfo> gpu_memory;
 };
 
 // A fresh temporary directory, removed when this object goes away (unless kept).
@@ -212,6 +218,7 @@ struct Options {
   uint32_t seed = 0;
   bool fetch_loss = false;
   bool fuse_gemm_epilogues = true;
+  bool gpu = true;  // also time our step on the GPU when a CUDA device answers
   std::string python;  // "" = no TensorFlow side
   std::string script;
   bool keep_files = false;
@@ -367,6 +374,22 @@ Result run_config(const MlpConfig& config, const Options& options, const std::st
                           options.min_iters, options.min_seconds);
   }
 
+  if (options.gpu) {
+    absl::StatusOr<int> devices = cuda_device_count();
+    if (devices.ok() && *devices > 0) {
+      Session gpu(graph, SessionOptions{.device = Device::cuda(),
+                                        .fuse_gemm_epilogues = options.fuse_gemm_epilogues});
+      gpu.initialize_variables();
+      gpu.allocator().reset_peaks();
+      result.ours_gpu = time_it([&] { gpu.run(feeds, std::span<const Output>(), targets); },
+                                options.warmup, options.min_iters, options.min_seconds);
+      result.gpu_allocator_peak_bytes = gpu.allocator().stats().peak_bytes;
+      if (absl::StatusOr<DeviceMemoryInfo> info = gpu.allocator().device_memory_info(); info.ok()) {
+        result.gpu_memory = *info;
+      }
+    }
+  }
+
   const std::string graph_def = graph_def_bytes(graph);
   result.graph_def_bytes = static_cast<int64_t>(graph_def.size());
   result.graph_nodes = graph.num_nodes();
@@ -392,6 +415,7 @@ int run(int argc, char** argv) {
   flags.add_int("min-iters", 5, "minimum timed steps per side and configuration", 1, 100000000);
   flags.add_int("seed", 1, "graph seed and seed of the fed values", 0, 4294967295);
   flags.add_bool("fetch-loss", false, "fetch the loss with every step, on both sides");
+  flags.add_bool("gpu", true, "also time our step on the GPU when a CUDA device answers (TensorFlow stays on the CPU)");
   flags.add_bool("fuse", true, "run MatMul -> BiasAdd -> Relu as one GEMM on our side (--no-fuse: separate ops)");
   flags.add_string("python", "",
                    std::string("Python with TensorFlow ('' = the interop venv configured at build time: '") +
@@ -418,6 +442,7 @@ int run(int argc, char** argv) {
   options.seed = static_cast<uint32_t>(flags.get_int("seed"));
   options.fetch_loss = flags.get_bool("fetch-loss");
   options.fuse_gemm_epilogues = flags.get_bool("fuse");
+  options.gpu = flags.get_bool("gpu");
   options.keep_files = flags.get_bool("keep-files");
   options.verbose = flags.get_bool("verbose") || options.keep_files;
   options.script = (fs::path(SCOPEFLOW_BENCH_DIR) / "tf_time_graph.py").string();
@@ -526,6 +551,21 @@ int run(int argc, char** argv) {
       w.field("iterations", r.ours.iterations);
       if (r.ours_loss) w.field("loss", *r.ours_loss);
       w.end_object();
+      w.key("ours_gpu");
+      if (!r.ours_gpu) {
+        w.null();
+      } else {
+        w.begin_object();
+        w.field("median_seconds", r.ours_gpu->median_seconds);
+        w.field("mean_seconds", r.ours_gpu->mean_seconds);
+        w.field("iterations", r.ours_gpu->iterations);
+        w.field("allocator_peak_bytes", r.gpu_allocator_peak_bytes);
+        if (r.gpu_memory) {
+          w.field("device_free_bytes", r.gpu_memory->free_bytes);
+          w.field("device_total_bytes", r.gpu_memory->total_bytes);
+        }
+        w.end_object();
+      }
       w.key("tensorflow");
       if (!r.tf.attempted) {
         w.null();
@@ -557,7 +597,7 @@ int run(int argc, char** argv) {
     std::printf("%s\n", w.str().c_str());
   } else {
     Table table({"batch x width x depth", "params", "ours median", "TF median", "ours/TF", "ours steps",
-                 "TF steps"});
+                 "TF steps", "ours GPU median", "GPU alloc peak"});
     for (const Result& r : results) {
       const bool have_tf = r.tf.ok;
       table.add_row({r.config.text(), std::to_string(r.parameters), format_duration(r.ours.median_seconds),
@@ -566,7 +606,9 @@ int run(int argc, char** argv) {
                      : r.tf.attempted        ? "FAILED"
                                              : "-",
                      have_tf ? format_fixed(r.ours.median_seconds / r.tf.median_seconds, 3) : "-",
-                     std::to_string(r.ours.iterations), have_tf ? std::to_string(r.tf.iterations) : "-"});
+                     std::to_string(r.ours.iterations), have_tf ? std::to_string(r.tf.iterations) : "-",
+                     r.ours_gpu ? format_duration(r.ours_gpu->median_seconds) : "-",
+                     r.ours_gpu ? format_bytes(r.gpu_allocator_peak_bytes) : "-"});
     }
     std::printf("MLP training step (%s, train op '%s'), %d thread%s on both sides; ours: Session::run, "
                 "TensorFlow %s: our exported GraphDef\n\n%s",
