@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct NodeRunStats {
   int64_t allocated_bytes = 0;    // bytes this node allocated for its outputs
   std::vector<Shape> output_shapes{};
   std::vector<DType> output_dtypes{};
+  /// For the last node of a fused MatMul -> BiasAdd [-> Relu] chain: which kernels ran it.
+  std::string fused_kernel{};
 };
 
 /// Statistics of one traced run.
@@ -50,11 +53,12 @@ struct SessionOptions {
   /// Let cuBLAS use TF32 tensor cores for float32 GEMMs on CUDA (faster; products keep a
   /// 10-bit mantissa). Off by default; SCOPEFLOW_ALLOW_TF32=1 also turns it on.
   bool allow_tf32 = false;
-  /// Run MatMul -> BiasAdd [-> Relu] chains whose intermediate values nothing else reads (not
-  /// fetched, not fed, no other reader) as one GEMM with the bias and ReLU applied in its
-  /// epilogue: cuBLASLt epilogues on CUDA, a bias-initialised sgemm on the CPU. Saves a pass
-  /// over the activations and their buffers; traced runs report the chain's earlier nodes
-  /// with zero duration.
+  /// Run MatMul -> BiasAdd [-> Relu] chains (AddV2 of a (n,) bias counts as BiasAdd) whose
+  /// intermediate values nothing else reads (not fetched, not fed, no other reader) as one GEMM
+  /// with the bias and ReLU applied in its epilogue: cuBLASLt epilogues on CUDA, a
+  /// bias-initialised sgemm on the CPU. Saves a pass over the activations and their buffers;
+  /// traced runs report the chain's earlier nodes with zero duration and name the kernels
+  /// that ran the chain (NodeRunStats::fused_kernel).
   bool fuse_gemm_epilogues = true;
 };
 

@@ -57,6 +57,30 @@ const Tensor& constant_input(const KernelContext& ctx, int i) {
   return producer.attr<Tensor>("value");
 }
 
+// Owners of cuBLASLt descriptors (destroyed on every path, errors ignored: destructors never throw).
+template <typename T, cublasStatus_t (*kDestroy)(T)>
+struct LtDescriptor {
+  T value = nullptr;
+  LtDescriptor() = default;
+  LtDescriptor(const LtDescriptor&) = delete;
+  LtDescriptor& operator=(const LtDescriptor&) = delete;
+  ~LtDescriptor() {
+    if (value != nullptr) (void)kDestroy(value);
+  }
+};
+using LtMatmulDesc = LtDescriptor<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy>;
+using LtLayout = LtDescriptor<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
+using LtPreference = LtDescriptor<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy>;
+
+// A cuBLASLt matmul set up for one problem (shape, transposes, epilogue, operand alignments,
+// workspace): its descriptors and the algorithm the heuristic chose, or none.
+struct LtGemmPlan {
+  LtMatmulDesc desc;
+  LtLayout first, second, result;
+  bool has_algorithm = false;
+  cublasLtMatmulAlgo_t algo{};
+};
+
 class CudaBackend;
 using CudaKernelFn = void (*)(CudaBackend&, KernelContext&);
 
@@ -67,6 +91,7 @@ class CudaBackend final : public Backend {
 
   ~CudaBackend() override {
     // Destructors never throw: best effort, errors ignored.
+    lt_plans_.clear();
     int previous = 0;
     const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != index_ &&
                           cudaSetDevice(index_) == cudaSuccess;
@@ -99,7 +124,7 @@ class CudaBackend final : public Backend {
   }
 
   void run_kernel(KernelContext& ctx) override;
-  void run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) override;
+  std::string_view run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) override;
 
   void upload_into(const Tensor& host, const Tensor& device_tensor) override {
     const size_t bytes = host.byte_size();
@@ -136,16 +161,30 @@ class CudaBackend final : public Backend {
   cublasLtHandle_t lt() const { return lt_; }
   bool allow_tf32() const { return allow_tf32_; }
 
-  /// Workspace for cuBLASLt (allocated on first use, counted as kOther).
+  /// Workspace for cuBLASLt (allocated on first use, counted as kOther); none when the device
+  /// (or its allocation cap) has no room for it, which limits cuBLASLt's choice of algorithm.
   std::pair<void*, size_t> lt_workspace() {
     // 4 MiB: what cuBLAS suggests before Hopper; small next to activations, enough for the
     // epilogue kernels of the GEMM shapes here.
     constexpr size_t kBytes = size_t{4} << 20;
     if (!lt_workspace_.defined()) {
-      lt_workspace_ = Tensor(DType::kFloat32, Shape{static_cast<int64_t>(kBytes / 4)}, allocator_,
-                             MemoryKind::kOther);
+      try {
+        lt_workspace_ = Tensor(DType::kFloat32, Shape{static_cast<int64_t>(kBytes / 4)}, allocator_,
+                               MemoryKind::kOther);
+      } catch (const Error& e) {
+        if (e.code() != absl::StatusCode::kResourceExhausted) throw;
+        return {nullptr, 0};
+      }
     }
     return {lt_workspace_.raw_data(), kBytes};
+  }
+
+  /// The cached cuBLASLt setup for `key`, made by `make` on first use.
+  template <typename Make>
+  LtGemmPlan& lt_plan(const std::string& key, Make make) {
+    auto it = lt_plans_.find(key);
+    if (it == lt_plans_.end()) it = lt_plans_.emplace(key, make()).first;
+    return *it->second;
   }
 
   /// A device vector of at least n ones (GEMV reductions), grown on demand.
@@ -187,6 +226,7 @@ class CudaBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   Tensor lt_workspace_;
+  absl::flat_hash_map<std::string, std::unique_ptr<LtGemmPlan>> lt_plans_;
   void* staging_ = nullptr;
   size_t staging_bytes_ = 0;
   Tensor ones_;
@@ -207,21 +247,6 @@ void sgemm(CudaBackend& b, const op_util::MatMulDims& d, const float* a, const f
                "cublasSgemm");
 }
 
-// Owners of cuBLASLt descriptors (destroyed on every path, errors ignored: destructors never throw).
-template <typename T, cublasStatus_t (*kDestroy)(T)>
-struct LtDescriptor {
-  T value = nullptr;
-  LtDescriptor() = default;
-  LtDescriptor(const LtDescriptor&) = delete;
-  LtDescriptor& operator=(const LtDescriptor&) = delete;
-  ~LtDescriptor() {
-    if (value != nullptr) (void)kDestroy(value);
-  }
-};
-using LtMatmulDesc = LtDescriptor<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy>;
-using LtLayout = LtDescriptor<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
-using LtPreference = LtDescriptor<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy>;
-
 // Largest power of two (up to 256) that divides the address: what cuBLASLt may assume.
 uint32_t alignment_of(const void* ptr) {
   const auto address = reinterpret_cast<uintptr_t>(ptr);
@@ -230,19 +255,16 @@ uint32_t alignment_of(const void* ptr) {
   return alignment;
 }
 
-// out = relu?(op(a) op(w) + bias) as one cuBLASLt matmul with a BIAS or RELU_BIAS epilogue, on
-// the same column-major mapping as cublasSgemm (the bias runs along rows of column-major D,
-// which are the row-major output's columns). Returns false when cuBLASLt offers no algorithm.
-bool lt_gemm_bias(CudaBackend& b, const op_util::MatMulDims& d, const float* a, const float* w,
-                  const float* bias, bool relu, float* out) {
-  const ColumnMajorGemm g = column_major_gemm_for_row_major(d.m, d.n, d.k, d.transpose_a, d.transpose_b);
-  LtMatmulDesc desc;
-  check_cublas(cublasLtMatmulDescCreate(&desc.value,
+std::unique_ptr<LtGemmPlan> make_lt_plan(CudaBackend& b, const ColumnMajorGemm& g, bool relu,
+                                         const float* a, const float* w, const float* bias,
+                                         const float* out, size_t workspace_bytes) {
+  auto plan = std::make_unique<LtGemmPlan>();
+  check_cublas(cublasLtMatmulDescCreate(&plan->desc.value,
                                         b.allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
                                         CUDA_R_32F),
                "cublasLtMatmulDescCreate");
   auto set_desc = [&](cublasLtMatmulDescAttributes_t attribute, const void* value, size_t size) {
-    check_cublas(cublasLtMatmulDescSetAttribute(desc.value, attribute, value, size),
+    check_cublas(cublasLtMatmulDescSetAttribute(plan->desc.value, attribute, value, size),
                  "cublasLtMatmulDescSetAttribute");
   };
   const cublasOperation_t op_first = g.transpose_first ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -251,21 +273,20 @@ bool lt_gemm_bias(CudaBackend& b, const op_util::MatMulDims& d, const float* a, 
   set_desc(CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first));
   set_desc(CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second));
   set_desc(CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue));
+  // The heuristic reads the bias pointer's alignment; each call sets its own pointer again.
   set_desc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias));
 
   // Stored shapes (column-major): first operand op^-1 of (m, k), second of (k, n), result (m, n).
-  LtLayout first, second, result;
   const auto u64 = [](int64_t v) { return static_cast<uint64_t>(v); };
-  check_cublas(cublasLtMatrixLayoutCreate(&first.value, CUDA_R_32F, u64(g.transpose_first ? g.k : g.m),
+  check_cublas(cublasLtMatrixLayoutCreate(&plan->first.value, CUDA_R_32F, u64(g.transpose_first ? g.k : g.m),
                                           u64(g.transpose_first ? g.m : g.k), g.ld_first),
                "cublasLtMatrixLayoutCreate");
-  check_cublas(cublasLtMatrixLayoutCreate(&second.value, CUDA_R_32F, u64(g.transpose_second ? g.n : g.k),
+  check_cublas(cublasLtMatrixLayoutCreate(&plan->second.value, CUDA_R_32F, u64(g.transpose_second ? g.n : g.k),
                                           u64(g.transpose_second ? g.k : g.n), g.ld_second),
                "cublasLtMatrixLayoutCreate");
-  check_cublas(cublasLtMatrixLayoutCreate(&result.value, CUDA_R_32F, u64(g.m), u64(g.n), g.ld_result),
+  check_cublas(cublasLtMatrixLayoutCreate(&plan->result.value, CUDA_R_32F, u64(g.m), u64(g.n), g.ld_result),
                "cublasLtMatrixLayoutCreate");
 
-  const auto [workspace, workspace_bytes] = b.lt_workspace();
   LtPreference preference;
   check_cublas(cublasLtMatmulPreferenceCreate(&preference.value), "cublasLtMatmulPreferenceCreate");
   auto set_preference = [&](cublasLtMatmulPreferenceAttributes_t attribute, const void* value, size_t size) {
@@ -284,16 +305,39 @@ bool lt_gemm_bias(CudaBackend& b, const op_util::MatMulDims& d, const float* a, 
 
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
-  const cublasStatus_t status =
-      cublasLtMatmulAlgoGetHeuristic(b.lt(), desc.value, first.value, second.value, result.value,
-                                     result.value, preference.value, 1, &heuristic, &found);
-  if (status == CUBLAS_STATUS_NOT_SUPPORTED || (status == CUBLAS_STATUS_SUCCESS && found == 0)) return false;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+      b.lt(), plan->desc.value, plan->first.value, plan->second.value, plan->result.value,
+      plan->result.value, preference.value, 1, &heuristic, &found);
+  // A combination this cuBLASLt does not offer is not an error: the unfused kernels run instead.
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED || status == CUBLAS_STATUS_INVALID_VALUE) return plan;
   check_cublas(status, "cublasLtMatmulAlgoGetHeuristic");
+  if (found > 0 && heuristic.state == CUBLAS_STATUS_SUCCESS) {
+    plan->has_algorithm = true;
+    plan->algo = heuristic.algo;
+  }
+  return plan;
+}
+
+// out = relu?(op(a) op(w) + bias) as one cuBLASLt matmul with a BIAS or RELU_BIAS epilogue, on
+// the same column-major mapping as cublasSgemm (the bias runs along rows of column-major D,
+// which are the row-major output's columns). Returns false when cuBLASLt offers no algorithm.
+bool lt_gemm_bias(CudaBackend& b, const op_util::MatMulDims& d, const float* a, const float* w,
+                  const float* bias, bool relu, float* out) {
+  const ColumnMajorGemm g = column_major_gemm_for_row_major(d.m, d.n, d.k, d.transpose_a, d.transpose_b);
+  const auto [workspace, workspace_bytes] = b.lt_workspace();
+  const std::string key = absl::StrCat(g.m, ",", g.n, ",", g.k, ",", g.transpose_first, g.transpose_second,
+                                       relu, ",", alignment_of(a), ",", alignment_of(w), ",",
+                                       alignment_of(bias), ",", alignment_of(out), ",", workspace_bytes);
+  LtGemmPlan& plan = b.lt_plan(key, [&] { return make_lt_plan(b, g, relu, a, w, bias, out, workspace_bytes); });
+  if (!plan.has_algorithm) return false;
+  check_cublas(cublasLtMatmulDescSetAttribute(plan.desc.value, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                              sizeof(bias)),
+               "cublasLtMatmulDescSetAttribute");
   const float alpha = 1.0f;
   const float beta = 0.0f;
-  check_cublas(cublasLtMatmul(b.lt(), desc.value, &alpha, w, first.value, a, second.value, &beta,
-                              out, result.value, out, result.value, &heuristic.algo, workspace,
-                              workspace_bytes, b.stream()),
+  check_cublas(cublasLtMatmul(b.lt(), plan.desc.value, &alpha, w, plan.first.value, a, plan.second.value,
+                              &beta, out, plan.result.value, out, plan.result.value, &plan.algo,
+                              workspace, workspace_bytes, b.stream()),
                "cublasLtMatmul");
   return true;
 }
@@ -625,17 +669,17 @@ void CudaBackend::run_on_host(KernelContext& ctx) {
   for (size_t i = 0; i < host_outputs.size(); ++i) upload_into(host_outputs[i], ctx.outputs[i]);
 }
 
-void CudaBackend::run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) {
+std::string_view CudaBackend::run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) {
   cuda::DeviceGuard guard(index_);
   const Tensor& a = ctx.inputs[0];     // (m, k), or (k, m) when transpose_a
   const Tensor& w = ctx.inputs[1];     // (k, n), or (n, k) when transpose_b
   const Tensor& bias = ctx.inputs[2];  // (n,)
   Tensor& out = ctx.outputs[0];        // (m, n)
   const op_util::MatMulDims d = op_util::matmul_dims(matmul, a.shape(), out.shape());
-  if (d.m == 0 || d.n == 0) return;
+  if (d.m == 0 || d.n == 0) return "empty product";
   if (d.k > 0 && lt_gemm_bias(*this, d, a.data<float>(), w.data<float>(), bias.data<float>(), relu,
                               out.data<float>())) {
-    return;
+    return relu ? "cublasLt RELU_BIAS epilogue" : "cublasLt BIAS epilogue";
   }
   // No cuBLASLt algorithm for this shape (or an empty inner dimension): the unfused kernels.
   if (d.k == 0) {
@@ -650,6 +694,7 @@ void CudaBackend::run_fused_gemm(KernelContext& ctx, const Node& matmul, bool re
                              out.num_elements(), stream_),
           "launch_unary");
   }
+  return "unfused: no cuBLASLt algorithm (cublasSgemm, bias and ReLU kernels)";
 }
 
 void CudaBackend::run_kernel(KernelContext& ctx) {

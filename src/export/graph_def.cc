@@ -320,7 +320,9 @@ std::string run_metadata_bytes(const RunStats& stats) {
     out->set_op_start_rel_nanos(0);
     out->set_op_end_rel_nanos(node.duration_nanos);
     out->set_all_end_rel_nanos(node.duration_nanos);
-    out->set_timeline_label(absl::StrCat(node.node->name(), " = ", node.node->op(), "()"));
+    out->set_timeline_label(absl::StrCat(node.node->name(), " = ", node.node->op(), "()",
+                                         node.fused_kernel.empty() ? "" : " [fused: ",
+                                         node.fused_kernel, node.fused_kernel.empty() ? "" : "]"));
     if (node.allocated_bytes > 0) {
       tfp::AllocatorMemoryUsed* memory = out->add_memory();
       memory->set_allocator_name(allocator_name);

@@ -22,8 +22,9 @@ class CpuBackend final : public Backend {
   const std::shared_ptr<Allocator>& allocator() const override { return allocator_; }
   Device kernel_device(const OpDef& /*op*/) const override { return Device::cpu(); }
   void run_kernel(KernelContext& ctx) override { ctx.node.op_def().cpu_kernel(ctx); }
-  void run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) override {
+  std::string_view run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) override {
     cpu::matmul_bias(ctx, matmul, relu);
+    return relu ? "sgemm onto the bias, then ReLU" : "sgemm onto the bias";
   }
   void upload_into(const Tensor& host, const Tensor& device_tensor) override {
     if (host.byte_size() > 0 && !host.shares_buffer_with(device_tensor)) {

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -29,8 +30,8 @@ class Backend {
   virtual void run_kernel(KernelContext& ctx) = 0;
   /// Runs a MatMul -> BiasAdd [-> Relu] chain as one GEMM with the bias (and ReLU) in its
   /// epilogue: inputs (a, b, bias), output 0 of the chain's last node (ctx.node). `matmul` is
-  /// the chain's MatMul node (its transpose attrs).
-  virtual void run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) = 0;
+  /// the chain's MatMul node (its transpose attrs). Returns which kernels ran, for traces.
+  virtual std::string_view run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) = 0;
   /// Copies a host tensor into `device_tensor` (same dtype and shape) on this device.
   virtual void upload_into(const Tensor& host, const Tensor& device_tensor) = 0;
   /// A new tensor of `kind` on this device holding the host tensor's values.

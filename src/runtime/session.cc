@@ -58,10 +58,11 @@ struct Session::Plan {
 
 namespace {
 
-// MatMul -> BiasAdd [-> Relu] chains of a plan that can run as one GEMM with an epilogue: the
-// MatMul's (and, with a Relu, the BiasAdd's) value has no reader but the next node of the chain
-// in this plan, is neither fetched nor fed, and no in-place update runs in between (it could
-// change the GEMM's operands). Returns the chains keyed by their last node.
+// MatMul -> BiasAdd [-> Relu] chains of a plan that can run as one GEMM with an epilogue (an
+// AddV2 of a bias vector counts as a BiasAdd): the MatMul's (and, with a Relu, the BiasAdd's)
+// value has no reader but the next node of the chain in this plan, is neither fetched nor fed,
+// and no in-place update runs in between (it could change the GEMM's operands). Returns the
+// chains keyed by their last node.
 struct GemmChain {
   const Node* matmul = nullptr;
   const Node* bias_add = nullptr;
@@ -89,8 +90,17 @@ absl::flat_hash_map<const Node*, GemmChain> find_gemm_chains(
     return true;
   };
   absl::flat_hash_map<const Node*, GemmChain> chains;
+  // BiasAdd(product, bias), or AddV2(product, bias) with a (n,) bias: the article's x @ w + b.
+  auto adds_a_bias = [](const Node* node) {
+    if (node->op() != "BiasAdd" && node->op() != "AddV2") return false;
+    if (node->output_dtype(0) != DType::kFloat32) return false;
+    if (node->op() == "BiasAdd") return true;
+    const Shape& product = node->input(0).shape();
+    return product.rank() == 2 && node->output_shape(0) == product &&
+           node->input(1).shape() == Shape{product.dim(1)};
+  };
   for (const Node* node : order) {
-    if (node->op() != "BiasAdd" || node->output_dtype(0) != DType::kFloat32) continue;
+    if (!adds_a_bias(node)) continue;
     const Node* matmul = node->input(0).node;
     if (matmul->op() != "MatMul" || !position.contains(matmul) || !sole_reader(matmul, node)) continue;
     GemmChain chain{matmul, node, nullptr};
@@ -496,6 +506,7 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
   inputs.reserve(plan.max_inputs);
   std::vector<Tensor> outputs;
   for (const Plan::Step& step : plan.steps) {
+    std::string_view fused_kernel;  // set by fused steps, for traces
     const auto wall_start = trace ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{};
     const auto steady_start = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     inputs.clear();
@@ -510,7 +521,7 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
         }
         KernelContext ctx{node, inputs, outputs, state_->invocations[step.node]++};
         if (step.fused_matmul != nullptr) {
-          backend_->run_fused_gemm(ctx, *step.fused_matmul, step.fused_relu);
+          fused_kernel = backend_->run_fused_gemm(ctx, *step.fused_matmul, step.fused_relu);
         } else {
           backend_->run_kernel(ctx);
         }
@@ -571,6 +582,7 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
       }
       record_node_stats(*step.node, node_device(*step.node), step.kind, outputs, wall_start,
                         steady_start, *stats);
+      stats->nodes.back().fused_kernel = std::string(fused_kernel);
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
       const int slot = step.output_slots[i];

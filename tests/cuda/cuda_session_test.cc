@@ -153,6 +153,35 @@ TEST(GpuOpTest, FusedGemmEpiloguesMatchTheUnfusedCpu) {
   }
 }
 
+TEST(GpuOpTest, AlignedFusedGemmRunsTheCublasLtEpilogue) {
+  SCOPEFLOW_REQUIRE_GPU();
+  Graph graph;
+  std::mt19937 rng(8);
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{64, 32}, "x");
+  Output w = ops::constant(graph, random_tensor(Shape{32, 128}, rng));
+  Output b = ops::constant(graph, random_tensor(Shape{128}, rng));
+  Output y = ops::relu(ops::bias_add(ops::matmul(x, w), b));
+  Output z = ops::add(ops::matmul(x, w), b);  // x @ w + b, fused too
+  Output empty = ops::relu(ops::bias_add(
+      ops::matmul(ops::constant(graph, Tensor::zeros(DType::kFloat32, Shape{4, 0})),
+                  ops::constant(graph, Tensor::zeros(DType::kFloat32, Shape{0, 128}))),
+      b));  // k = 0: the bias, rectified
+  const FeedList feeds = {{x, random_tensor(Shape{64, 32}, rng)}};
+  Session cpu(graph, SessionOptions{.device = Device::cpu(), .fuse_gemm_epilogues = false});
+  Session gpu(graph, on_gpu());
+  const std::vector<Output> fetches = {y, z, empty};
+  RunStats stats;
+  const std::vector<Tensor> got = gpu.run(feeds, fetches, {}, RunOptions{.trace = true}, &stats);
+  const std::vector<Tensor> want = cpu.run(feeds, fetches);
+  for (size_t i = 0; i < fetches.size(); ++i) expect_close(got[i], want[i], fetches[i].name());
+  std::vector<std::string> kernels;
+  for (const NodeRunStats& n : stats.nodes) {
+    if (!n.fused_kernel.empty()) kernels.push_back(n.fused_kernel);
+  }
+  EXPECT_THAT(kernels, ::testing::Contains(HasSubstr("cublasLt RELU_BIAS")));
+  EXPECT_THAT(kernels, ::testing::Contains(HasSubstr("cublasLt BIAS")));
+}
+
 TEST(GpuOpTest, ReductionsOverOneRowMatchTheCpu) {
   SCOPEFLOW_REQUIRE_GPU();
   // GEMV reductions whose ones vector has length 1 (a session's first reductions here).

@@ -579,6 +579,56 @@ TEST(GemmEpilogueFusionTest, TracedRunsStillReportEveryNode) {
   }
 }
 
+TEST(GemmEpilogueFusionTest, TransposedOperandsAndAddOfABiasVectorFuse) {
+  for (const bool transpose_a : {false, true}) {
+    for (const bool transpose_b : {false, true}) {
+      Graph g;
+      std::vector<float> as(7 * 5), ws(5 * 3);
+      for (size_t i = 0; i < as.size(); ++i) as[i] = static_cast<float>((i * 3) % 13) / 6.0f - 1.0f;
+      for (size_t i = 0; i < ws.size(); ++i) ws[i] = static_cast<float>((i * 5) % 7) / 3.0f - 1.0f;
+      Output a = ops::constant(g, Tensor::from_vector<float>(transpose_a ? Shape{5, 7} : Shape{7, 5}, as));
+      Output w = ops::constant(g, Tensor::from_vector<float>(transpose_b ? Shape{3, 5} : Shape{5, 3}, ws));
+      Output b = ops::constant(g, Tensor::from_vector<float>(Shape{3}, {0.25f, -0.5f, 1.0f}));
+      // The article's x @ w + b (AddV2), with and without a ReLU after it.
+      Output plain = ops::add(ops::matmul(a, w, {.transpose_a = transpose_a, .transpose_b = transpose_b}), b);
+      Output rectified = ops::relu(ops::add(ops::matmul(a, w, {.transpose_a = transpose_a, .transpose_b = transpose_b}), b));
+      Session fused(g, cpu_options());
+      Session unfused(g, unfused_options());
+      const Output both[] = {plain, rectified};
+      const std::vector<Tensor> got = fused.run({}, both);
+      const std::vector<Tensor> want = unfused.run({}, both);
+      for (int i = 0; i < 2; ++i) {
+        const std::vector<float> x = got[static_cast<size_t>(i)].to_vector<float>();
+        const std::vector<float> y = want[static_cast<size_t>(i)].to_vector<float>();
+        ASSERT_EQ(x.size(), y.size());
+        for (size_t e = 0; e < x.size(); ++e) {
+          EXPECT_NEAR(x[e], y[e], 1e-6) << transpose_a << transpose_b << " output " << i << "[" << e << "]";
+        }
+      }
+      RunStats stats;
+      fused.run({}, std::vector<Output>{rectified}, {}, RunOptions{.trace = true}, &stats);
+      ASSERT_FALSE(stats.nodes.empty());
+      EXPECT_EQ(stats.nodes.back().node, rectified.node);
+      EXPECT_EQ(stats.nodes.back().fused_kernel, "sgemm onto the bias, then ReLU");
+    }
+  }
+}
+
+TEST(GemmEpilogueFusionTest, AProductReadTwiceIsNotFused) {
+  auto c = dense_chain();
+  Output second = ops::bias_add(c->product, c->bias);
+  Session fused(c->graph, cpu_options());
+  Session unfused(c->graph, unfused_options());
+  const Output both[] = {c->activated, second};
+  const std::vector<Tensor> got = fused.run(c->feeds, both);
+  const std::vector<Tensor> want = unfused.run(c->feeds, both);
+  EXPECT_EQ(got[0].to_vector<float>(), want[0].to_vector<float>());
+  EXPECT_EQ(got[1].to_vector<float>(), want[1].to_vector<float>());
+  RunStats stats;
+  fused.run(c->feeds, both, {}, RunOptions{.trace = true}, &stats);
+  for (const NodeRunStats& n : stats.nodes) EXPECT_EQ(n.fused_kernel, "") << n.node->name();
+}
+
 TEST(GemmEpilogueFusionTest, EmptyInnerDimensionGivesTheBias) {
   Graph g;
   Output x = ops::placeholder(g, DType::kFloat32, Shape{3, 0}, "x");
