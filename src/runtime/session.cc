@@ -116,15 +116,22 @@ absl::flat_hash_map<const Node*, GemmChain> find_gemm_chains(
   return chains;
 }
 
-void record_node_stats(const Node& node, Device device, ExecutionKind kind, const std::vector<Tensor>& outputs,
-                       std::chrono::system_clock::time_point wall_start,
-                       std::chrono::steady_clock::time_point steady_start, RunStats& stats) {
+// A trace entry for `node` that started at `wall_start`, without time, memory or outputs yet.
+NodeRunStats started_entry(const Node& node, Device device,
+                           std::chrono::system_clock::time_point wall_start) {
   NodeRunStats entry;
   entry.node = &node;
   entry.device = device;
   const auto since_epoch = wall_start.time_since_epoch();
   entry.start_micros = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
   entry.start_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count();
+  return entry;
+}
+
+void record_node_stats(const Node& node, Device device, ExecutionKind kind, const std::vector<Tensor>& outputs,
+                       std::chrono::system_clock::time_point wall_start,
+                       std::chrono::steady_clock::time_point steady_start, RunStats& stats) {
+  NodeRunStats entry = started_entry(node, device, wall_start);
   entry.duration_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
                              std::chrono::steady_clock::now() - steady_start).count();
   for (const Tensor& out : outputs) {
@@ -139,12 +146,7 @@ void record_node_stats(const Node& node, Device device, ExecutionKind kind, cons
 // A node that ran inside a fused step: no time or memory of its own, its output described.
 void record_fused_node_stats(const Node& node, Device device,
                              std::chrono::system_clock::time_point wall_start, RunStats& stats) {
-  NodeRunStats entry;
-  entry.node = &node;
-  entry.device = device;
-  const auto since_epoch = wall_start.time_since_epoch();
-  entry.start_micros = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch).count();
-  entry.start_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count();
+  NodeRunStats entry = started_entry(node, device, wall_start);
   entry.output_shapes.push_back(node.output_shape(0));
   entry.output_dtypes.push_back(node.output_dtype(0));
   stats.nodes.push_back(std::move(entry));
