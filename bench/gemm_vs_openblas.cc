@@ -21,6 +21,7 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -28,8 +29,10 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "scopeflow/device.h"
 #include "scopeflow/graph.h"
 #include "scopeflow/ops.h"
+#include "scopeflow/scope.h"
 #include "scopeflow/session.h"
 
 namespace scopeflow::bench {
@@ -63,6 +66,10 @@ struct CaseResult {
   GemmCase gemm;
   Side ours;
   Side openblas;
+  // Our MatMul on the GPU (cuBLAS), when a device answers: operands resident in device
+  // variables, the product computed as a run target (no copies in the timed loop).
+  std::optional<Side> ours_gpu;
+  double gpu_relative_diff = 0;
   double max_abs_diff = 0;
   double relative_diff = 0;
   bool agree = false;
@@ -141,7 +148,38 @@ std::vector<float> random_matrix(int64_t elements, std::mt19937& rng) {
   return values;
 }
 
-CaseResult run_case(const GemmCase& gemm, int warmup, int min_iters, double min_seconds, uint32_t seed) {
+// Times the MatMul on the GPU; its product is checked against `reference` like ours on the CPU.
+void run_gpu_side(const GemmCase& gemm, const Shape& a_shape, const Shape& b_shape,
+                  const std::vector<float>& a_values, const std::vector<float>& b_values,
+                  const std::vector<float>& reference, int warmup, int min_iters, double min_seconds,
+                  CaseResult& result) {
+  Graph graph;
+  const Variable a = get_variable(graph, "a", {.shape = a_shape});
+  const Variable b = get_variable(graph, "b", {.shape = b_shape});
+  const Output c = ops::matmul(a.value(), b.value(), ops::MatMulOptions{.transpose_a = gemm.transpose_a,
+                                                                        .transpose_b = gemm.transpose_b});
+  Session session(graph, SessionOptions{.device = Device::cuda()});
+  session.assign_variable(a, Tensor::from_vector<float>(a_shape, a_values));
+  session.assign_variable(b, Tensor::from_vector<float>(b_shape, b_values));
+  Node* const targets[] = {c.node};
+  Side side;
+  side.timing = time_it([&] { session.run({}, std::span<const Output>(), targets); }, warmup, min_iters,
+                        min_seconds);
+  side.gflops = gemm.flops() / side.timing.median_seconds / 1e9;
+  const std::vector<float> product = session.run(c).to_vector<float>();
+  double max_abs = 0;
+  double max_ref = 0;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    const double diff = std::fabs(static_cast<double>(product[i]) - reference[i]);
+    max_abs = std::isnan(diff) ? std::numeric_limits<double>::infinity() : std::max(max_abs, diff);
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(reference[i])));
+  }
+  result.gpu_relative_diff = max_abs / std::max(max_ref, 1e-30);
+  result.ours_gpu = side;
+}
+
+CaseResult run_case(const GemmCase& gemm, int warmup, int min_iters, double min_seconds, uint32_t seed,
+                    bool gpu) {
   const int64_t m = gemm.m, k = gemm.k, n = gemm.n;
   // Stored shapes: A is (m, k) or (k, m) when transposed; B is (k, n) or (n, k).
   const Shape a_shape = gemm.transpose_a ? Shape{k, m} : Shape{m, k};
@@ -194,6 +232,10 @@ CaseResult run_case(const GemmCase& gemm, int warmup, int min_iters, double min_
   }
   result.relative_diff = result.max_abs_diff / std::max(max_ref, 1e-30);
   result.agree = result.relative_diff <= kMaxRelativeDiff;
+  if (gpu) {
+    run_gpu_side(gemm, a_shape, b_shape, a_values, b_values, reference, warmup, min_iters, min_seconds, result);
+    result.agree = result.agree && result.gpu_relative_diff <= kMaxRelativeDiff;
+  }
   return result;
 }
 
@@ -209,7 +251,10 @@ int run(int argc, char** argv) {
   flags.add_int("min-iters", 5, "minimum timed runs per side and shape", 1, 100000000);
   flags.add_int("seed", 1, "seed of the random operands", 0, 4294967295);
   flags.add_bool("json", false, "print one JSON document instead of the table");
+  flags.add_bool("gpu", true, "also time our MatMul on the GPU (cuBLAS) when a CUDA device answers");
   if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
+  const absl::StatusOr<int> cuda_devices = cuda_device_count();
+  const bool gpu = flags.get_bool("gpu") && cuda_devices.ok() && *cuda_devices > 0;
 
   std::vector<std::array<int64_t, 3>> shapes;
   std::vector<std::pair<bool, bool>> variants;
@@ -235,7 +280,7 @@ int run(int argc, char** argv) {
       results.push_back(run_case(gemm, static_cast<int>(flags.get_int("warmup")),
                                  static_cast<int>(flags.get_int("min-iters")),
                                  flags.get_double("min-seconds"),
-                                 static_cast<uint32_t>(flags.get_int("seed"))));
+                                 static_cast<uint32_t>(flags.get_int("seed")), gpu));
     }
   }
   const bool all_agree = std::all_of(results.begin(), results.end(), [](const CaseResult& r) { return r.agree; });
@@ -263,6 +308,17 @@ int run(int argc, char** argv) {
         w.end_object();
       }
       w.field("ratio", r.ours.gflops / r.openblas.gflops);
+      w.key("ours_gpu");
+      if (r.ours_gpu) {
+        w.begin_object();
+        w.field("gflops", r.ours_gpu->gflops);
+        w.field("median_seconds", r.ours_gpu->timing.median_seconds);
+        w.field("iterations", r.ours_gpu->timing.iterations);
+        w.field("relative_diff", r.gpu_relative_diff);
+        w.end_object();
+      } else {
+        w.null();
+      }
       w.field("max_abs_diff", r.max_abs_diff);
       w.field("relative_diff", r.relative_diff);
       w.field("agree", r.agree);
@@ -275,7 +331,7 @@ int run(int argc, char** argv) {
     std::printf("%s\n", w.str().c_str());
   } else {
     Table table({"shape m x k x n", "op", "ours GFLOP/s", "OpenBLAS GFLOP/s", "ours/OpenBLAS",
-                 "ours median", "OpenBLAS median", "max abs diff", "rel diff"});
+                 "ours median", "OpenBLAS median", "max abs diff", "rel diff", "ours GPU GFLOP/s"});
     for (const CaseResult& r : results) {
       char abs_diff[32], rel_diff[32];
       std::snprintf(abs_diff, sizeof abs_diff, "%.2e", r.max_abs_diff);
@@ -285,7 +341,7 @@ int run(int argc, char** argv) {
                      format_fixed(r.ours.gflops / r.openblas.gflops, 3),
                      format_duration(r.ours.timing.median_seconds),
                      format_duration(r.openblas.timing.median_seconds),
-                     abs_diff, rel_diff});
+                     abs_diff, rel_diff, r.ours_gpu ? format_fixed(r.ours_gpu->gflops, 1) : "-"});
     }
     std::printf("MatMul through Session::run vs cblas_sgemm, %d OpenBLAS thread%s (%s)\n\n%s",
                 actual_threads, actual_threads == 1 ? "" : "s", blas_config().c_str(),
