@@ -31,14 +31,15 @@ struct StridedIndex {
   }
 };
 
-/// NumPy broadcasting strides of an input (in_rank dims, right-aligned) read over out_dims.
-inline void set_broadcast_strides(StridedIndex& index, int which, const int64_t* in_dims,
-                                  int in_rank) {
+/// NumPy broadcasting strides of an input (in_rank dims, right-aligned) read over out_rank
+/// output dims: writes out_rank strides, 0 along broadcast dimensions. cpu::broadcast_strides
+/// and the device index both use it.
+inline void broadcast_strides_into(const int64_t* in_dims, int in_rank, int out_rank,
+                                   int64_t* strides) {
   int64_t stride = 1;
-  for (int d = 0; d < index.rank; ++d) index.strides[which][d] = 0;
+  for (int d = 0; d < out_rank; ++d) strides[d] = 0;
   for (int i = in_rank - 1; i >= 0; --i) {
-    const int o = index.rank - in_rank + i;
-    index.strides[which][o] = in_dims[i] == 1 ? 0 : stride;
+    strides[out_rank - in_rank + i] = in_dims[i] == 1 ? 0 : stride;
     stride *= in_dims[i];
   }
 }
@@ -51,8 +52,8 @@ inline bool make_broadcast_index(const int64_t* out_dims, int out_rank, const in
   if (out_rank > kMaxIndexRank || a_rank > out_rank || b_rank > out_rank) return false;
   index.rank = out_rank;
   for (int d = 0; d < out_rank; ++d) index.out_dims[d] = out_dims[d];
-  set_broadcast_strides(index, 0, a_dims, a_rank);
-  set_broadcast_strides(index, 1, b_dims, b_rank);
+  broadcast_strides_into(a_dims, a_rank, out_rank, index.strides[0]);
+  broadcast_strides_into(b_dims, b_rank, out_rank, index.strides[1]);
   return true;
 }
 

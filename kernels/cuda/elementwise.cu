@@ -131,22 +131,14 @@ cudaError_t numeric_binary(DType dtype, const void* a, const void* b, void* out,
   return cudaGetLastError();
 }
 
-template <typename From>
-cudaError_t cast_from(DType to, const void* in, void* out, int64_t n, cudaStream_t stream) {
-  const From* src = static_cast<const From*>(in);
-  switch (to) {
-    case DType::kFloat32:
-      cast_kernel<From, float><<<blocks_for(n), kThreads, 0, stream>>>(src, static_cast<float*>(out), n);
-      break;
-    case DType::kInt32:
-      cast_kernel<From, int32_t><<<blocks_for(n), kThreads, 0, stream>>>(src, static_cast<int32_t*>(out), n);
-      break;
-    case DType::kInt64:
-      cast_kernel<From, int64_t><<<blocks_for(n), kThreads, 0, stream>>>(src, static_cast<int64_t*>(out), n);
-      break;
-    case DType::kBool:
-      cast_kernel<From, bool><<<blocks_for(n), kThreads, 0, stream>>>(src, static_cast<bool*>(out), n);
-      break;
+// Calls run(T{}) with the C++ element type of `dtype`, then returns the launch status.
+template <typename Run>
+cudaError_t with_element_type(DType dtype, Run run) {
+  switch (dtype) {
+    case DType::kFloat32: run(float{}); break;
+    case DType::kInt32: run(int32_t{}); break;
+    case DType::kInt64: run(int64_t{}); break;
+    case DType::kBool: run(bool{}); break;
   }
   return cudaGetLastError();
 }
@@ -202,30 +194,24 @@ cudaError_t launch_binary(BinaryOp op, DType dtype, const void* a, const void* b
 cudaError_t launch_equal(DType dtype, const void* a, const void* b, bool* out,
                          const StridedIndex& index, int64_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  auto run = [&](auto type_tag) {
+  return with_element_type(dtype, [&](auto type_tag) {
     using T = decltype(type_tag);
     binary_broadcast_kernel<T, bool><<<blocks_for(n), kThreads, 0, stream>>>(
         static_cast<const T*>(a), static_cast<const T*>(b), out, index, n, functors::Equal{});
-  };
-  switch (dtype) {
-    case DType::kFloat32: run(float{}); break;
-    case DType::kInt32: run(int32_t{}); break;
-    case DType::kInt64: run(int64_t{}); break;
-    case DType::kBool: run(bool{}); break;
-  }
-  return cudaGetLastError();
+  });
 }
 
 cudaError_t launch_cast(DType from, DType to, const void* in, void* out, int64_t n,
                         cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  switch (from) {
-    case DType::kFloat32: return cast_from<float>(to, in, out, n, stream);
-    case DType::kInt32: return cast_from<int32_t>(to, in, out, n, stream);
-    case DType::kInt64: return cast_from<int64_t>(to, in, out, n, stream);
-    case DType::kBool: return cast_from<bool>(to, in, out, n, stream);
-  }
-  return cudaErrorInvalidValue;
+  return with_element_type(from, [&](auto from_tag) {
+    using From = decltype(from_tag);
+    with_element_type(to, [&](auto to_tag) {
+      using To = decltype(to_tag);
+      cast_kernel<From, To><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const From*>(in),
+                                                                    static_cast<To*>(out), n);
+    });
+  });
 }
 
 cudaError_t launch_gather(size_t element_bytes, const void* in, void* out,

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "cpu/cpu_kernels.h"
+#include "kernels/broadcast_index.h"
 #include "kernels/elementwise_functors.h"
 
 namespace scopeflow::cpu {
@@ -78,15 +79,8 @@ void unary_kernel(KernelContext& ctx, F f) {
 }  // namespace
 
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
-  const int rank = out.rank();
-  std::vector<int64_t> strides(static_cast<size_t>(rank), 0);
-  int64_t stride = 1;
-  for (int i = in.rank() - 1; i >= 0; --i) {
-    const int o = rank - in.rank() + i;
-    const int64_t d = in.dims()[static_cast<size_t>(i)];
-    strides[static_cast<size_t>(o)] = d == 1 ? 0 : stride;
-    stride *= d;
-  }
+  std::vector<int64_t> strides(static_cast<size_t>(out.rank()), 0);
+  broadcast_strides_into(in.dims().data(), in.rank(), out.rank(), strides.data());
   return strides;
 }
 

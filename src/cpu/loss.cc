@@ -26,13 +26,8 @@ void log_softmax_row(const float* x, int64_t classes, float* out) {
 }
 
 template <typename Index>
-void arg_max_typed(const Tensor& in, int axis, Tensor& out) {
-  const Shape& shape = in.shape();
-  int64_t outer = 1;
-  int64_t inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= shape.dims()[static_cast<size_t>(d)];
-  for (int d = axis + 1; d < shape.rank(); ++d) inner *= shape.dims()[static_cast<size_t>(d)];
-  const int64_t extent = shape.dims()[static_cast<size_t>(axis)];
+void arg_max_typed(const Tensor& in, int64_t axis, Tensor& out) {
+  const auto [outer, extent, inner] = op_util::split_at_axis(in.shape(), axis);
   const float* x = in.data<float>();
   Index* dst = out.data<Index>();
   for (int64_t o = 0; o < outer; ++o) {
@@ -92,13 +87,12 @@ void bias_add_grad(KernelContext& ctx) {
 
 void arg_max(KernelContext& ctx) {
   const Tensor& in = ctx.inputs[0];
-  int64_t axis = op_util::int_values(ctx.inputs[1]).at(0);
-  if (axis < 0) axis += in.shape().rank();
+  const int64_t axis = op_util::int_values(ctx.inputs[1]).at(0);
   Tensor& out = ctx.outputs[0];
   if (out.dtype() == DType::kInt32) {
-    arg_max_typed<int32_t>(in, static_cast<int>(axis), out);
+    arg_max_typed<int32_t>(in, axis, out);
   } else {
-    arg_max_typed<int64_t>(in, static_cast<int>(axis), out);
+    arg_max_typed<int64_t>(in, axis, out);
   }
 }
 

@@ -71,29 +71,21 @@ void CudaAllocator::raw_deallocate(void* ptr, size_t bytes) noexcept {
     free_blocks_[size].push_back(ptr);
     cached_bytes_ += static_cast<int64_t>(size);
   } catch (...) {  // no host memory for the free list: give the block back instead
-    int previous = 0;
-    const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_index_ &&
-                          cudaSetDevice(device_index_) == cudaSuccess;
+    BestEffortDeviceGuard guard(device_index_);
     (void)cudaDeviceSynchronize();
     (void)cudaFree(ptr);
-    if (switched) (void)cudaSetDevice(previous);
-    (void)cudaGetLastError();
   }
 }
 
 void CudaAllocator::release_cached() noexcept {
   std::lock_guard<std::mutex> lock(cache_mutex_);
-  int previous = 0;
-  const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_index_ &&
-                        cudaSetDevice(device_index_) == cudaSuccess;
+  BestEffortDeviceGuard guard(device_index_);
   if (!free_blocks_.empty()) (void)cudaDeviceSynchronize();  // no queued kernel may still read them
   for (auto& [size, blocks] : free_blocks_) {
     for (void* ptr : blocks) (void)cudaFree(ptr);  // destructors never throw
   }
   free_blocks_.clear();
   cached_bytes_ = 0;
-  if (switched) (void)cudaSetDevice(previous);
-  (void)cudaGetLastError();
 }
 
 int64_t CudaAllocator::cached_bytes() const {

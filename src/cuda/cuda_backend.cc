@@ -92,16 +92,12 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     // Destructors never throw: best effort, errors ignored.
     lt_plans_.clear();
-    int previous = 0;
-    const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != index_ &&
-                          cudaSetDevice(index_) == cudaSuccess;
+    cuda::BestEffortDeviceGuard guard(index_);
     if (stream_ != nullptr) (void)cudaStreamSynchronize(stream_);
     if (blas_ != nullptr) (void)cublasDestroy(blas_);
     if (lt_ != nullptr) (void)cublasLtDestroy(lt_);
     if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
     if (staging_ != nullptr) (void)cudaFreeHost(staging_);
-    if (switched) (void)cudaSetDevice(previous);
-    (void)cudaGetLastError();
   }
 
   void init() {
@@ -547,16 +543,11 @@ void sparse_softmax_cross_entropy(CudaBackend& b, KernelContext& ctx) {
 
 void arg_max(CudaBackend& b, KernelContext& ctx) {
   const Tensor& x = ctx.inputs[0];
-  const int rank = x.shape().rank();
-  int64_t axis = op_util::int_values(constant_input(ctx, 1)).at(0);
-  if (axis < 0) axis += rank;
-  int64_t outer = 1;
-  int64_t inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= x.shape().dim(d);
-  for (int d = static_cast<int>(axis) + 1; d < rank; ++d) inner *= x.shape().dim(d);
+  const op_util::AxisSplit split =
+      op_util::split_at_axis(x.shape(), op_util::int_values(constant_input(ctx, 1)).at(0));
   Tensor& out = ctx.outputs[0];
-  check(cuda::launch_arg_max(x.data<float>(), out.raw_data(), out.dtype(), outer,
-                             x.shape().dim(static_cast<int>(axis)), inner, b.stream()),
+  check(cuda::launch_arg_max(x.data<float>(), out.raw_data(), out.dtype(), split.outer, split.extent,
+                             split.inner, b.stream()),
         "launch_arg_max");
 }
 

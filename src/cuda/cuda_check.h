@@ -54,4 +54,24 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
+/// DeviceGuard for destructors and noexcept paths: switches when it can, never throws, and
+/// clears any error it caused.
+class BestEffortDeviceGuard {
+ public:
+  explicit BestEffortDeviceGuard(int index) noexcept {
+    switched_ = cudaGetDevice(&previous_) == cudaSuccess && previous_ != index &&
+                cudaSetDevice(index) == cudaSuccess;
+  }
+  ~BestEffortDeviceGuard() {
+    if (switched_) (void)cudaSetDevice(previous_);
+    (void)cudaGetLastError();
+  }
+  BestEffortDeviceGuard(const BestEffortDeviceGuard&) = delete;
+  BestEffortDeviceGuard& operator=(const BestEffortDeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool switched_ = false;
+};
+
 }  // namespace scopeflow::cuda

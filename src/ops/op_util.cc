@@ -102,4 +102,16 @@ MatMulDims matmul_dims(const KernelContext& ctx) {
   return matmul_dims(ctx.node, ctx.inputs[0].shape(), ctx.outputs[0].shape());
 }
 
+AxisSplit split_at_axis(const Shape& shape, int64_t axis) {
+  if (axis < 0) axis += shape.rank();
+  AxisSplit split;
+  for (int d = 0; d < shape.rank(); ++d) {
+    const int64_t extent = shape.dim(d);
+    if (d < axis) split.outer *= extent;
+    if (d == axis) split.extent = extent;
+    if (d > axis) split.inner *= extent;
+  }
+  return split;
+}
+
 }  // namespace scopeflow::op_util

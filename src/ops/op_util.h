@@ -41,6 +41,15 @@ MatMulDims matmul_dims(const KernelContext& ctx);
 /// The same for a MatMul node whose first operand has shape `a` and whose product has `product`.
 MatMulDims matmul_dims(const Node& matmul, const Shape& a, const Shape& product);
 
+/// A shape seen as (outer, extent, inner) around one axis (negative: from the end), as the
+/// arg-max kernels walk it.
+struct AxisSplit {
+  int64_t outer = 1;
+  int64_t extent = 1;
+  int64_t inner = 1;
+};
+AxisSplit split_at_axis(const Shape& shape, int64_t axis);
+
 /// Output shape of a reduction.
 Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keep_dims);
 
