@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -120,6 +122,7 @@ struct NodeSpec {
 };
 
 /// RAII guard returned by Graph::name_scope; restores the previous scope when destroyed.
+/// Guards of one thread must be left in the reverse order of entry (see Graph).
 class NameScope {
  public:
   NameScope(const NameScope&) = delete;
@@ -130,14 +133,45 @@ class NameScope {
 
  private:
   friend class Graph;
-  NameScope(Graph* graph, std::string name, std::string previous)
-      : graph_(graph), name_(std::move(name)), previous_(std::move(previous)) {}
+  NameScope(Graph* graph, std::string name, uint64_t guard_id)
+      : graph_(graph), name_(std::move(name)), guard_id_(guard_id) {}
   Graph* graph_;
   std::string name_;
-  std::string previous_;
+  uint64_t guard_id_;
 };
 
-/// A dataflow graph. Building is single-threaded; sessions may run a finished graph.
+/// RAII guard returned by Graph::control_dependencies; ends the block when destroyed.
+class ControlDependencies {
+ public:
+  ControlDependencies(const ControlDependencies&) = delete;
+  ControlDependencies& operator=(const ControlDependencies&) = delete;
+  ~ControlDependencies();
+
+ private:
+  friend class Graph;
+  ControlDependencies(Graph* graph, uint64_t guard_id) : graph_(graph), guard_id_(guard_id) {}
+  Graph* graph_;
+  uint64_t guard_id_;
+};
+
+/// Per-thread building state (name scope, variable scopes, control dependencies, open guards).
+struct BuildContext;
+struct GuardFrame;
+
+/// True when `name` is a valid TensorFlow node name: [A-Za-z0-9.][A-Za-z0-9_.\\/>-]*.
+bool is_valid_node_name(std::string_view name);
+/// True when `name` may be entered as a name scope below the root: [A-Za-z0-9_.\\/>-]*.
+bool is_valid_nested_scope_name(std::string_view name);
+
+/// A dataflow graph. Several threads may build one graph at once: each thread has its own
+/// name scope, variable scopes and control dependencies (as TensorFlow keeps them per thread),
+/// and node creation is serialised. Reading nodes() while another thread adds nodes is not safe.
+///
+/// Scope guards (NameScope, VariableScopeGuard, ControlDependencies) of one thread nest: a guard
+/// left while a guard entered after it is still open is an error. It cannot be thrown from a
+/// destructor, so the thread's building state is marked broken: every later scope entry, node
+/// creation and get_variable on that thread throws kFailedPrecondition naming both guards,
+/// until the guards entered after it are left too.
 class Graph {
  public:
   Graph();
@@ -147,24 +181,28 @@ class Graph {
 
   /// Validates the spec against the op table, infers output dtypes and shapes, names and adds
   /// the node. Throws Error (message starting with the op builder's name) on invalid input.
+  /// The node gets the control inputs of the enclosing control_dependencies blocks.
   Node* add_node(NodeSpec spec);
 
   /// Enters a name scope as tf.name_scope does: "layer" becomes "layer/", then "layer_1/", ...
   /// inside the current scope; a name ending in '/' re-enters that exact scope; "" is the root.
+  /// Names follow TensorFlow's rules (see is_valid_node_name); a bad name throws Error.
   [[nodiscard]] NameScope name_scope(std::string_view name);
-  /// Low-level form of name_scope for other scope guards: enters `name` by the same rules and
-  /// returns the scope that was current, to pass to restore_name_scope.
-  std::string enter_name_scope(std::string_view name);
-  void restore_name_scope(std::string previous) { name_scope_ = std::move(previous); }
   /// The current name scope with trailing '/', or "" at the root.
-  const std::string& current_name_scope() const { return name_scope_; }
+  const std::string& current_name_scope() const;
   /// TensorFlow's Graph.unique_name: `name` if unused, else name_1, name_2, ... (case-insensitive).
   std::string unique_name(std::string_view name, bool mark_as_used = true);
+
+  /// tf.control_dependencies: ops created inside get these control inputs, unless one of their
+  /// inputs was itself created inside the block (it already depends on them) or is one of them.
+  [[nodiscard]] ControlDependencies control_dependencies(std::vector<Node*> control_inputs);
+  /// tf.control_dependencies(None): ops created inside get no control inputs from outer blocks.
+  [[nodiscard]] ControlDependencies control_dependencies(std::nullopt_t);
 
   /// Node by full name, or nullptr.
   Node* find_node(std::string_view name) const;
   const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
-  int num_nodes() const { return static_cast<int>(nodes_.size()); }
+  int num_nodes() const;
 
   /// Graph-level random seed (tf.set_random_seed); op seeds derive from it.
   uint64_t seed() const { return seed_; }
@@ -174,12 +212,27 @@ class Graph {
   VariableStore& variable_store() { return *variable_store_; }
   const VariableStore& variable_store() const { return *variable_store_; }
 
+  // For scope guards: this thread's building state, and the stack of open guards in it.
+  BuildContext& build_context() const;
+  /// Pushes a guard frame onto this thread's stack; returns its id.
+  uint64_t open_guard(GuardFrame frame);
+  /// Leaves the guard `id`: restores what it saved, or marks the state broken when it is not
+  /// the innermost open guard. Never throws.
+  void close_guard(uint64_t id) noexcept;
+  /// Throws kFailedPrecondition when this thread's guards were left out of order.
+  void check_guards(std::string_view where) const;
+
  private:
   friend class NameScope;
+  std::string enter_name_scope_locked(BuildContext& context, std::string_view name);
+  void pop_frame(BuildContext& context) noexcept;
+
+  mutable std::mutex mutex_;  // nodes, names and the per-thread contexts map
   std::vector<std::unique_ptr<Node>> nodes_;
   absl::flat_hash_map<std::string, Node*> nodes_by_name_;
   absl::flat_hash_map<std::string, int> names_in_use_;
-  std::string name_scope_;
+  mutable absl::flat_hash_map<std::thread::id, std::unique_ptr<BuildContext>> contexts_;
+  uint64_t next_guard_id_ = 1;
   uint64_t seed_ = 0;
   std::unique_ptr<VariableStore> variable_store_;
 };

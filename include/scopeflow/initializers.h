@@ -2,11 +2,15 @@
 // Variable initializers with TensorFlow / Keras semantics, computed on the host.
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "scopeflow/dtype.h"
 #include "scopeflow/shape.h"
+#include "scopeflow/tensor.h"
 
 namespace scopeflow {
 
@@ -20,7 +24,9 @@ enum class InitializerKind {
   kRandomUniform,
   kGlorotUniform,
   kGlorotNormal,
-  kHeNormal
+  kHeNormal,
+  kValue,     // the values of a host tensor (init::value), which also give shape and dtype
+  kFunction,  // a function of (shape, dtype) returning the values (init::from_function)
 };
 
 /// How a variable gets its initial value. Build one with the scopeflow::init factories.
@@ -32,6 +38,9 @@ struct Initializer {
   double minval = 0;  // kRandomUniform
   double maxval = 1;  // kRandomUniform
   std::optional<int64_t> seed{};  // op seed; when unset the op seed of the variable is used
+  std::shared_ptr<const Tensor> tensor{};  // kValue: host values, shape and dtype
+  /// kFunction: called once on the host when the variable is created.
+  std::function<Tensor(const Shape& shape, DType dtype)> function{};
 
   /// The Keras identifier: "zeros", "ones", "constant", "random_normal", "glorot_uniform", ...
   std::string name() const;
@@ -70,7 +79,70 @@ Initializer glorot_normal(std::optional<int64_t> seed = {});
 /// Truncated normal with variance 2 / fan_in.
 Initializer he_normal(std::optional<int64_t> seed = {});
 
+/// A nested brace list of values for init::value, e.g. {{1, 2}, {3, 4}}; rows must agree.
+template <typename T>
+class NestedList {
+ public:
+  NestedList(T value) : scalar_(value), is_scalar_(true) {}  // NOLINT: a leaf of the list
+  NestedList(std::initializer_list<NestedList<T>> items) : items_(items) {}
+
+  /// A host tensor of the list's values; a ragged list throws Error("[initializer] ...").
+  Tensor to_tensor() const;
+
+ private:
+  void collect(size_t depth, std::vector<int64_t>& dims, std::vector<T>& values) const;
+  T scalar_{};
+  bool is_scalar_ = false;
+  std::vector<NestedList<T>> items_;
+};
+
+/// The values of a host tensor: the variable takes its shape and dtype from it (a value
+/// initializer, as tf.get_variable(initializer=<tensor>) or pretrained embeddings).
+Initializer value(Tensor values);
+/// A rank-1 value initializer.
+template <typename T>
+Initializer value(const std::vector<T>& values) {
+  return value(Tensor::from_vector<T>(Shape{static_cast<int64_t>(values.size())}, values));
+}
+/// A value initializer from a nested brace list: init::value<float>({{1, 2}, {3, 4}}).
+template <typename T>
+Initializer value(NestedList<T> values) {
+  return value(values.to_tensor());
+}
+/// A callable initializer: fn(shape, dtype) returns the values; the variable needs a shape.
+Initializer from_function(std::function<Tensor(const Shape& shape, DType dtype)> fn);
+
 }  // namespace init
+
+template <typename T>
+Tensor init::NestedList<T>::to_tensor() const {
+  std::vector<int64_t> dims;
+  std::vector<T> values;
+  collect(0, dims, values);
+  return Tensor::from_vector<T>(Shape(dims), values);
+}
+
+template <typename T>
+void init::NestedList<T>::collect(size_t depth, std::vector<int64_t>& dims,
+                                  std::vector<T>& values) const {
+  if (is_scalar_) {
+    if (depth != dims.size() && !values.empty()) {
+      throw_invalid("initializer", "ragged nested list: a value at depth ", depth,
+                    " where the first value was at depth ", dims.size());
+    }
+    values.push_back(scalar_);
+    return;
+  }
+  const auto size = static_cast<int64_t>(items_.size());
+  if (depth == dims.size() && values.empty()) {
+    dims.push_back(size);
+  } else if (depth >= dims.size() || dims[depth] != size) {
+    throw_invalid("initializer", "ragged nested list: a list of ", size, " at depth ", depth,
+                  " where the first list there had ",
+                  depth < dims.size() ? dims[depth] : int64_t{0}, " items");
+  }
+  for (const NestedList<T>& item : items_) item.collect(depth + 1, dims, values);
+}
 
 /// glorot_uniform for floating types (as tf.get_variable), zeros for integer types.
 Initializer default_initializer(DType dtype);
@@ -81,5 +153,9 @@ Initializer default_initializer(DType dtype);
 /// initializer on an integer dtype.
 void fill_initial_values(const Initializer& init, DType dtype, const Shape& shape,
                          uint64_t graph_seed, uint64_t op_seed, void* out);
+
+/// Copies a value initializer's values into `out`; its dtype and shape must be `dtype` and
+/// `shape`, else Error("[initializer] ...").
+void fill_from_value(const Initializer& init, DType dtype, const Shape& shape, void* out);
 
 }  // namespace scopeflow

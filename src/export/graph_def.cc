@@ -243,6 +243,19 @@ class GraphDefBuilder {
         value = add_random(absl::StrCat(scope, "/truncated_normal"), "TruncatedNormal", info, stddev, 0.0, op_seed);
         break;
       }
+      case InitializerKind::kValue:
+      case InitializerKind::kFunction: {
+        // get_variable turned a function into its values; both export as the values themselves.
+        if (init.tensor == nullptr) {
+          throw_invalid("graph_def", "variable '", info.name, "' has a ", init.name(), " initializer without values");
+        }
+        tfp::NodeDef* node = add_node(absl::StrCat(scope, "/initial_value"), "Const");
+        fill_tensor(*init.tensor, (*node->mutable_attr())["value"].mutable_tensor());
+        (*node->mutable_attr())["dtype"].set_type(to_proto(info.dtype));
+        if (options_.add_shapes) set_output_shapes(node, {info.shape});
+        value = node->name();
+        break;
+      }
     }
     tfp::NodeDef* assign = add_node(info.assign_name, "Assign");
     assign->add_input(info.node->name());

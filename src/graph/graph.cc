@@ -3,6 +3,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/strings.h"
+#include "graph/build_context.h"
 #include "ops/op_registry.h"
 #include "scopeflow/error.h"
 #include "scopeflow/scope.h"
@@ -39,47 +41,240 @@ Output Node::output(int i) {
   return Output{this, i};
 }
 
-NameScope::~NameScope() { graph_->name_scope_ = previous_; }
+bool is_valid_node_name(std::string_view name) {
+  // TensorFlow's _VALID_OP_NAME_REGEX: ^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$
+  if (name.empty()) return false;
+  const char first = name.front();
+  if (!absl::ascii_isalnum(static_cast<unsigned char>(first)) && first != '.') return false;
+  return is_valid_nested_scope_name(name.substr(1));
+}
+
+bool is_valid_nested_scope_name(std::string_view name) {
+  // TensorFlow's _VALID_SCOPE_NAME_REGEX: ^[A-Za-z0-9_.\\/>-]*$
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' &&
+        c != '\\' && c != '/' && c != '>' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+NameScope::~NameScope() { graph_->close_guard(guard_id_); }
+ControlDependencies::~ControlDependencies() { graph_->close_guard(guard_id_); }
 
 Graph::Graph() : variable_store_(std::make_unique<VariableStore>(this)) {}
 Graph::~Graph() = default;
 
-std::string Graph::unique_name(std::string_view name, bool mark_as_used) {
+int Graph::num_nodes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int>(nodes_.size());
+}
+
+namespace {
+
+BuildContext& context_locked(absl::flat_hash_map<std::thread::id, std::unique_ptr<BuildContext>>& contexts) {
+  std::unique_ptr<BuildContext>& context = contexts[std::this_thread::get_id()];
+  if (context == nullptr) context = std::make_unique<BuildContext>();
+  return *context;
+}
+
+std::string unique_name_locked(absl::flat_hash_map<std::string, int>& names_in_use,
+                               std::string_view name, bool mark_as_used) {
   // Mirrors TensorFlow's Graph.unique_name, including its case-insensitive bookkeeping.
   std::string name_key = absl::AsciiStrToLower(std::string(name));
   int i = 0;
-  if (auto it = names_in_use_.find(name_key); it != names_in_use_.end()) i = it->second;
-  if (mark_as_used) names_in_use_[name_key] = i + 1;
+  if (auto it = names_in_use.find(name_key); it != names_in_use.end()) i = it->second;
+  if (mark_as_used) names_in_use[name_key] = i + 1;
   if (i == 0) return std::string(name);
   const std::string base_key = name_key;
-  while (names_in_use_.contains(name_key)) {
+  while (names_in_use.contains(name_key)) {
     name_key = absl::StrCat(base_key, "_", i);
     ++i;
   }
-  if (mark_as_used) names_in_use_[name_key] = 1;
+  if (mark_as_used) names_in_use[name_key] = 1;
   return absl::StrCat(std::string(name), "_", i - 1);
 }
 
-NameScope Graph::name_scope(std::string_view name) {
-  std::string previous = enter_name_scope(name);
-  return NameScope(this, name_scope_, std::move(previous));
+void throw_if_broken(const BuildContext& context, std::string_view where) {
+  if (!context.broken.empty()) {
+    throw_error(absl::StatusCode::kFailedPrecondition, where, context.broken);
+  }
 }
 
-std::string Graph::enter_name_scope(std::string_view name) {
-  std::string previous = name_scope_;
-  std::string entered;
-  if (name.empty()) {
-    entered = "";
-  } else if (name.back() == '/') {
-    entered = std::string(name);
-  } else {
-    entered = absl::StrCat(unique_name(name_scope_ + std::string(name)), "/");
+}  // namespace
+
+BuildContext& Graph::build_context() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return context_locked(contexts_);
+}
+
+std::string Graph::unique_name(std::string_view name, bool mark_as_used) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return unique_name_locked(names_in_use_, name, mark_as_used);
+}
+
+const std::string& Graph::current_name_scope() const { return build_context().name_scope; }
+
+uint64_t Graph::open_guard(GuardFrame frame) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  BuildContext& context = context_locked(contexts_);
+  frame.id = next_guard_id_++;
+  context.guards.push_back(std::move(frame));
+  return context.guards.back().id;
+}
+
+void Graph::check_guards(std::string_view where) const { throw_if_broken(build_context(), where); }
+
+void Graph::pop_frame(BuildContext& context) noexcept {
+  GuardFrame& frame = context.guards.back();
+  context.name_scope = std::move(frame.previous_name_scope);
+  if (frame.kind == GuardKind::kVariableScope) {
+    if (context.variable_scopes.size() > 1) context.variable_scopes.pop_back();
+    if (frame.entered_by_object) {
+      context.variable_scope_counts = std::move(frame.saved_scope_counts);
+    } else {
+      // TensorFlow's close_variable_subscopes: default names below the scope count afresh.
+      const std::string prefix = absl::StrCat(frame.variable_scope_name, "/");
+      for (auto& [name, count] : context.variable_scope_counts) {
+        if (frame.variable_scope_name.empty() || absl::StartsWith(name, prefix)) count = 0;
+      }
+    }
+  } else if (frame.kind == GuardKind::kControlDependencies) {
+    if (!context.control_dependencies.empty()) context.control_dependencies.pop_back();
   }
-  name_scope_ = std::move(entered);
+  context.guards.pop_back();
+}
+
+void Graph::close_guard(uint64_t id) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto frame_in = [id](BuildContext& context) -> GuardFrame* {
+    for (GuardFrame& frame : context.guards) {
+      if (frame.id == id) return &frame;
+    }
+    return nullptr;
+  };
+  BuildContext* context = &context_locked(contexts_);
+  GuardFrame* frame = frame_in(*context);
+  const bool same_thread = frame != nullptr;
+  if (!same_thread) {
+    // Left on another thread than the one that entered it: that thread's state is broken.
+    for (auto& [thread, other] : contexts_) {
+      if ((frame = frame_in(*other)) != nullptr) {
+        context = other.get();
+        break;
+      }
+    }
+    if (frame == nullptr) return;
+  }
+  if (same_thread && frame == &context->guards.back()) {
+    pop_frame(*context);
+    while (!context->guards.empty() && context->guards.back().left) pop_frame(*context);
+    if (!context->broken.empty() && context->guards.size() <= context->broken_depth) {
+      context->broken.clear();
+    }
+    return;
+  }
+  frame->left = true;
+  if (context->broken.empty()) {
+    const size_t depth = static_cast<size_t>(frame - context->guards.data());
+    context->broken =
+        same_thread
+            ? absl::StrCat("scope guards left out of order: ", frame->description,
+                           " was left while ", context->guards.back().description,
+                           ", entered after it, was still open; leave guards in the reverse "
+                           "order of entry")
+            : absl::StrCat("scope guard ", frame->description,
+                           " was left on another thread than the one that entered it");
+    context->broken_depth = depth;
+  }
+}
+
+NameScope Graph::name_scope(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  BuildContext& context = context_locked(contexts_);
+  throw_if_broken(context, "name_scope");
+  GuardFrame frame;
+  frame.kind = GuardKind::kNameScope;
+  frame.previous_name_scope = enter_name_scope_locked(context, name);
+  frame.description = absl::StrCat("name_scope '", context.name_scope, "'");
+  frame.id = next_guard_id_++;
+  const uint64_t id = frame.id;
+  context.guards.push_back(std::move(frame));
+  return NameScope(this, context.name_scope, id);
+}
+
+std::string Graph::enter_name_scope_locked(BuildContext& context, std::string_view name) {
+  if (!name.empty()) {
+    const bool valid = context.name_scope.empty() ? is_valid_node_name(name)
+                                                  : is_valid_nested_scope_name(name);
+    if (!valid) {
+      throw_invalid("name_scope", "'", name, "' is not a valid scope name: a name scope matches ",
+                    context.name_scope.empty() ? "[A-Za-z0-9.][A-Za-z0-9_.\\\\/>-]*"
+                                               : "[A-Za-z0-9_.\\\\/>-]*");
+    }
+  }
+  std::string previous = context.name_scope;
+  if (name.empty()) {
+    context.name_scope = "";
+  } else if (name.back() == '/') {
+    context.name_scope = std::string(name);
+  } else {
+    context.name_scope =
+        absl::StrCat(unique_name_locked(names_in_use_, absl::StrCat(context.name_scope, to_absl(name)), true), "/");
+  }
   return previous;
 }
 
+ControlDependencies Graph::control_dependencies(std::vector<Node*> control_inputs) {
+  for (Node* control : control_inputs) {
+    if (control == nullptr || control->graph() != this) {
+      throw_invalid("control_dependencies", "a control input is null or belongs to another graph");
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  BuildContext& context = context_locked(contexts_);
+  throw_if_broken(context, "control_dependencies");
+  ControlDependencyBlock block;
+  block.guard_id = next_guard_id_++;
+  // As TensorFlow, inputs an enclosing block already adds are not repeated.
+  absl::flat_hash_set<const Node*> current;
+  for (auto it = context.control_dependencies.rbegin(); it != context.control_dependencies.rend(); ++it) {
+    current.insert(it->control_inputs.begin(), it->control_inputs.end());
+    if (it->clears) break;
+  }
+  for (Node* control : control_inputs) {
+    if (current.insert(control).second) block.control_inputs.push_back(control);
+  }
+  context.control_dependencies.push_back(std::move(block));
+  GuardFrame frame;
+  frame.id = context.control_dependencies.back().guard_id;
+  frame.kind = GuardKind::kControlDependencies;
+  frame.description = "control_dependencies block";
+  frame.previous_name_scope = context.name_scope;
+  context.guards.push_back(std::move(frame));
+  return ControlDependencies(this, context.control_dependencies.back().guard_id);
+}
+
+ControlDependencies Graph::control_dependencies(std::nullopt_t) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  BuildContext& context = context_locked(contexts_);
+  throw_if_broken(context, "control_dependencies");
+  ControlDependencyBlock block;
+  block.guard_id = next_guard_id_++;
+  block.clears = true;
+  context.control_dependencies.push_back(std::move(block));
+  GuardFrame frame;
+  frame.id = context.control_dependencies.back().guard_id;
+  frame.kind = GuardKind::kControlDependencies;
+  frame.description = "control_dependencies(none) block";
+  frame.previous_name_scope = context.name_scope;
+  context.guards.push_back(std::move(frame));
+  return ControlDependencies(this, context.control_dependencies.back().guard_id);
+}
+
 Node* Graph::find_node(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
   auto it = nodes_by_name_.find(absl::string_view(name.data(), name.size()));
   return it == nodes_by_name_.end() ? nullptr : it->second;
 }
@@ -113,17 +308,47 @@ Node* Graph::add_node(NodeSpec spec) {
 
   std::vector<OutputSpec> outputs = op->infer(InferenceContext(*op, spec));
 
+  std::lock_guard<std::mutex> lock(mutex_);
+  BuildContext& context = context_locked(contexts_);
+  throw_if_broken(context, op->builder_name);
   std::string name;
   if (spec.exact_name) {
     if (spec.name.empty() || nodes_by_name_.contains(spec.name)) {
       throw_invalid(op->builder_name, "node name '", spec.name, "' is empty or already used");
     }
     name = spec.name;
+  } else {
+    name = absl::StrCat(context.name_scope, spec.name.empty() ? op->default_name : spec.name);
+  }
+  if (!is_valid_node_name(name)) {
+    throw_invalid(op->builder_name, "'", name,
+                  "' is not a valid node name: a node name matches [A-Za-z0-9.][A-Za-z0-9_.\\/>-]*");
+  }
+  if (spec.exact_name) {
     // Reserve it (without bumping an existing count, as TensorFlow's scope-named ops do).
     names_in_use_.try_emplace(absl::AsciiStrToLower(name), 1);
   } else {
-    const std::string& base = spec.name.empty() ? op->default_name : spec.name;
-    name = unique_name(absl::StrCat(name_scope_, base));
+    name = unique_name_locked(names_in_use_, name, true);
+  }
+
+  // Control inputs of the enclosing control_dependencies blocks (TensorFlow's
+  // _control_dependencies_for_inputs): a block is skipped when an input was created inside it.
+  size_t first_block = context.control_dependencies.size();
+  while (first_block > 0) {
+    --first_block;
+    if (context.control_dependencies[first_block].clears) break;
+  }
+  for (size_t b = first_block; b < context.control_dependencies.size(); ++b) {
+    const ControlDependencyBlock& block = context.control_dependencies[b];
+    bool dominated = false;
+    for (const Output& in : spec.inputs) dominated = dominated || block.created.contains(in.node);
+    if (dominated) continue;
+    for (Node* control : block.control_inputs) {
+      bool present = false;
+      for (const Output& in : spec.inputs) present = present || in.node == control;
+      for (const Node* existing : spec.control_inputs) present = present || existing == control;
+      if (!present) spec.control_inputs.push_back(control);
+    }
   }
 
   auto node = std::unique_ptr<Node>(new Node());
@@ -145,6 +370,9 @@ Node* Graph::add_node(NodeSpec spec) {
   }
   nodes_by_name_.emplace(raw->name_, raw);
   nodes_.push_back(std::move(node));
+  for (size_t b = first_block; b < context.control_dependencies.size(); ++b) {
+    context.control_dependencies[b].created.insert(raw);
+  }
   return raw;
 }
 

@@ -6,6 +6,23 @@
 
 namespace scopeflow {
 
+namespace {
+
+// True when a variable is named `scope` or lives below "scope/" (an exact prefix, unlike the
+// regular-expression filter of get_collection).
+bool has_variables_under(const Graph& graph, const std::string& scope) {
+  for (const Variable& v : all_variables(graph)) {
+    const std::string& name = v.name();
+    if (name == scope || (name.size() > scope.size() && name.compare(0, scope.size(), scope) == 0 &&
+                          name[scope.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Layer::Layer(std::string name, std::string default_name)
     : name_(std::move(name)), default_name_(std::move(default_name)) {}
 
@@ -25,7 +42,7 @@ Output Layer::operator()(Output input) {
       name = default_name_;
       for (int i = 1;; ++i) {
         const std::string full = parent.empty() ? name : absl::StrCat(parent, "/", name);
-        if (global_variables(graph, full).empty()) break;
+        if (!has_variables_under(graph, full)) break;
         name = absl::StrCat(default_name_, "_", i);
       }
     }

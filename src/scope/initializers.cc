@@ -36,6 +36,8 @@ bool is_random(InitializerKind kind) {
     case InitializerKind::kZeros:
     case InitializerKind::kOnes:
     case InitializerKind::kConstant:
+    case InitializerKind::kValue:
+    case InitializerKind::kFunction:
       return false;
     default:
       return true;
@@ -56,6 +58,8 @@ void validate(const Initializer& init) {
     case InitializerKind::kGlorotUniform:
     case InitializerKind::kGlorotNormal:
     case InitializerKind::kHeNormal:
+    case InitializerKind::kValue:
+    case InitializerKind::kFunction:
       return;
     case InitializerKind::kConstant:
       check_finite(init, "value", init.value);
@@ -195,6 +199,8 @@ std::string Initializer::name() const {
     case InitializerKind::kGlorotUniform: return "glorot_uniform";
     case InitializerKind::kGlorotNormal: return "glorot_normal";
     case InitializerKind::kHeNormal: return "he_normal";
+    case InitializerKind::kValue: return "value";
+    case InitializerKind::kFunction: return "function";
   }
   return "unknown";
 }
@@ -267,6 +273,11 @@ Initializer default_initializer(DType dtype) {
 
 void fill_initial_values(const Initializer& init, DType dtype, const Shape& shape,
                          uint64_t graph_seed, uint64_t op_seed, void* out) {
+  if (init.kind == InitializerKind::kValue) return fill_from_value(init, dtype, shape, out);
+  if (init.kind == InitializerKind::kFunction) {
+    // get_variable turns a callable into values when the variable is created.
+    throw_invalid("initializer", "function: call it to get the values (get_variable does)");
+  }
   // The struct may be filled in by hand, so check it again here.
   validate(init);
   if (!is_floating(dtype) && is_random(init.kind)) {

@@ -216,13 +216,6 @@ TEST(NameScopeTest, GuardRestoresThePreviousScope) {
     EXPECT_EQ(graph.current_name_scope(), "a/");
   }
   EXPECT_EQ(graph.current_name_scope(), "");
-
-  // The low-level pair used by other scope guards behaves the same way.
-  std::string previous = graph.enter_name_scope("low");
-  EXPECT_EQ(previous, "");
-  EXPECT_EQ(graph.current_name_scope(), "low/");
-  graph.restore_name_scope(previous);
-  EXPECT_EQ(graph.current_name_scope(), "");
 }
 
 TEST(GraphTest, NodesRecordInputsConsumersAndShapes) {

@@ -215,7 +215,7 @@ TEST(LinearTest, Errors) {
   linear(x, 8, "fc");
   EXPECT_THAT(error_of([&] { linear(x, 4, "fc"); }),
               IsError(absl::StatusCode::kInvalidArgument,
-                      AllOf(HasSubstr("trying to share variable fc/weights"), HasSubstr("(5, 4)"),
+                      AllOf(HasSubstr("Trying to share variable fc/weights"), HasSubstr("(5, 4)"),
                             HasSubstr("(5, 8)"))));
 }
 
