@@ -125,6 +125,8 @@ struct NodeSpec {
 /// Guards of one thread must be left in the reverse order of entry (see Graph).
 class NameScope {
  public:
+  /// The same as graph.name_scope(name); this form also fits std::optional::emplace.
+  NameScope(Graph& graph, std::string_view name);
   NameScope(const NameScope&) = delete;
   NameScope& operator=(const NameScope&) = delete;
   ~NameScope();
@@ -132,12 +134,9 @@ class NameScope {
   const std::string& name() const { return name_; }
 
  private:
-  friend class Graph;
-  NameScope(Graph* graph, std::string name, uint64_t guard_id)
-      : graph_(graph), name_(std::move(name)), guard_id_(guard_id) {}
   Graph* graph_;
   std::string name_;
-  uint64_t guard_id_;
+  uint64_t guard_id_ = 0;
 };
 
 /// RAII guard returned by Graph::control_dependencies; ends the block when destroyed.
@@ -224,6 +223,8 @@ class Graph {
 
  private:
   friend class NameScope;
+  /// Enters a name scope and pushes its guard frame: {the scope entered, the guard id}.
+  std::pair<std::string, uint64_t> open_name_scope(std::string_view name);
   std::string enter_name_scope_locked(BuildContext& context, std::string_view name);
   void pop_frame(BuildContext& context) noexcept;
 

@@ -3,9 +3,18 @@
 
 #include <string_view>
 
+#include <vector>
+
 #include "scopeflow/graph.h"
 
 namespace scopeflow::losses {
+
+/// The REGULARIZATION_LOSSES collection, filtered by `scope` as get_collection does
+/// (tf.losses.get_regularization_losses).
+std::vector<Output> regularization_losses(const Graph& graph, std::string_view scope = "");
+/// Their sum (AddN), or a float32 0 when there are none (tf.losses.get_regularization_loss).
+Output regularization_loss(Graph& graph, std::string_view scope = "",
+                           std::string_view name = "total_regularization_loss");
 
 /// mean((predictions - labels)^2) over all elements; shapes must match.
 Output mean_squared_error(Output labels, Output predictions, std::string_view scope = "mean_squared_error");

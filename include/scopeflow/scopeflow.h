@@ -18,5 +18,6 @@
 #include "scopeflow/session.h"
 #include "scopeflow/shape.h"
 #include "scopeflow/summary.h"
+#include "scopeflow/template.h"
 #include "scopeflow/tensor.h"
 #include "scopeflow/train.h"

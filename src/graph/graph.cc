@@ -1,5 +1,8 @@
 #include "scopeflow/graph.h"
 
+#include <tuple>
+#include <utility>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -190,7 +193,13 @@ void Graph::close_guard(uint64_t id) noexcept {
   }
 }
 
-NameScope Graph::name_scope(std::string_view name) {
+NameScope::NameScope(Graph& graph, std::string_view name) : graph_(&graph) {
+  std::tie(name_, guard_id_) = graph.open_name_scope(name);
+}
+
+NameScope Graph::name_scope(std::string_view name) { return NameScope(*this, name); }
+
+std::pair<std::string, uint64_t> Graph::open_name_scope(std::string_view name) {
   std::lock_guard<std::mutex> lock(mutex_);
   BuildContext& context = context_locked(contexts_);
   throw_if_broken(context, "name_scope");
@@ -201,7 +210,7 @@ NameScope Graph::name_scope(std::string_view name) {
   frame.id = next_guard_id_++;
   const uint64_t id = frame.id;
   context.guards.push_back(std::move(frame));
-  return NameScope(this, context.name_scope, id);
+  return {context.name_scope, id};
 }
 
 std::string Graph::enter_name_scope_locked(BuildContext& context, std::string_view name) {

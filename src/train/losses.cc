@@ -2,6 +2,7 @@
 
 #include "scopeflow/error.h"
 #include "scopeflow/ops.h"
+#include "scopeflow/scope.h"
 
 namespace scopeflow {
 
@@ -28,6 +29,16 @@ void check_sparse(std::string_view where, const Output& labels, const Output& lo
 }  // namespace
 
 namespace losses {
+
+std::vector<Output> regularization_losses(const Graph& graph, std::string_view scope) {
+  return get_collection_outputs(graph, collection_keys::kRegularizationLosses, scope);
+}
+
+Output regularization_loss(Graph& graph, std::string_view scope, std::string_view name) {
+  std::vector<Output> losses = regularization_losses(graph, scope);
+  if (losses.empty()) return ops::scalar(graph, 0.0f, name);
+  return ops::add_n(std::move(losses), name);
+}
 
 Output mean_squared_error(Output labels, Output predictions, std::string_view scope) {
   constexpr std::string_view kWhere = "mean_squared_error";

@@ -83,7 +83,23 @@ Node* Optimizer::apply_gradients(std::span<const GradientAndVariable> grads_and_
   std::vector<Node*> updates;
   for (const GradientAndVariable& gv : grads_and_vars) {
     NameScope update_scope = graph.name_scope(absl::StrCat("update_", gv.variable.node()->name()));
-    for (Node* n : apply_dense(graph, gv.gradient, gv.variable)) updates.push_back(n);
+    std::vector<Node*> applied = apply_dense(graph, gv.gradient, gv.variable);
+    updates.insert(updates.end(), applied.begin(), applied.end());
+    if (const Constraint& constraint = gv.variable.info().constraint) {
+      // TF1's apply_gradients: var.assign(constraint(var)) after the update. The constraint's ops
+      // read the variable's buffer, so they must run after the update too.
+      ControlDependencies after_update = graph.control_dependencies(applied);
+      Output projected = constraint(gv.variable.info().read->output(0));
+      const Variable& v = gv.variable;
+      if (!projected.valid() || projected.graph() != &graph || projected.dtype() != v.dtype() ||
+          projected.shape() != v.shape()) {
+        throw_invalid(name_, "the constraint of variable '", v.name(), "' must return a ", dtype_name(v.dtype()),
+                      " ", v.shape().to_string(), " tensor of the graph, got ",
+                      projected.valid() ? absl::StrCat(dtype_name(projected.dtype()), " ", projected.shape().to_string())
+                                        : std::string("a null output"));
+      }
+      updates.push_back(ops::assign(v, projected, "constraint"));
+    }
   }
   std::vector<Node*> last = finish(graph, updates);
   updates.insert(updates.end(), last.begin(), last.end());

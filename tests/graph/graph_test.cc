@@ -3,7 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "scopeflow/error.h"
 #include "scopeflow/ops.h"
@@ -300,6 +305,176 @@ TEST(GraphTest, OutputAndAttrAccessErrors) {
   EXPECT_THAT(error_of([&] { x.node->attr<bool>("dtype"); }),
               IsError(absl::StatusCode::kInvalidArgument, HasSubstr("has another kind")));
   EXPECT_EQ(x.node->attr<DType>("dtype"), DType::kFloat32);
+}
+
+}  // namespace
+}  // namespace scopeflow
+
+namespace scopeflow {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+using test::error_of;
+using test::IsError;
+
+constexpr absl::StatusCode kFailedPrecondition = absl::StatusCode::kFailedPrecondition;
+
+Output square_input(Graph& graph, std::string_view name = "") {
+  return ops::placeholder(graph, DType::kFloat32, Shape{2, 2}, name);
+}
+
+TEST(NameRulesTest, TensorFlowsNodeAndScopeNameRules) {
+  EXPECT_TRUE(is_valid_node_name("a"));
+  EXPECT_TRUE(is_valid_node_name(".a-b_c/d>e\\f"));
+  EXPECT_TRUE(is_valid_node_name("0"));
+  EXPECT_FALSE(is_valid_node_name(""));
+  EXPECT_FALSE(is_valid_node_name("_a"));
+  EXPECT_FALSE(is_valid_node_name("-a"));
+  EXPECT_FALSE(is_valid_node_name("/a"));
+  EXPECT_FALSE(is_valid_node_name("a b"));
+  EXPECT_FALSE(is_valid_node_name("a:0"));
+  EXPECT_TRUE(is_valid_nested_scope_name("_a"));
+  EXPECT_TRUE(is_valid_nested_scope_name(""));
+  EXPECT_FALSE(is_valid_nested_scope_name("a*"));
+}
+
+TEST(NameRulesTest, BadScopeAndNodeNamesAreClearErrors) {
+  Graph graph;
+  EXPECT_THAT(error_of([&] { NameScope s = graph.name_scope("_x"); }),
+              IsError(absl::StatusCode::kInvalidArgument,
+                      AllOf(HasSubstr("[name_scope]"), HasSubstr("'_x' is not a valid scope name"))));
+  EXPECT_THAT(error_of([&] { NameScope s = graph.name_scope("a b"); }),
+              IsError(absl::StatusCode::kInvalidArgument, HasSubstr("not a valid scope name")));
+  {
+    // Below the root a leading '_' is fine, as in TensorFlow.
+    NameScope outer = graph.name_scope("outer");
+    NameScope inner = graph.name_scope("_inner");
+    EXPECT_EQ(inner.name(), "outer/_inner/");
+  }
+  EXPECT_THAT(error_of([&] { square_input(graph, "bad name"); }),
+              IsError(absl::StatusCode::kInvalidArgument,
+                      AllOf(HasSubstr("[placeholder]"), HasSubstr("'bad name' is not a valid node name"))));
+  EXPECT_THAT(error_of([&] { square_input(graph, "_x"); }),
+              IsError(absl::StatusCode::kInvalidArgument, HasSubstr("not a valid node name")));
+  EXPECT_EQ(graph.num_nodes(), 0);
+  EXPECT_EQ(graph.current_name_scope(), "");
+}
+
+TEST(GuardOrderTest, NameScopesLeftOutOfOrderAreAnErrorUntilUnwound) {
+  Graph graph;
+  auto outer = std::make_unique<NameScope>(graph, "outer");
+  {
+    NameScope inner = graph.name_scope("inner");
+    outer.reset();  // left while "inner", entered after it, is still open
+    EXPECT_THAT(error_of([&] { square_input(graph); }),
+                IsError(kFailedPrecondition,
+                        AllOf(HasSubstr("out of order"), HasSubstr("name_scope 'outer/'"),
+                              HasSubstr("name_scope 'outer/inner/'"))));
+    EXPECT_THAT(error_of([&] { NameScope s = graph.name_scope("more"); }), IsError(kFailedPrecondition, HasSubstr("out of order")));
+    EXPECT_THAT(error_of([&] { auto d = graph.control_dependencies(std::vector<Node*>{}); }),
+                IsError(kFailedPrecondition, HasSubstr("out of order")));
+    EXPECT_EQ(graph.num_nodes(), 0);
+  }
+  // Leaving "inner" unwinds "outer" too: the state is whole again.
+  EXPECT_EQ(graph.current_name_scope(), "");
+  EXPECT_EQ(square_input(graph).node->name(), "Placeholder");
+}
+
+TEST(GuardOrderTest, OptionalGuardsInReverseOrderAreFine) {
+  Graph graph;
+  std::optional<NameScope> a;
+  std::optional<NameScope> b;
+  a.emplace(graph, "a");
+  b.emplace(graph, "b");
+  EXPECT_EQ(graph.current_name_scope(), "a/b/");
+  b.reset();
+  EXPECT_EQ(graph.current_name_scope(), "a/");
+  a.reset();
+  EXPECT_EQ(graph.current_name_scope(), "");
+}
+
+TEST(GuardOrderTest, AGuardLeftOnAnotherThreadBreaksItsOwnThread) {
+  Graph graph;
+  auto scope = std::make_unique<NameScope>(graph, "mine");
+  std::thread([&] { scope.reset(); }).join();
+  EXPECT_THAT(error_of([&] { square_input(graph); }),
+              IsError(kFailedPrecondition, HasSubstr("another thread")));
+}
+
+TEST(ControlDependenciesTest, OpsCreatedInsideGetTheControlInputs) {
+  Graph graph;
+  Output a = square_input(graph, "a");
+  Output b = square_input(graph, "b");
+  Output c;
+  Output d;
+  Output e;
+  Output before = ops::neg(a, "before");
+  {
+    auto deps = graph.control_dependencies({a.node, b.node});
+    c = ops::neg(a, "c");  // reads a: only b is added
+    d = ops::neg(c, "d");  // c was made inside the block: it already depends on a and b
+    e = ops::neg(before, "e");
+    {
+      auto clear = graph.control_dependencies(std::nullopt);
+      Output free = ops::neg(before, "free");
+      EXPECT_THAT(free.node->control_inputs(), IsEmpty());
+    }
+    {
+      // Nested: inputs of the enclosing block are not repeated.
+      auto more = graph.control_dependencies({b.node, before.node});
+      Output f = ops::neg(a, "f");
+      EXPECT_THAT(f.node->control_inputs(), UnorderedElementsAre(b.node, before.node));
+    }
+  }
+  Output after = ops::neg(a, "after");
+  EXPECT_THAT(c.node->control_inputs(), ElementsAre(b.node));
+  EXPECT_THAT(d.node->control_inputs(), IsEmpty());
+  EXPECT_THAT(e.node->control_inputs(), ElementsAre(a.node, b.node));
+  EXPECT_THAT(after.node->control_inputs(), IsEmpty());
+  EXPECT_THAT(before.node->control_inputs(), IsEmpty());
+}
+
+TEST(ControlDependenciesTest, ForeignOrNullControlInputsAreRejected) {
+  Graph graph;
+  Graph other;
+  Output x = square_input(other);
+  EXPECT_THAT(error_of([&] { auto d = graph.control_dependencies({x.node}); }),
+              IsError(absl::StatusCode::kInvalidArgument, HasSubstr("another graph")));
+  EXPECT_THAT(error_of([&] { auto d = graph.control_dependencies({nullptr}); }),
+              IsError(absl::StatusCode::kInvalidArgument, HasSubstr("null")));
+}
+
+TEST(GraphThreadsTest, EachThreadHasItsOwnNameScopeAndNodesAreUnique) {
+  Graph graph;
+  constexpr int kThreads = 4;
+  constexpr int kNodes = 200;
+  std::vector<std::thread> threads;
+  std::vector<std::string> scopes(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      NameScope scope = graph.name_scope("worker");
+      scopes[static_cast<size_t>(t)] = scope.name();
+      for (int i = 0; i < kNodes; ++i) {
+        Output x = square_input(graph);
+        EXPECT_EQ(x.node->name().rfind(scope.name(), 0), 0u);
+        auto deps = graph.control_dependencies({x.node});
+        Output y = ops::neg(x);
+        EXPECT_THAT(y.node->control_inputs(), IsEmpty());  // y reads x: dominated
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(graph.num_nodes(), kThreads * kNodes * 2);
+  std::set<std::string> names;
+  for (const auto& node : graph.nodes()) names.insert(node->name());
+  EXPECT_EQ(names.size(), static_cast<size_t>(kThreads * kNodes * 2));
+  std::set<std::string> distinct_scopes(scopes.begin(), scopes.end());
+  EXPECT_EQ(distinct_scopes.size(), static_cast<size_t>(kThreads));  // worker/, worker_1/, ...
+  EXPECT_EQ(graph.current_name_scope(), "");
 }
 
 }  // namespace
