@@ -77,6 +77,18 @@ struct Square {
   template <typename T>
   SCOPEFLOW_HOST_DEVICE T operator()(T x) const { return x * x; }
 };
+// TensorFlow's Abs and Sign: abs(-0) = +0, sign(+-0) = +0, and NaN stays NaN in both.
+struct Abs {
+  SCOPEFLOW_HOST_DEVICE float operator()(float x) const { return fabsf(x); }
+};
+struct Sign {
+  // Comparisons are false for NaN, so it falls through to `x` itself.
+  SCOPEFLOW_HOST_DEVICE float operator()(float x) const {
+    if (x > 0.0f) return 1.0f;
+    if (x < 0.0f) return -1.0f;
+    return x == 0.0f ? 0.0f : x;
+  }
+};
 
 // Gradients of the activations, as TensorFlow's ReluGrad, SigmoidGrad and TanhGrad define them.
 struct ReluGrad {  // (gradients, features) -> gradients where features > 0

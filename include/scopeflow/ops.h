@@ -63,6 +63,10 @@ Output add_n(std::vector<Output> inputs, std::string_view name = "");
 Output neg(Output x, std::string_view name = "");
 /// tf.square (Square).
 Output square(Output x, std::string_view name = "");
+/// tf.abs of a float32 tensor (Abs); NaN stays NaN.
+Output abs(Output x, std::string_view name = "");
+/// tf.sign of a float32 tensor (Sign): -1, 0 or +1, and NaN for NaN.
+Output sign(Output x, std::string_view name = "");
 /// tf.broadcast_to: NumPy-broadcasts x to `shape`.
 Output broadcast_to(Output x, Shape shape, std::string_view name = "");
 /// tf.cast; float to integer truncates toward zero, anything to bool is "!= 0".

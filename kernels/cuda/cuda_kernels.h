@@ -13,10 +13,10 @@
 
 namespace scopeflow::cuda {
 
-enum class UnaryOp { kRelu, kSigmoid, kTanh, kNeg, kSquare };
+enum class UnaryOp { kRelu, kSigmoid, kTanh, kNeg, kSquare, kAbs, kSign };
 enum class BinaryOp { kAdd, kSub, kMul, kReluGrad, kSigmoidGrad, kTanhGrad };
 
-/// out[i] = op(in[i]) over n elements of `dtype` (float32 for the activations).
+/// out[i] = op(in[i]) over n elements of `dtype` (float32 for the activations, Abs and Sign).
 cudaError_t launch_unary(UnaryOp op, DType dtype, const void* in, void* out, int64_t n,
                          cudaStream_t stream);
 /// out[i] = op(a[index.offset(0, i)], b[index.offset(1, i)]); `same_shape` skips the indexing.

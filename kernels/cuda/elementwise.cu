@@ -165,6 +165,8 @@ cudaError_t launch_unary(UnaryOp op, DType dtype, const void* in, void* out, int
     case UnaryOp::kRelu: run_unary<float>(in, out, n, functors::Relu{}, stream); break;
     case UnaryOp::kSigmoid: run_unary<float>(in, out, n, functors::Sigmoid{}, stream); break;
     case UnaryOp::kTanh: run_unary<float>(in, out, n, functors::Tanh{}, stream); break;
+    case UnaryOp::kAbs: run_unary<float>(in, out, n, functors::Abs{}, stream); break;
+    case UnaryOp::kSign: run_unary<float>(in, out, n, functors::Sign{}, stream); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();

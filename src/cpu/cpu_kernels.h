@@ -29,6 +29,8 @@ void random_standard_normal(KernelContext& ctx);
 
 void neg(KernelContext& ctx);
 void square(KernelContext& ctx);
+void abs(KernelContext& ctx);           // float32; NaN stays NaN
+void sign(KernelContext& ctx);          // float32; -1, 0, +1 or NaN
 void add_n(KernelContext& ctx);         // sum of N same-shaped inputs
 void cast(KernelContext& ctx);          // any pair of dtypes; float -> int truncates toward zero
 void equal(KernelContext& ctx);         // broadcasting x == y -> bool

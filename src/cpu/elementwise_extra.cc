@@ -1,5 +1,5 @@
-// Elementwise kernels added for training: Neg, Square, AddN, Cast, Equal, BroadcastTo and the
-// activation gradients.
+// Elementwise kernels added for training: Neg, Square, Abs, Sign, AddN, Cast, Equal, BroadcastTo
+// and the activation gradients.
 
 #include <cstring>
 #include <vector>
@@ -106,6 +106,8 @@ void broadcast_typed(const Tensor& in, Tensor& out) {
 
 void neg(KernelContext& ctx) { numeric_unary(ctx, [](auto x) { return functors::Neg{}(x); }); }
 void square(KernelContext& ctx) { numeric_unary(ctx, [](auto x) { return functors::Square{}(x); }); }
+void abs(KernelContext& ctx) { typed_unary<float>(ctx, functors::Abs{}); }
+void sign(KernelContext& ctx) { typed_unary<float>(ctx, functors::Sign{}); }
 
 void add_n(KernelContext& ctx) {
   Tensor& out = ctx.outputs[0];

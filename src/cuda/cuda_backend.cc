@@ -614,6 +614,8 @@ constexpr CudaKernelEntry kCudaKernels[] = {
     {"Tanh", unary<cuda::UnaryOp::kTanh>},
     {"Neg", unary<cuda::UnaryOp::kNeg>},
     {"Square", unary<cuda::UnaryOp::kSquare>},
+    {"Abs", unary<cuda::UnaryOp::kAbs>},
+    {"Sign", unary<cuda::UnaryOp::kSign>},
     {"BiasAdd", bias_add},
     {"BiasAddGrad", bias_add_grad},
     {"Sum", sum},

@@ -27,6 +27,12 @@ Output scalar(Graph& graph, float value, std::string_view name) {
   return ops::constant(graph, Tensor::scalar(value), name);
 }
 
+Output zeros_like(Output x) {
+  Output zero = scalar(*x.node->graph(), 0.0f, "zeros");
+  if (x.shape().rank() == 0) return zero;
+  return ops::broadcast_to(zero, x.shape(), "zeros_like");
+}
+
 Output broadcast_reduced_grad(Output grad, const Shape& input, const std::vector<int>& axes) {
   Output kept = grad;
   if (grad.shape().rank() != input.rank()) {

@@ -14,6 +14,10 @@ Output sum_to_shape(Output grad, const Shape& target);
 /// A float32 scalar Const in the current name scope.
 Output scalar(Graph& graph, float value, std::string_view name = "Const");
 
+/// tf.zeros_like of a float32 tensor: a scalar zero broadcast to its shape (TensorFlow's
+/// zeros/Fill), so the graph holds one element however large x is.
+Output zeros_like(Output x);
+
 /// `grad` of a reduced value, reshaped to the kept-dims shape and broadcast to `input`.
 Output broadcast_reduced_grad(Output grad, const Shape& input, const std::vector<int>& axes);
 

@@ -1,4 +1,4 @@
-// MatMul, AddV2, Sub, Mul, Sum, Mean, AddN, Neg, Square, Cast, Equal, ArgMax.
+// MatMul, AddV2, Sub, Mul, Sum, Mean, AddN, Neg, Square, Abs, Sign, Cast, Equal, ArgMax.
 
 #include "absl/strings/str_cat.h"
 #include "cpu/cpu_kernels.h"
@@ -9,6 +9,8 @@
 namespace scopeflow {
 
 namespace {
+
+using op_util::infer_float_unary;
 
 std::vector<OutputSpec> infer_matmul(const InferenceContext& ctx) {
   ctx.expect_float(0);
@@ -65,6 +67,12 @@ Output binary(std::string op, std::string_view builder, Output x, Output y, std:
   Graph& graph = op_util::graph_of(x, builder);
   if (y.node == nullptr) throw_invalid(builder, "input 1 is a null output");
   return op_util::make(graph, std::move(op), {x, y}, {{"T", x.dtype()}}, name);
+}
+
+// Checks x before reading its dtype: a null output is an Error, never a null dereference.
+Output unary(std::string op, std::string_view builder, Output x, std::string_view name) {
+  Graph& graph = op_util::graph_of(x, builder);
+  return op_util::make(graph, std::move(op), {x}, {{"T", x.dtype()}}, name);
 }
 
 Output reduction(std::string op, std::string_view builder, Output x,
@@ -180,6 +188,12 @@ std::vector<Output> square_grad(const GradientContext& g) {
   return {ops::mul(g.grad(0), ops::mul(grad_util::scalar(g.graph, 2.0f), g.input(0)))};
 }
 
+// TensorFlow's _AbsGrad: grad * sign(x), so the gradient at 0 is 0.
+std::vector<Output> abs_grad(const GradientContext& g) { return {ops::mul(g.grad(0), ops::sign(g.input(0)))}; }
+
+// TensorFlow's _SignGrad: zeros_like(x), a real zero gradient rather than a no-gradient mark.
+std::vector<Output> sign_grad(const GradientContext& g) { return {grad_util::zeros_like(g.input(0))}; }
+
 std::vector<Output> cast_grad(const GradientContext& g) {
   // Only float -> float casts carry a gradient; integer and bool values are constants to it.
   if (!is_floating(g.input(0).dtype()) || !is_floating(g.output(0).dtype())) return {Output{}};
@@ -216,6 +230,12 @@ void register_math_ops() {
   register_op({.tf_name = "Square", .builder_name = "square", .default_name = "Square",
                .num_inputs = 1, .infer = infer_numeric_unary, .cpu_kernel = cpu::square,
                .cuda = CudaSupport::kCudaKernel, .gradient = square_grad});
+  register_op({.tf_name = "Abs", .builder_name = "abs", .default_name = "Abs", .num_inputs = 1,
+               .infer = infer_float_unary, .cpu_kernel = cpu::abs, .cuda = CudaSupport::kCudaKernel,
+               .gradient = abs_grad});
+  register_op({.tf_name = "Sign", .builder_name = "sign", .default_name = "Sign", .num_inputs = 1,
+               .infer = infer_float_unary, .cpu_kernel = cpu::sign, .cuda = CudaSupport::kCudaKernel,
+               .gradient = sign_grad});
   register_op({.tf_name = "Cast", .builder_name = "cast", .default_name = "Cast", .num_inputs = 1,
                .infer = infer_cast, .cpu_kernel = cpu::cast, .cuda = CudaSupport::kCudaKernel,
                .gradient = cast_grad});
@@ -252,13 +272,13 @@ Output add_n(std::vector<Output> inputs, std::string_view name) {
   return op_util::make(graph, "AddN", std::move(inputs), {{"N", n}, {"T", dtype}}, name);
 }
 
-Output neg(Output x, std::string_view name) {
-  return op_util::make(op_util::graph_of(x, "neg"), "Neg", {x}, {{"T", x.dtype()}}, name);
-}
+Output neg(Output x, std::string_view name) { return unary("Neg", "neg", x, name); }
 
-Output square(Output x, std::string_view name) {
-  return op_util::make(op_util::graph_of(x, "square"), "Square", {x}, {{"T", x.dtype()}}, name);
-}
+Output square(Output x, std::string_view name) { return unary("Square", "square", x, name); }
+
+Output abs(Output x, std::string_view name) { return unary("Abs", "abs", x, name); }
+
+Output sign(Output x, std::string_view name) { return unary("Sign", "sign", x, name); }
 
 Output cast(Output x, DType dtype, std::string_view name) {
   Graph& graph = op_util::graph_of(x, "cast");

@@ -9,6 +9,8 @@ namespace scopeflow {
 
 namespace {
 
+using op_util::infer_float_unary;
+
 std::vector<OutputSpec> infer_bias_add(const InferenceContext& ctx) {
   ctx.expect_float(0);
   ctx.expect_float(1);
@@ -21,11 +23,6 @@ std::vector<OutputSpec> infer_bias_add(const InferenceContext& ctx) {
              value.to_string());
   }
   return {{DType::kFloat32, value}};
-}
-
-std::vector<OutputSpec> infer_float_unary(const InferenceContext& ctx) {
-  ctx.expect_float(0);
-  return {{DType::kFloat32, ctx.input_shape(0)}};
 }
 
 std::vector<OutputSpec> infer_softmax(const InferenceContext& ctx) {

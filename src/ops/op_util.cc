@@ -32,6 +32,11 @@ Graph& graph_of(const Output& x, std::string_view where) {
   return *x.node->graph();
 }
 
+std::vector<OutputSpec> infer_float_unary(const InferenceContext& ctx) {
+  ctx.expect_float(0);
+  return {{DType::kFloat32, ctx.input_shape(0)}};
+}
+
 std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
   const int rank = std::max(a.rank(), b.rank());
   std::vector<int64_t> dims(static_cast<size_t>(rank));

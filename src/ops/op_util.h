@@ -18,6 +18,9 @@ Output make_exact(Graph& graph, std::string op, std::vector<Output> inputs, Attr
 /// The graph of `x`; throws Error naming `where` when x is a null output.
 Graph& graph_of(const Output& x, std::string_view where);
 
+/// Shape inference of a float32 elementwise unary op (Relu, Abs, ...): same dtype and shape.
+std::vector<OutputSpec> infer_float_unary(const InferenceContext& ctx);
+
 /// NumPy broadcast of two shapes, or nullopt when they are incompatible.
 std::optional<Shape> broadcast_shapes(const Shape& a, const Shape& b);
 

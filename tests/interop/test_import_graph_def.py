@@ -94,3 +94,30 @@ def test_output_shapes_match_tensorflow_inference(name):
         ours = [[d.size for d in s.dim] for s in node.attr["_output_shapes"].list.shape]
         theirs = [t.shape.as_list() for t in op.outputs]
         assert ours == theirs, f"{node.name} ({node.op}): ours {ours}, TensorFlow {theirs}"
+
+
+def test_abs_sign_values_and_gradient_match_tensorflow():
+    """TensorFlow's own Abs, Sign and their registered gradients (_AbsGrad, _SignGrad) on signed
+    zeros, infinities and NaN give our values, and tf.gradients of the loss gives our gradient."""
+    assert "abs_sign" in CASES
+    case = load_case("abs_sign")
+    graph, _ = import_case(case)
+    abs_name, sign_name, loss_name, grad_name = case["fetches"]
+    assert graph.get_tensor_by_name(abs_name).op.type == "Abs"
+    assert graph.get_tensor_by_name(sign_name).op.type == "Sign"
+    x = graph.get_tensor_by_name("x:0")
+    x_value = array(case["feeds"]["x:0"])
+    assert np.isnan(x_value).any() and np.isinf(x_value).any() and np.signbit(x_value[x_value == 0]).any()
+    with graph.as_default():
+        (tf_grad,) = tf.compat.v1.gradients(graph.get_tensor_by_name(loss_name), [x])
+        direct = [tf.abs(x), tf.sign(x)]
+    with session(graph) as sess:
+        tf_abs, tf_sign, theirs = sess.run(direct + [tf_grad], feed_dict={x: x_value})
+    ours = {name: array(spec) for name, spec in zip(case["fetches"], case["outputs"])}
+    np.testing.assert_array_equal(ours[abs_name], tf_abs)
+    np.testing.assert_array_equal(ours[sign_name], tf_sign)
+    # Signed zeros survive the JSON round trip, so abs(-0) and sign(-0) must be +0 on both sides.
+    for name, tf_value in ((abs_name, tf_abs), (sign_name, tf_sign)):
+        zeros = ours[name] == 0
+        np.testing.assert_array_equal(np.signbit(ours[name][zeros]), np.signbit(tf_value[zeros]), err_msg=name)
+    np.testing.assert_allclose(ours[grad_name], theirs, rtol=RTOL, atol=ATOL)

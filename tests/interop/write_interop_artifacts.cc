@@ -4,7 +4,8 @@
 //   OUT/logs/exampleN/events.out.tfevents.*   one TensorBoard run per article example: graph,
 //                                             scalars, histograms, text and run metadata
 //   OUT/logs_expected.json                    what those runs must hold, for the readers to match
-//   OUT/graphs/NAME/graph_def.pb              GraphDefs: example1..3 and random_000..random_NNN
+//   OUT/graphs/NAME/graph_def.pb              GraphDefs: example1..3, random_000..random_NNN,
+//                                             abs_sign and train_*
 //   OUT/graphs/NAME/case.json                 variable values, feeds, fetches and our outputs
 //   OUT/graphs/train_*/training.json          loss, gradient tensors and variables after one step
 //
@@ -14,12 +15,14 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -63,6 +66,11 @@ std::string json_string(const std::string& s) {
 }
 
 std::string json_float(double v) {
+  // Python's json module reads these spellings of the non-finite values; a bare "-0" would
+  // parse as the integer 0 and lose its sign.
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  if (v == 0.0 && std::signbit(v)) return "-0.0";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.9g", v);
   return buf;
@@ -553,6 +561,27 @@ void write_random_graph(const fs::path& out, int index, uint64_t seed) {
 }
 
 // ------------------------------------------------------------------------------------------
+// Abs and Sign on signed zeros, infinities and NaN (no denormals: TensorFlow's CPU kernels
+// flush them to zero), with the gradient of a loss that uses both. Fetches: abs, sign, loss,
+// d loss / d x (tests/interop/test_import_graph_def.py differentiates the loss with TensorFlow).
+
+void write_abs_sign_case(const fs::path& out) {
+  Graph graph;
+  const Shape shape{2, 4};
+  const float inf = std::numeric_limits<float>::infinity();
+  Output x = ops::placeholder(graph, DType::kFloat32, shape, "x");
+  Output abs_x = ops::abs(x);
+  Output sign_x = ops::sign(x);
+  Output w = ops::constant(graph, Tensor::from_vector<float>(shape, {0.5f, -1.0f, 2.0f, 1.5f, -0.25f, 3.0f, 1.0f, -2.0f}));
+  Output loss = ops::add(ops::reduce_sum(ops::mul(abs_x, w)), ops::reduce_sum(ops::mul(sign_x, w)), "loss");
+  const Output dx = gradients(loss, {x}).at(0);
+  Session session(graph, cpu_session());
+  const Tensor x_value = Tensor::from_vector<float>(
+      shape, {-2.5f, -0.0f, 0.0f, 3.0f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), 0.75f});
+  write_case(out / "graphs" / "abs_sign", graph, session, {{x, x_value}}, {abs_x, sign_x, loss, dx});
+}
+
+// ------------------------------------------------------------------------------------------
 // Training cases: a layer shared three times, a dense-label cross-entropy loss, our gradients
 // and one optimizer step. TensorFlow recomputes the gradients with tf.gradients on the imported
 // graph and runs the exported update op (tests/interop/test_training.py).
@@ -655,9 +684,10 @@ int main(int argc, char** argv) {
     for (int number = 1; number <= 3; ++number) runs[absl::StrCat("example", number)] = write_example(out, number);
     write_file(out / "logs_expected.json", expectations_json(runs));
     for (int i = 0; i < num_random; ++i) write_random_graph(out, i, seed + static_cast<uint64_t>(i));
+    write_abs_sign_case(out);
     const char* training_cases[] = {"train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw"};
     for (const char* name : training_cases) write_training_case(out, name, seed);
-    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 5, out.string().c_str());
+    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 1 + 5, out.string().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "write_interop_artifacts: %s\n", e.what());

@@ -63,7 +63,7 @@ TEST(OpTableTest, RegistersTheTensorFlowOps) {
   EXPECT_THAT(names, IsSupersetOf({"Placeholder", "Const", "Identity", "MatMul", "AddV2", "Sub",
                                    "Mul", "BiasAdd", "Relu", "Sigmoid", "Tanh", "Softmax",
                                    "Reshape", "Sum", "Mean", "RandomStandardNormal", "VariableV2",
-                                   "NoOp"}));
+                                   "NoOp", "Abs", "Sign"}));
 }
 
 TEST(OpTableTest, ExecutionKindsOfTheBuiltinOps) {
@@ -89,6 +89,8 @@ TEST(OpTableTest, ExecutionKindsOfTheBuiltinOps) {
       {"Sum", ExecutionKind::kKernel, "reduce_sum", "Sum"},
       {"Mean", ExecutionKind::kKernel, "reduce_mean", "Mean"},
       {"RandomStandardNormal", ExecutionKind::kKernel, "random_normal", "RandomStandardNormal"},
+      {"Abs", ExecutionKind::kKernel, "abs", "Abs"},
+      {"Sign", ExecutionKind::kKernel, "sign", "Sign"},
   };
   for (const Expected& e : expected) {
     const OpDef* op = find_op(e.tf_name);

@@ -384,12 +384,85 @@ TEST(UnaryOpTest, Tanh) {
   EXPECT_EQ(big[1], -1.0f);
 }
 
+// unary_inputs() plus the values whose TensorFlow semantics Abs and Sign must keep.
+std::vector<float> special_unary_inputs() {
+  std::vector<float> x = unary_inputs();
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (float v : {kInf, -kInf, std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                  std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                  std::numeric_limits<float>::min(), -std::numeric_limits<float>::denorm_min()}) {
+    x.push_back(v);
+  }
+  return x;
+}
+
+TEST(UnaryOpTest, Abs) {
+  const std::vector<float> x = special_unary_inputs();
+  const std::vector<float> y = run_unary(ops::abs, x).to_vector<float>();
+  ASSERT_EQ(y.size(), x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    // Never negative, not even -0 or a NaN with its sign bit set (TensorFlow clears it too).
+    EXPECT_FALSE(std::signbit(y[i])) << x[i];
+    if (std::isnan(x[i])) {
+      EXPECT_TRUE(std::isnan(y[i]));
+    } else {
+      EXPECT_EQ(y[i], x[i] < 0 ? -x[i] : x[i]) << x[i];
+    }
+  }
+  EXPECT_THAT(run_unary(ops::abs, {-0.0f, 0.0f, -3.5f, 2.0f, -std::numeric_limits<float>::infinity()}).to_vector<float>(),
+              ElementsAre(0.0f, 0.0f, 3.5f, 2.0f, std::numeric_limits<float>::infinity()));
+}
+
+TEST(UnaryOpTest, Sign) {
+  const std::vector<float> x = special_unary_inputs();
+  const std::vector<float> y = run_unary(ops::sign, x).to_vector<float>();
+  ASSERT_EQ(y.size(), x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i])) {
+      EXPECT_TRUE(std::isnan(y[i]));  // TensorFlow's sign(NaN) is NaN, not 0
+    } else if (x[i] == 0.0f) {
+      EXPECT_EQ(y[i], 0.0f);
+      EXPECT_FALSE(std::signbit(y[i])) << "sign(-0) is +0 in TensorFlow";
+    } else {
+      EXPECT_EQ(y[i], x[i] > 0 ? 1.0f : -1.0f) << x[i];
+    }
+  }
+  // Denormals are not flushed (TensorFlow's CPU kernels flush them, so its sign gives 0 there).
+  EXPECT_THAT(run_unary(ops::sign, {-0.0f, 0.0f, -1e-30f, 1e-30f, std::numeric_limits<float>::denorm_min(),
+                                    std::numeric_limits<float>::infinity()})
+                  .to_vector<float>(),
+              ElementsAre(0.0f, 0.0f, -1.0f, 1.0f, 1.0f, 1.0f));
+}
+
 TEST(UnaryOpTest, RankIsKept) {
   Graph g;
   Output in = ops::constant(g, Tensor::from_vector<float>(Shape{2, 2}, {-1, 2, -3, 4}));
   const Tensor r = run_one(g, ops::relu(in));
   EXPECT_EQ(r.shape(), Shape({2, 2}));
   EXPECT_THAT(r.to_vector<float>(), ElementsAre(0, 2, 0, 4));
+  const Tensor a = run_one(g, ops::abs(in));
+  EXPECT_EQ(a.shape(), Shape({2, 2}));
+  EXPECT_THAT(a.to_vector<float>(), ElementsAre(1, 2, 3, 4));
+  const Tensor s = run_one(g, ops::sign(in));
+  EXPECT_EQ(s.shape(), Shape({2, 2}));
+  EXPECT_THAT(s.to_vector<float>(), ElementsAre(-1, 1, -1, 1));
+  // A scalar and an empty tensor keep their shapes too.
+  EXPECT_EQ(run_one(g, ops::sign(ops::scalar(g, -7.0f))).to_vector<float>(), std::vector<float>{-1.0f});
+  Output empty = ops::constant(g, Tensor(DType::kFloat32, Shape{0, 3}));
+  EXPECT_EQ(run_one(g, ops::abs(empty)).shape(), Shape({0, 3}));
+}
+
+TEST(UnaryOpTest, AbsAndSignNodes) {
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{3}, "x");
+  Output a = ops::abs(x);
+  Output s = ops::sign(x, "direction");
+  EXPECT_EQ(a.node->op(), "Abs");
+  EXPECT_EQ(a.node->name(), "Abs");
+  EXPECT_EQ(s.node->op(), "Sign");
+  EXPECT_EQ(s.node->name(), "direction");
+  EXPECT_EQ(s.node->attr<DType>("T"), DType::kFloat32);
+  EXPECT_EQ(ops::abs(x).node->name(), "Abs_1");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -828,6 +901,10 @@ TEST(ShapeInferenceErrorTest, UnaryOfInt) {
   expect_builder_error([&] { ops::relu(i); }, "relu", {"int32"});
   expect_builder_error([&] { ops::sigmoid(i); }, "sigmoid", {"int32"});
   expect_builder_error([&] { ops::tanh(i); }, "tanh", {"int32"});
+  expect_builder_error([&] { ops::abs(i); }, "abs", {"int32"});
+  expect_builder_error([&] { ops::sign(i); }, "sign", {"int32"});
+  Output b = ops::placeholder(g, DType::kBool, Shape{3});
+  expect_builder_error([&] { ops::abs(b); }, "abs", {"bool"});
 }
 
 TEST(ShapeInferenceErrorTest, Reshape) {
@@ -868,6 +945,10 @@ TEST(ShapeInferenceErrorTest, NullInputs) {
   Output a = ops::placeholder(g, DType::kFloat32, Shape{2, 2});
   expect_builder_error([&] { ops::matmul(a, Output{}); }, "matmul", {"null"});
   expect_builder_error([&] { ops::relu(Output{}); }, "relu", {"null"});
+  expect_builder_error([&] { ops::neg(Output{}); }, "neg", {"null"});
+  expect_builder_error([&] { ops::square(Output{}); }, "square", {"null"});
+  expect_builder_error([&] { ops::abs(Output{}); }, "abs", {"null"});
+  expect_builder_error([&] { ops::sign(Output{}); }, "sign", {"null"});
   expect_builder_error([&] { ops::add(Output{}, a); }, "add", {"null"});
 }
 
@@ -905,6 +986,26 @@ TEST(ElementwiseFunctorsTest, Tanh) {
   for (float x : {-3.0f, -0.5f, 0.1f, 2.0f}) EXPECT_NEAR(tanh_fn(x), std::tanh(static_cast<double>(x)), 1e-7) << x;
   EXPECT_EQ(tanh_fn(50.0f), 1.0f);
   EXPECT_EQ(tanh_fn(-50.0f), -1.0f);
+}
+
+TEST(ElementwiseFunctorsTest, AbsAndSign) {
+  const functors::Abs abs_fn;
+  const functors::Sign sign_fn;
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(abs_fn(-2.5f), 2.5f);
+  EXPECT_EQ(abs_fn(-kInf), kInf);
+  EXPECT_FALSE(std::signbit(abs_fn(-0.0f)));
+  EXPECT_TRUE(std::isnan(abs_fn(kNaN)));
+  EXPECT_TRUE(std::isnan(abs_fn(-kNaN)));
+  EXPECT_EQ(sign_fn(-2.5f), -1.0f);
+  EXPECT_EQ(sign_fn(1e-30f), 1.0f);
+  EXPECT_EQ(sign_fn(kInf), 1.0f);
+  EXPECT_EQ(sign_fn(-kInf), -1.0f);
+  EXPECT_EQ(sign_fn(0.0f), 0.0f);
+  EXPECT_FALSE(std::signbit(sign_fn(-0.0f)));
+  EXPECT_TRUE(std::isnan(sign_fn(kNaN)));
+  EXPECT_TRUE(std::isnan(sign_fn(-kNaN)));
 }
 
 TEST(ElementwiseFunctorsTest, Arithmetic) {

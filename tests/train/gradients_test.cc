@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -142,6 +144,39 @@ TEST(GradientsTest, UnconnectedAndIntegerPathsGiveNoGradient) {
   std::vector<Output> g = gradients(loss, {x, z});
   EXPECT_TRUE(g[0].valid());
   EXPECT_FALSE(g[1].valid());
+}
+
+// At the points the finite-difference cases avoid: TensorFlow's _AbsGrad (grad * sign(x)) is 0
+// at +-0 and NaN at NaN; its _SignGrad is zeros everywhere, a gradient rather than none.
+TEST(GradientsTest, AbsAndSignAtZeroInfinityAndNaN) {
+  Graph graph;
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{2, 3}, "x");
+  Output w = ops::constant(graph, Tensor::from_vector<float>(Shape{2, 3}, {2.0f, 3.0f, -1.0f, 0.5f, 4.0f, -2.0f}));
+  Output abs_loss = ops::reduce_sum(ops::mul(ops::abs(x), w));
+  Output sign_loss = ops::reduce_sum(ops::mul(ops::sign(x), w));
+  const Output d_abs = gradients(abs_loss, {x}).at(0);
+  const Output d_sign = gradients(sign_loss, {x}).at(0);
+  ASSERT_TRUE(d_sign.valid());
+  EXPECT_EQ(d_sign.shape(), x.shape());
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const Tensor x_value = Tensor::from_vector<float>(
+      Shape{2, 3}, {-0.0f, 0.0f, kInf, -kInf, std::numeric_limits<float>::quiet_NaN(), -1.5f});
+  Session session(graph);
+  const std::vector<Tensor> got = session.run({{x, x_value}}, {d_abs, d_sign});
+  const std::vector<float> abs_grad = got[0].to_vector<float>();
+  EXPECT_EQ(abs_grad[0], 0.0f);
+  EXPECT_EQ(abs_grad[1], 0.0f);
+  EXPECT_EQ(abs_grad[2], -1.0f);
+  EXPECT_EQ(abs_grad[3], -0.5f);
+  EXPECT_TRUE(std::isnan(abs_grad[4]));
+  EXPECT_EQ(abs_grad[5], 2.0f);
+  EXPECT_EQ(got[1].to_vector<float>(), std::vector<float>(6, 0.0f));
+  // A scalar input gets a scalar zero.
+  Output s = ops::placeholder(graph, DType::kFloat32, Shape{}, "s");
+  const Output d_scalar = gradients(ops::sign(s), {s}).at(0);
+  EXPECT_EQ(d_scalar.shape(), Shape{});
+  Session scalar_session(graph);
+  EXPECT_EQ(scalar_session.run(d_scalar, {{s, Tensor::scalar(3.0f)}}).to_vector<float>(), std::vector<float>{0.0f});
 }
 
 TEST(GradientsTest, GradYsWeightTheOutputs) {

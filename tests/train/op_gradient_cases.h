@@ -46,6 +46,9 @@ inline std::vector<OpGradientCase> op_gradient_cases() {
       {"AddN", "AddN", {Shape{2, 3}, Shape{2, 3}, Shape{2, 3}}, [](auto& in) { return add_n({in[0], in[1], in[2]}); }},
       {"Neg", "Neg", {Shape{5}}, [](auto& in) { return neg(in[0]); }},
       {"Square", "Square", {Shape{5}}, [](auto& in) { return square(in[0]); }},
+      // |x| >= 0.05 keeps the central differences (step 0.01) off the kink and the step at 0.
+      {"Abs", "Abs", {Shape{3, 4}}, [](auto& in) { return abs(in[0]); }, 0.05f},
+      {"Sign", "Sign", {Shape{3, 4}}, [](auto& in) { return sign(in[0]); }, 0.05f},
       {"Cast", "Cast", {Shape{4}}, [](auto& in) { return cast(in[0], DType::kFloat32); }},
       {"BroadcastTo", "BroadcastTo", {Shape{3, 1}}, [](auto& in) { return broadcast_to(in[0], Shape{2, 3, 4}); }},
       {"Identity", "Identity", {Shape{2, 2}}, [](auto& in) { return identity(in[0]); }},
