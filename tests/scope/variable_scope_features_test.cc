@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "scopeflow/error.h"
 #include "scopeflow/ops.h"
 #include "scopeflow/scope.h"
@@ -141,7 +142,7 @@ TEST(CollectionsTest, StandardAndUserCollections) {
   get_variable(graph, "frozen", {.shape = Shape{1}, .trainable = false});
   get_variable(graph, "mine", {.shape = Shape{1}, .collections = std::vector<std::string>{"mine"}});
   Variable local = get_local_variable(graph, "local", {.shape = Shape{1}});
-  Variable model = get_variable(graph, "model", {.shape = Shape{1},
+  get_variable(graph, "model", {.shape = Shape{1},
       .collections = std::vector<std::string>{"variables", std::string(collection_keys::kModelVariables)}});
   EXPECT_THAT(names_of(global_variables(graph)), ElementsAre("w", "frozen", "model"));
   EXPECT_THAT(names_of(trainable_variables(graph)), ElementsAre("w", "mine", "model"));
@@ -277,10 +278,14 @@ TEST(VariableStoreThreadsTest, ThreadsShareTheStoreButNotTheScopes) {
       // Each thread starts at its own root, whatever the others have entered.
       EXPECT_EQ(get_variable_scope(graph).name(), "");
       VariableScopeGuard shared = variable_scope(graph, "shared", {.reuse = Reuse::kAutoReuse});
-      for (int i = 0; i < 50; ++i) get_variable(graph, "w" + std::to_string(i), {.shape = Shape{2}});
-      VariableScopeGuard own = variable_scope(graph, "", {.default_name = "tower"});
-      get_variable(graph, "v", {.shape = Shape{1}});
+      for (int i = 0; i < 50; ++i) get_variable(graph, absl::StrCat("w", i), {.shape = Shape{2}});
+      {
+        VariableScopeGuard own = variable_scope(graph, "", {.default_name = "tower"});
+        get_variable(graph, "v", {.shape = Shape{1}});
+      }
+      // Without reuse, exactly one thread creates "plain/p" and the others are told it exists.
       try {
+        VariableScopeGuard root = variable_scope(graph, VariableScope{});
         VariableScopeGuard plain = variable_scope(graph, "plain");
         get_variable(graph, "p", {.shape = Shape{1}});
         ++created;
@@ -288,6 +293,7 @@ TEST(VariableStoreThreadsTest, ThreadsShareTheStoreButNotTheScopes) {
         EXPECT_EQ(e.code(), absl::StatusCode::kAlreadyExists);
         ++already_existed;
       }
+      EXPECT_EQ(get_variable_scope(graph).name(), "shared");
       (void)t;
     });
   }
