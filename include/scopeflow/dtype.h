@@ -184,7 +184,8 @@ constexpr decltype(auto) dispatch_dtype(DType dtype, F&& f) {
 
 /// Size of one element in bytes.
 constexpr size_t dtype_size(DType dtype) {
-  return dispatch_dtype(dtype, []<class T>() { return sizeof(T); });
+  // A capture default: nvcc warns about the function-pointer conversion of captureless ones.
+  return dispatch_dtype(dtype, [&]<class T>() { return sizeof(T); });
 }
 
 /// Lowercase name as TensorFlow prints it: "float32", "float16", "bfloat16", "uint8", ...
