@@ -3,7 +3,10 @@
 // Device-safe: includes nothing from src/.
 
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
+
+#include "scopeflow/dtype.h"
 
 #if defined(__CUDACC__)
 #define SCOPEFLOW_HOST_DEVICE __host__ __device__
@@ -12,6 +15,12 @@
 #endif
 
 namespace scopeflow::functors {
+
+/// The element types the arithmetic ops (Add, Sub, Mul, Neg, Square) take; the others are
+/// rejected at graph-build time.
+template <typename T>
+inline constexpr bool is_arithmetic_v =
+    std::is_same_v<T, float> || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
 
 struct Add {
   template <typename T>
@@ -46,25 +55,32 @@ struct Equal {
   template <typename T>
   SCOPEFLOW_HOST_DEVICE bool operator()(T a, T b) const { return a == b; }
 };
+// float16 and bfloat16 convert through float, as Eigen (and so TensorFlow) does: a double
+// rounds to float first, then to the half type.
 template <typename To>
 struct CastTo {
   template <typename From>
   SCOPEFLOW_HOST_DEVICE To operator()(From x) const {
-    if constexpr (std::is_same_v<To, bool>) {
+    if constexpr (is_half_type_v<From>) {
+      return (*this)(static_cast<float>(x));
+    } else if constexpr (std::is_same_v<To, bool>) {
       return x != From{};  // nonzero -> true
+    } else if constexpr (is_half_type_v<To>) {
+      return To(static_cast<float>(x));
     } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
       // Truncates toward zero. NaN gives 0 and out-of-range values saturate, as the GPU's
       // conversion instructions do; a plain static_cast would be undefined behaviour there.
-      static_assert(std::is_signed_v<To>, "integer dtypes are signed");
       // The limits by bit arithmetic: std::numeric_limits is host-only under nvcc.
-      constexpr To kHigh = static_cast<To>(static_cast<std::make_unsigned_t<To>>(~std::make_unsigned_t<To>{0}) >> 1);
-      constexpr To kLow = static_cast<To>(-kHigh - 1);
+      using Unsigned = std::make_unsigned_t<To>;
+      constexpr Unsigned kAllOnes = static_cast<Unsigned>(~Unsigned{0});
+      constexpr To kHigh = std::is_signed_v<To> ? static_cast<To>(kAllOnes >> 1) : static_cast<To>(kAllOnes);
+      constexpr To kLow = std::is_signed_v<To> ? static_cast<To>(-kHigh - 1) : To{0};
       if (!(x == x)) return To{0};
       if (x <= static_cast<From>(kLow)) return kLow;
       if (x >= static_cast<From>(kHigh)) return kHigh;
       return static_cast<To>(x);
     } else {
-      return static_cast<To>(x);
+      return static_cast<To>(x);  // integers wrap modulo 2^bits, as TensorFlow's casts do
     }
   }
 };

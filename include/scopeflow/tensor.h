@@ -1,11 +1,13 @@
 #pragma once
 // Tensor: a shaped, typed view of one reference-counted device buffer.
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "scopeflow/allocator.h"
@@ -35,7 +37,8 @@ class Buffer {
   MemoryKind kind_;
 };
 
-/// A dense row-major tensor. Copies share the buffer (like TensorFlow's Tensor); use clone() to copy data.
+/// A dense row-major tensor of any DType (float16 and bfloat16 elements are the Float16 and
+/// BFloat16 structs of dtype.h). Copies share the buffer (like TensorFlow's Tensor); use clone() to copy data.
 class Tensor {
  public:
   /// An empty (null) tensor.
@@ -51,7 +54,14 @@ class Tensor {
   static Tensor from_vector(Shape shape, std::span<const T> values);
   template <typename T>
   static Tensor from_vector(Shape shape, const std::vector<T>& values) {
-    return from_vector<T>(std::move(shape), std::span<const T>(values));
+    if constexpr (std::is_same_v<T, bool>) {
+      // std::vector<bool> packs its bits: copy it element by element into one-byte bools.
+      const std::unique_ptr<bool[]> bytes(new bool[values.size()]);
+      std::copy(values.begin(), values.end(), bytes.get());
+      return from_vector<bool>(std::move(shape), std::span<const bool>(bytes.get(), values.size()));
+    } else {
+      return from_vector<T>(std::move(shape), std::span<const T>(values));
+    }
   }
   /// A scalar host tensor.
   template <typename T>

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/elementwise_functors.h"
 
@@ -117,30 +118,19 @@ void run_binary(const void* a, const void* b, void* out, const StridedIndex& ind
   }
 }
 
-// Dispatches an arithmetic functor over the numeric dtypes.
+// Dispatches an arithmetic functor over the dtypes the arithmetic ops take.
 template <typename F>
 cudaError_t numeric_binary(DType dtype, const void* a, const void* b, void* out,
                            const StridedIndex& index, bool same_shape, int64_t n, F f,
                            cudaStream_t stream) {
-  switch (dtype) {
-    case DType::kFloat32: run_binary<float>(a, b, out, index, same_shape, n, f, stream); break;
-    case DType::kInt32: run_binary<int32_t>(a, b, out, index, same_shape, n, f, stream); break;
-    case DType::kInt64: run_binary<int64_t>(a, b, out, index, same_shape, n, f, stream); break;
-    case DType::kBool: return cudaErrorInvalidValue;
-  }
-  return cudaGetLastError();
-}
-
-// Calls run(T{}) with the C++ element type of `dtype`, then returns the launch status.
-template <typename Run>
-cudaError_t with_element_type(DType dtype, Run run) {
-  switch (dtype) {
-    case DType::kFloat32: run(float{}); break;
-    case DType::kInt32: run(int32_t{}); break;
-    case DType::kInt64: run(int64_t{}); break;
-    case DType::kBool: run(bool{}); break;
-  }
-  return cudaGetLastError();
+  return dispatch_dtype(dtype, [&]<class T>() {
+    if constexpr (!functors::is_arithmetic_v<T>) {
+      return cudaErrorInvalidValue;
+    } else {
+      run_binary<T>(a, b, out, index, same_shape, n, f, stream);
+      return cudaGetLastError();
+    }
+  });
 }
 
 }  // namespace
@@ -150,13 +140,14 @@ cudaError_t launch_unary(UnaryOp op, DType dtype, const void* in, void* out, int
   if (n == 0) return cudaSuccess;
   if (op == UnaryOp::kNeg || op == UnaryOp::kSquare) {
     auto dispatch = [&](auto f) {
-      switch (dtype) {
-        case DType::kFloat32: run_unary<float>(in, out, n, f, stream); break;
-        case DType::kInt32: run_unary<int32_t>(in, out, n, f, stream); break;
-        case DType::kInt64: run_unary<int64_t>(in, out, n, f, stream); break;
-        case DType::kBool: return cudaErrorInvalidValue;
-      }
-      return cudaGetLastError();
+      return dispatch_dtype(dtype, [&]<class T>() {
+        if constexpr (!functors::is_arithmetic_v<T>) {
+          return cudaErrorInvalidValue;
+        } else {
+          run_unary<T>(in, out, n, f, stream);
+          return cudaGetLastError();
+        }
+      });
     };
     return op == UnaryOp::kNeg ? dispatch(functors::Neg{}) : dispatch(functors::Square{});
   }
@@ -196,24 +187,27 @@ cudaError_t launch_binary(BinaryOp op, DType dtype, const void* a, const void* b
 cudaError_t launch_equal(DType dtype, const void* a, const void* b, bool* out,
                          const StridedIndex& index, int64_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  return with_element_type(dtype, [&](auto type_tag) {
-    using T = decltype(type_tag);
-    binary_broadcast_kernel<T, bool><<<blocks_for(n), kThreads, 0, stream>>>(
-        static_cast<const T*>(a), static_cast<const T*>(b), out, index, n, functors::Equal{});
+  return dispatch_dtype(dtype, [&]<class T>() {
+    if constexpr (!functors::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      return cudaErrorInvalidValue;  // Equal's shape inference admits no other dtype
+    } else {
+      binary_broadcast_kernel<T, bool><<<blocks_for(n), kThreads, 0, stream>>>(
+          static_cast<const T*>(a), static_cast<const T*>(b), out, index, n, functors::Equal{});
+      return cudaGetLastError();
+    }
   });
 }
 
 cudaError_t launch_cast(DType from, DType to, const void* in, void* out, int64_t n,
                         cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  return with_element_type(from, [&](auto from_tag) {
-    using From = decltype(from_tag);
-    with_element_type(to, [&](auto to_tag) {
-      using To = decltype(to_tag);
+  dispatch_dtype(from, [&]<class From>() {
+    dispatch_dtype(to, [&]<class To>() {
       cast_kernel<From, To><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const From*>(in),
                                                                     static_cast<To*>(out), n);
     });
   });
+  return cudaGetLastError();
 }
 
 cudaError_t launch_gather(size_t element_bytes, const void* in, void* out,
@@ -224,8 +218,9 @@ cudaError_t launch_gather(size_t element_bytes, const void* in, void* out,
     gather_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const T*>(in),
                                                              static_cast<T*>(out), index, n);
   };
-  switch (element_bytes) {
+  switch (element_bytes) {  // by size, not dtype: a gather only moves bytes
     case 1: run(uint8_t{}); break;
+    case 2: run(uint16_t{}); break;
     case 4: run(uint32_t{}); break;
     case 8: run(uint64_t{}); break;
     default: return cudaErrorInvalidValue;

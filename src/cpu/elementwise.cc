@@ -60,12 +60,9 @@ void binary_kernel(KernelContext& ctx, F f) {
   const Tensor& a = ctx.inputs[0];
   const Tensor& b = ctx.inputs[1];
   Tensor& out = ctx.outputs[0];
-  switch (out.dtype()) {
-    case DType::kFloat32: binary_broadcast<float>(a, b, out, f); break;
-    case DType::kInt32: binary_broadcast<int32_t>(a, b, out, f); break;
-    case DType::kInt64: binary_broadcast<int64_t>(a, b, out, f); break;
-    case DType::kBool: break;  // shape inference admits no bool arithmetic
-  }
+  dispatch_dtype(out.dtype(), [&]<class T>() {
+    if constexpr (functors::is_arithmetic_v<T>) binary_broadcast<T>(a, b, out, f);  // as inferred
+  });
 }
 
 template <typename F>

@@ -2,6 +2,7 @@
 // and the activation gradients.
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/cpu_kernels.h"
@@ -53,12 +54,9 @@ void typed_unary(KernelContext& ctx, auto f) {
 
 template <typename F>
 void numeric_unary(KernelContext& ctx, F f) {
-  switch (ctx.inputs[0].dtype()) {
-    case DType::kFloat32: typed_unary<float>(ctx, f); break;
-    case DType::kInt32: typed_unary<int32_t>(ctx, f); break;
-    case DType::kInt64: typed_unary<int64_t>(ctx, f); break;
-    case DType::kBool: break;  // rejected by shape inference
-  }
+  dispatch_dtype(ctx.inputs[0].dtype(), [&]<class T>() {
+    if constexpr (functors::is_arithmetic_v<T>) typed_unary<T>(ctx, f);  // others are rejected by shape inference
+  });
 }
 
 template <typename From, typename To>
@@ -68,16 +66,6 @@ void cast_typed(const Tensor& in, Tensor& out) {
   const int64_t n = in.num_elements();
   const functors::CastTo<To> cast_fn;
   for (int64_t i = 0; i < n; ++i) dst[i] = cast_fn(src[i]);
-}
-
-template <typename From>
-void cast_from(const Tensor& in, Tensor& out) {
-  switch (out.dtype()) {
-    case DType::kFloat32: cast_typed<From, float>(in, out); break;
-    case DType::kInt32: cast_typed<From, int32_t>(in, out); break;
-    case DType::kInt64: cast_typed<From, int64_t>(in, out); break;
-    case DType::kBool: cast_typed<From, bool>(in, out); break;
-  }
 }
 
 template <typename T>
@@ -124,32 +112,21 @@ void add_n(KernelContext& ctx) {
 void cast(KernelContext& ctx) {
   const Tensor& in = ctx.inputs[0];
   Tensor& out = ctx.outputs[0];
-  switch (in.dtype()) {
-    case DType::kFloat32: cast_from<float>(in, out); break;
-    case DType::kInt32: cast_from<int32_t>(in, out); break;
-    case DType::kInt64: cast_from<int64_t>(in, out); break;
-    case DType::kBool: cast_from<bool>(in, out); break;
-  }
+  dispatch_dtype(in.dtype(), [&]<class From>() {
+    dispatch_dtype(out.dtype(), [&]<class To>() { cast_typed<From, To>(in, out); });
+  });
 }
 
 void equal(KernelContext& ctx) {
-  switch (ctx.inputs[0].dtype()) {
-    case DType::kFloat32: equal_typed<float>(ctx); break;
-    case DType::kInt32: equal_typed<int32_t>(ctx); break;
-    case DType::kInt64: equal_typed<int64_t>(ctx); break;
-    case DType::kBool: equal_typed<bool>(ctx); break;
-  }
+  dispatch_dtype(ctx.inputs[0].dtype(), [&]<class T>() {
+    if constexpr (functors::is_arithmetic_v<T> || std::is_same_v<T, bool>) equal_typed<T>(ctx);  // as inferred
+  });
 }
 
 void broadcast_to(KernelContext& ctx) {
   const Tensor& in = ctx.inputs[0];
   Tensor& out = ctx.outputs[0];
-  switch (in.dtype()) {
-    case DType::kFloat32: broadcast_typed<float>(in, out); break;
-    case DType::kInt32: broadcast_typed<int32_t>(in, out); break;
-    case DType::kInt64: broadcast_typed<int64_t>(in, out); break;
-    case DType::kBool: broadcast_typed<bool>(in, out); break;
-  }
+  dispatch_dtype(in.dtype(), [&]<class T>() { broadcast_typed<T>(in, out); });
 }
 
 void relu_grad(KernelContext& ctx) { float_binary_same_shape(ctx, functors::ReluGrad{}); }

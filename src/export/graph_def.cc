@@ -4,6 +4,7 @@
 
 #include "scopeflow/graph_def.h"
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -13,6 +14,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "proto/graph.pb.h"
+#include "kernels/elementwise_functors.h"
 #include "proto/run_metadata.pb.h"
 #include "scopeflow/initializers.h"
 #include "scopeflow/scope.h"
@@ -33,22 +35,36 @@ void fill_shape(const Shape& shape, tfp::TensorShapeProto* out) {
   for (int64_t d : shape.dims()) out->add_dim()->set_size(d);
 }
 
+// TensorProto's tensor_content is little-endian, which is also the host's byte order.
+static_assert(std::endian::native == std::endian::little, "tensor_content needs a little-endian host");
+
 void fill_tensor(const Tensor& t, tfp::TensorProto* out) {
   out->set_dtype(to_proto(t.dtype()));
   fill_shape(t.shape(), out->mutable_tensor_shape());
   if (t.byte_size() > 0) out->set_tensor_content(std::string(static_cast<const char*>(t.raw_data()), t.byte_size()));
 }
 
-// A Const of `shape` filled with one value: TensorProto version 0 repeats a single element.
+// A Const of `shape` filled with one value: TensorProto version 0 repeats a single element, kept
+// in the typed field TensorFlow reads for the dtype (half_val holds float16/bfloat16 bits).
 void fill_splat(DType dtype, const Shape& shape, double value, tfp::TensorProto* out) {
   out->set_dtype(to_proto(dtype));
   fill_shape(shape, out->mutable_tensor_shape());
-  switch (dtype) {
-    case DType::kFloat32: out->add_float_val(static_cast<float>(value)); break;
-    case DType::kInt32: out->add_int_val(static_cast<int32_t>(value)); break;
-    case DType::kInt64: out->add_int64_val(static_cast<int64_t>(value)); break;
-    case DType::kBool: out->add_bool_val(value != 0.0); break;
-  }
+  dispatch_dtype(dtype, [&]<class T>() {
+    const T v = functors::CastTo<T>{}(value);
+    if constexpr (std::is_same_v<T, float>) {
+      out->add_float_val(v);
+    } else if constexpr (std::is_same_v<T, double>) {
+      out->add_double_val(v);
+    } else if constexpr (is_half_type_v<T>) {
+      out->add_half_val(v.bits);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      out->add_bool_val(v);
+    } else if constexpr (std::is_same_v<T, int64_t>) {
+      out->add_int64_val(v);
+    } else {
+      out->add_int_val(v);  // int8, uint8, int16, uint16 and int32 share int_val
+    }
+  });
 }
 
 void set_attr(tfp::NodeDef* node, const std::string& name, const AttrValue& value) {
@@ -168,11 +184,11 @@ class GraphDefBuilder {
   }
 
   tfp::NodeDef* add_binary(const std::string& name, const std::string& op, const std::string& x,
-                           const std::string& y, const Shape& shape) {
+                           const std::string& y, DType dtype, const Shape& shape) {
     tfp::NodeDef* node = add_node(name, op);
     node->add_input(x);
     node->add_input(y);
-    (*node->mutable_attr())["T"].set_type(tfp::DT_FLOAT);
+    (*node->mutable_attr())["T"].set_type(to_proto(dtype));
     if (options_.add_shapes) set_output_shapes(node, {shape});
     return node;
   }
@@ -186,16 +202,17 @@ class GraphDefBuilder {
     draw->add_input(absl::StrCat(scope, "/shape"));
     (*draw->mutable_attr())["seed"].set_i(static_cast<int64_t>(graph_.seed()));
     (*draw->mutable_attr())["seed2"].set_i(static_cast<int64_t>(op_seed));
-    (*draw->mutable_attr())["dtype"].set_type(tfp::DT_FLOAT);
+    (*draw->mutable_attr())["dtype"].set_type(to_proto(info.dtype));
     (*draw->mutable_attr())["T"].set_type(tfp::DT_INT32);
     if (options_.add_shapes) set_output_shapes(draw, {shape});
     const bool normal = random_op != "RandomUniform";
     const std::string scale_name = absl::StrCat(scope, normal ? "/stddev" : "/range");
     const std::string offset_name = absl::StrCat(scope, normal ? "/mean" : "/min");
-    add_const(scale_name, DType::kFloat32, Shape{}, scale);
-    add_const(offset_name, DType::kFloat32, Shape{}, offset);
-    add_binary(absl::StrCat(scope, "/mul"), "Mul", draw->name(), scale_name, shape);
-    add_binary(scope, "AddV2", absl::StrCat(scope, "/mul"), offset_name, shape);
+    // The draw, its parameters and the arithmetic in the variable's dtype, as TensorFlow builds it.
+    add_const(scale_name, info.dtype, Shape{}, scale);
+    add_const(offset_name, info.dtype, Shape{}, offset);
+    add_binary(absl::StrCat(scope, "/mul"), "Mul", draw->name(), scale_name, info.dtype, shape);
+    add_binary(scope, "AddV2", absl::StrCat(scope, "/mul"), offset_name, info.dtype, shape);
     return scope;
   }
 

@@ -118,6 +118,7 @@ std::vector<OutputSpec> infer_cast(const InferenceContext& ctx) {
 }
 
 std::vector<OutputSpec> infer_equal(const InferenceContext& ctx) {
+  ctx.expect_dtype(0, {DType::kFloat32, DType::kInt32, DType::kInt64, DType::kBool});
   return {{DType::kBool, broadcast_pair(ctx)}};
 }
 

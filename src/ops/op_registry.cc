@@ -76,10 +76,15 @@ void InferenceContext::expect_dtype(int i, std::initializer_list<DType> allowed)
   for (DType d : allowed) {
     if (d == got) return;
   }
+  // The one message for every op's dtype check: "[matmul] input 0 ('x') is float64; only
+  // float32 is supported".
   std::vector<std::string> names;
   for (DType d : allowed) names.push_back(dtype_name(d));
+  const std::string last = names.back();
+  names.pop_back();
+  const std::string listed = names.empty() ? last : absl::StrCat(absl::StrJoin(names, ", "), " or ", last);
   fail("input ", i, " ('", spec_.inputs[static_cast<size_t>(i)].name(), "') is ",
-       dtype_name(got), " but must be ", absl::StrJoin(names, " or "));
+       dtype_name(got), "; only ", listed, names.empty() ? " is" : " are", " supported");
 }
 
 void InferenceContext::expect_variable(int i) const {

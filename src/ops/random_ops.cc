@@ -14,7 +14,8 @@ std::vector<OutputSpec> infer_random_standard_normal(const InferenceContext& ctx
   const Tensor* shape_value = ctx.constant_input(0);
   if (shape_value == nullptr) ctx.fail("the shape input must be a constant");
   if (shape_value->shape().rank() != 1) ctx.fail("the shape input must be 1-D");
-  if (ctx.attr<DType>("dtype") != DType::kFloat32) ctx.fail("only float32 output is supported");
+  const DType dtype = ctx.attr<DType>("dtype");
+  if (dtype != DType::kFloat32) ctx.fail("output dtype is ", dtype_name(dtype), "; only float32 is supported");
   return {{DType::kFloat32, Shape(op_util::int_values(*shape_value))}};
 }
 

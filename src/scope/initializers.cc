@@ -4,8 +4,11 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "core/philox.h"
+#include "kernels/elementwise_functors.h"
 #include "scopeflow/error.h"
 
 namespace scopeflow {
@@ -86,13 +89,23 @@ void validate(const Initializer& init) {
   throw_invalid("initializer", "unknown initializer kind ", static_cast<int>(init.kind));
 }
 
-// float32 values: parameters beyond the float range would silently become infinities.
-void check_float_range(const Initializer& init) {
-  constexpr double kMax = std::numeric_limits<float>::max();
+// Largest finite value of a floating dtype.
+double max_finite(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat16: return 65504.0;
+    case DType::kBFloat16: return 3.3895313892515355e38;
+    case DType::kFloat64: return std::numeric_limits<double>::max();
+    default: return std::numeric_limits<float>::max();
+  }
+}
+
+// Parameters beyond the dtype's range would silently become infinities.
+void check_float_range(const Initializer& init, DType dtype) {
+  const double max = max_finite(dtype);
   auto check = [&](const char* what, double v) {
-    if (std::abs(v) > kMax) {
-      throw_invalid("initializer", init.name(), ": ", what, " ", v,
-                    " is outside the float32 range");
+    if (std::abs(v) > max) {
+      throw_invalid("initializer", init.name(), ": ", what, " ", v, " is outside the ",
+                    std::string(dtype_name(dtype)), " range");
     }
   };
   switch (init.kind) {
@@ -110,15 +123,20 @@ void check_float_range(const Initializer& init) {
   }
 }
 
+// The value of a zeros, ones or constant initializer.
+double constant_value(const Initializer& init) {
+  if (init.kind == InitializerKind::kOnes) return 1;
+  if (init.kind == InitializerKind::kConstant) return init.value;
+  return 0;
+}
+
 template <typename T>
 void fill_integer(const Initializer& init, DType dtype, T* out, int64_t n) {
-  double v = 0;
-  if (init.kind == InitializerKind::kOnes) v = 1;
+  const double v = constant_value(init);
   if (init.kind == InitializerKind::kConstant) {
-    v = init.value;
-    // 2^63 is exact in double; int32 bounds are exact too.
+    // Both bounds are exact in double (2^63 included), so the test is exact.
     const double lo = static_cast<double>(std::numeric_limits<T>::min());
-    const double hi_exclusive = -lo;
+    const double hi_exclusive = static_cast<double>(std::numeric_limits<T>::max()) + 1.0;
     if (v != std::trunc(v) || v < lo || v >= hi_exclusive) {
       throw_invalid("initializer", "constant: value ", v, " is not exactly representable as ",
                     std::string(dtype_name(dtype)));
@@ -127,56 +145,67 @@ void fill_integer(const Initializer& init, DType dtype, T* out, int64_t n) {
   std::fill(out, out + n, static_cast<T>(v));
 }
 
-// Applies out[i] = offset + scale * out[i], computed in double.
-void affine(float* out, int64_t n, double offset, double scale) {
-  for (int64_t i = 0; i < n; ++i) {
-    out[i] = static_cast<float>(offset + scale * static_cast<double>(out[i]));
-  }
-}
-
-void fill_float(const Initializer& init, const Shape& shape, uint64_t key, uint64_t stream,
-                float* out) {
+// Floating values of any width come from the float32 Philox draws (so float32 values are those
+// of the float32 stream), mapped by offset + scale * draw in double and then converted to T.
+template <typename T>
+void fill_floating(const Initializer& init, const Shape& shape, uint64_t key, uint64_t stream,
+                   T* out) {
   const int64_t n = shape.num_elements();
+  const functors::CastTo<T> convert;
   switch (init.kind) {
-    case InitializerKind::kZeros: std::fill(out, out + n, 0.0f); return;
-    case InitializerKind::kOnes: std::fill(out, out + n, 1.0f); return;
+    case InitializerKind::kZeros:
+    case InitializerKind::kOnes:
     case InitializerKind::kConstant:
-      std::fill(out, out + n, static_cast<float>(init.value));
-      return;
-    case InitializerKind::kRandomNormal:
-      random::fill_normal(key, stream, out, n);
-      affine(out, n, init.mean, init.stddev);
-      return;
-    case InitializerKind::kTruncatedNormal:
-      random::fill_truncated_normal(key, stream, out, n);
-      affine(out, n, init.mean, init.stddev);
-      return;
-    case InitializerKind::kRandomUniform:
-      random::fill_uniform(key, stream, out, n);
-      affine(out, n, init.minval, init.maxval - init.minval);
+      std::fill(out, out + n, convert(constant_value(init)));
       return;
     default: break;
   }
-  // Variance-scaling kinds. n > 0 here, so every dim is positive and the fans are too.
-  const Fans fans = compute_fans(shape);
-  const double fan_avg_x2 = static_cast<double>(fans.fan_in) + static_cast<double>(fans.fan_out);
+  std::vector<float> scratch;
+  float* draws = nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    draws = out;  // drawn in place, then mapped
+  } else {
+    scratch.resize(static_cast<size_t>(n));
+    draws = scratch.data();
+  }
+  double offset = 0;
+  double scale = 1;
   switch (init.kind) {
-    case InitializerKind::kGlorotUniform: {
-      const double limit = std::sqrt(6.0 / fan_avg_x2);
-      random::fill_uniform(key, stream, out, n);
-      affine(out, n, -limit, 2.0 * limit);
-      return;
+    case InitializerKind::kRandomNormal:
+      random::fill_normal(key, stream, draws, n);
+      offset = init.mean;
+      scale = init.stddev;
+      break;
+    case InitializerKind::kTruncatedNormal:
+      random::fill_truncated_normal(key, stream, draws, n);
+      offset = init.mean;
+      scale = init.stddev;
+      break;
+    case InitializerKind::kRandomUniform:
+      random::fill_uniform(key, stream, draws, n);
+      offset = init.minval;
+      scale = init.maxval - init.minval;
+      break;
+    default: {
+      // Variance-scaling kinds. n > 0 here, so every dim is positive and the fans are too.
+      const Fans fans = compute_fans(shape);
+      const double fan_avg_x2 = static_cast<double>(fans.fan_in) + static_cast<double>(fans.fan_out);
+      if (init.kind == InitializerKind::kGlorotUniform) {
+        const double limit = std::sqrt(6.0 / fan_avg_x2);
+        random::fill_uniform(key, stream, draws, n);
+        offset = -limit;
+        scale = 2.0 * limit;
+      } else {
+        random::fill_truncated_normal(key, stream, draws, n);
+        const double variance = init.kind == InitializerKind::kGlorotNormal
+                                    ? 2.0 / fan_avg_x2
+                                    : 2.0 / static_cast<double>(fans.fan_in);
+        scale = std::sqrt(variance) / kTruncatedStddev;
+      }
+      break;
     }
-    case InitializerKind::kGlorotNormal:
-      random::fill_truncated_normal(key, stream, out, n);
-      affine(out, n, 0.0, std::sqrt(2.0 / fan_avg_x2) / kTruncatedStddev);
-      return;
-    case InitializerKind::kHeNormal:
-      random::fill_truncated_normal(key, stream, out, n);
-      affine(out, n, 0.0, std::sqrt(2.0 / static_cast<double>(fans.fan_in)) / kTruncatedStddev);
-      return;
-    default: break;
   }
+  for (int64_t i = 0; i < n; ++i) out[i] = convert(offset + scale * static_cast<double>(draws[i]));
 }
 
 Initializer make(InitializerKind kind, std::optional<int64_t> seed) {
@@ -283,36 +312,26 @@ void fill_initial_values(const Initializer& init, DType dtype, const Shape& shap
   if (!is_floating(dtype) && is_random(init.kind)) {
     throw_invalid("initializer", init.name(), " cannot initialize ",
                   std::string(dtype_name(dtype)),
-                  " values; use zeros, ones or constant for integer variables");
+                  " values; use zeros, ones or constant for integer and bool variables");
   }
-  if (is_floating(dtype)) check_float_range(init);
+  if (is_floating(dtype)) check_float_range(init, dtype);
   const int64_t n = shape.num_elements();
   if (n > 0 && out == nullptr) {
     throw_invalid("initializer", init.name(), ": output pointer is null for shape ",
                   shape.to_string());
   }
-  switch (dtype) {
-    case DType::kInt32:
-      fill_integer(init, dtype, static_cast<int32_t*>(out), n);
-      return;
-    case DType::kInt64:
-      fill_integer(init, dtype, static_cast<int64_t*>(out), n);
-      return;
-    case DType::kBool: {
-      const double v = init.kind == InitializerKind::kOnes ? 1.0
-                       : init.kind == InitializerKind::kConstant ? init.value : 0.0;
-      if (v != 0.0 && v != 1.0) {
-        throw_invalid("initializer", "constant: value ", v, " is not a bool (0 or 1)");
-      }
-      std::fill(static_cast<bool*>(out), static_cast<bool*>(out) + n, v == 1.0);
-      return;
+  dispatch_dtype(dtype, [&]<class T>() {
+    T* typed = static_cast<T*>(out);
+    if constexpr (std::is_same_v<T, bool>) {
+      std::fill(typed, typed + n, constant_value(init) != 0.0);  // as a cast to bool
+    } else if constexpr (std::is_integral_v<T>) {
+      fill_integer(init, dtype, typed, n);
+    } else {
+      if (n == 0) return;
+      const uint64_t op = init.seed ? static_cast<uint64_t>(*init.seed) : op_seed;
+      fill_floating(init, shape, philox_key(graph_seed, op), op, typed);
     }
-    case DType::kFloat32:
-      break;
-  }
-  if (n == 0) return;
-  const uint64_t op = init.seed ? static_cast<uint64_t>(*init.seed) : op_seed;
-  fill_float(init, shape, philox_key(graph_seed, op), op, static_cast<float*>(out));
+  });
 }
 
 }  // namespace scopeflow

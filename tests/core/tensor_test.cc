@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
 #include <memory>
 #include <vector>
 
@@ -176,6 +179,72 @@ TEST(TensorTest, ByteSizeOverflowIsRejectedBeforeAllocating) {
   EXPECT_EQ(e.code, absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(e.message, StartsWith("[shape]"));
   EXPECT_EQ(allocator->stats().total_allocations, 0);
+}
+
+// Three values of each element type, as raw bits for comparison.
+template <typename T>
+std::vector<T> sample_values() {
+  if constexpr (std::is_same_v<T, bool>) {
+    return {true, false, true};
+  } else if constexpr (is_half_type_v<T>) {
+    return {T(1.5f), T(-0.25f), T(1024.0f)};
+  } else {
+    return {T(1), T(-2), T(100)};  // -2 wraps for unsigned types, which is fine here
+  }
+}
+
+template <typename T>
+std::vector<uint8_t> bytes_of(const std::vector<T>& v) {
+  std::vector<uint8_t> out(v.size() * sizeof(T));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const T element = v[i];  // std::vector<bool> has no addressable elements
+    std::memcpy(out.data() + i * sizeof(T), &element, sizeof(T));
+  }
+  return out;
+}
+
+TEST(TensorTest, EveryDtypeRoundTripsThroughVectorsScalarsAndZeros) {
+  for (DType dtype : kAllDTypes) {
+    SCOPED_TRACE(dtype_name(dtype));
+    dispatch_dtype(dtype, [&]<class T>() {
+      const std::vector<T> values = sample_values<T>();
+      const Tensor t = Tensor::from_vector<T>(Shape{3}, values);
+      EXPECT_EQ(t.dtype(), dtype);
+      EXPECT_EQ(t.byte_size(), 3 * dtype_size(dtype));
+      EXPECT_EQ(bytes_of(t.to_vector<T>()), bytes_of(values));
+      EXPECT_EQ(t.description(), std::string(dtype_name(dtype)) + " (3,)");
+
+      const Tensor s = Tensor::scalar<T>(values[0]);
+      EXPECT_EQ(s.dtype(), dtype);
+      EXPECT_EQ(bytes_of(s.to_vector<T>()), bytes_of(std::vector<T>{values[0]}));
+
+      const Tensor z = Tensor::zeros(dtype, Shape{2, 2});
+      EXPECT_EQ(bytes_of(z.to_vector<T>()), std::vector<uint8_t>(4 * sizeof(T), 0));
+      EXPECT_EQ(z.description(), std::string(dtype_name(dtype)) + " (2, 2)");
+
+      // Asking for another element type is an error naming both dtypes.
+      const DType other = dtype == DType::kFloat64 ? DType::kInt8 : DType::kFloat64;
+      EXPECT_THAT(test::error_message_of([&] { (void)t.data<double>(); (void)t.data<int8_t>(); }),
+                  AllOf(StartsWith("[tensor]"), HasSubstr(dtype_name(dtype)), HasSubstr(dtype_name(other))));
+    });
+  }
+}
+
+TEST(TensorTest, BoolVectorsAreStoredOneBytePerElement) {
+  const Tensor t = Tensor::from_vector<bool>(Shape{2, 2}, std::vector<bool>{true, false, false, true});
+  EXPECT_EQ(t.byte_size(), 4u);
+  EXPECT_THAT(t.to_vector<bool>(), ElementsAre(true, false, false, true));
+  const auto* raw = static_cast<const uint8_t*>(t.raw_data());
+  EXPECT_THAT(std::vector<uint8_t>(raw, raw + 4), ElementsAre(1, 0, 0, 1));
+}
+
+TEST(TensorTest, HalfTypesKeepTheirBits) {
+  const Tensor h = Tensor::from_vector<Float16>(Shape{2}, {Float16::from_bits(0x7c00), Float16::from_bits(0x0001)});
+  EXPECT_EQ(h.to_vector<Float16>()[0].bits, 0x7c00);
+  EXPECT_EQ(h.to_vector<Float16>()[1].bits, 0x0001);
+  const Tensor b = Tensor::scalar(BFloat16(2.0f));
+  EXPECT_EQ(b.dtype(), DType::kBFloat16);
+  EXPECT_EQ(static_cast<float>(b.to_vector<BFloat16>()[0]), 2.0f);
 }
 
 }  // namespace

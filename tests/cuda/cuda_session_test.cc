@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +18,7 @@
 #include "scopeflow/layers.h"
 #include "scopeflow/losses.h"
 #include "scopeflow/ops.h"
+#include "scopeflow/scope.h"
 #include "scopeflow/session.h"
 #include "scopeflow/train.h"
 #include "test_util.h"
@@ -46,28 +49,43 @@ std::string why_no_gpu() {
 SessionOptions on_cpu() { return SessionOptions{.device = Device::cpu()}; }
 SessionOptions on_gpu() { return SessionOptions{.device = Device::cuda(0)}; }
 
+// Bit-for-bit equality of two host tensors of any dtype, as casts and copies must give; only
+// the payload of a NaN may differ (the conversion instructions choose it).
+void expect_identical(const Tensor& gpu, const Tensor& cpu, const std::string& what) {
+  ASSERT_EQ(gpu.dtype(), cpu.dtype()) << what;
+  ASSERT_EQ(gpu.shape(), cpu.shape()) << what;
+  dispatch_dtype(cpu.dtype(), [&]<class T>() {
+    const T* g = gpu.data<T>();
+    const T* c = cpu.data<T>();
+    for (int64_t i = 0; i < cpu.num_elements(); ++i) {
+      if constexpr (is_half_type_v<T> || std::is_floating_point_v<T>) {
+        using Wide = std::conditional_t<is_half_type_v<T>, float, T>;
+        if (std::isnan(static_cast<Wide>(c[i])) && std::isnan(static_cast<Wide>(g[i]))) continue;
+      }
+      ASSERT_EQ(std::memcmp(&g[i], &c[i], sizeof(T)), 0)
+          << what << " (" << cpu.description() << ") [" << i << "]";
+    }
+  });
+}
+
 // Element-wise closeness of two host tensors of the same dtype and shape.
 void expect_close(const Tensor& gpu, const Tensor& cpu, const std::string& what,
                   double rtol = 1e-4, double atol = 1e-5) {
   ASSERT_EQ(gpu.dtype(), cpu.dtype()) << what;
   ASSERT_EQ(gpu.shape(), cpu.shape()) << what;
   EXPECT_EQ(gpu.device(), Device::cpu()) << what << ": fetches must come back to the host";
-  switch (cpu.dtype()) {
-    case DType::kFloat32: {
-      const float* g = gpu.data<float>();
-      const float* c = cpu.data<float>();
-      for (int64_t i = 0; i < cpu.num_elements(); ++i) {
-        if (std::isnan(c[i])) {
-          EXPECT_TRUE(std::isnan(g[i])) << what << "[" << i << "]";
-        } else {
-          EXPECT_NEAR(g[i], c[i], atol + rtol * std::fabs(c[i])) << what << "[" << i << "]";
-        }
-      }
-      break;
+  if (cpu.dtype() != DType::kFloat32) {
+    expect_identical(gpu, cpu, what);  // casts and copies
+    return;
+  }
+  const float* g = gpu.data<float>();
+  const float* c = cpu.data<float>();
+  for (int64_t i = 0; i < cpu.num_elements(); ++i) {
+    if (std::isnan(c[i])) {
+      EXPECT_TRUE(std::isnan(g[i])) << what << "[" << i << "]";
+    } else {
+      EXPECT_NEAR(g[i], c[i], atol + rtol * std::fabs(c[i])) << what << "[" << i << "]";
     }
-    case DType::kInt32: EXPECT_EQ(gpu.to_vector<int32_t>(), cpu.to_vector<int32_t>()) << what; break;
-    case DType::kInt64: EXPECT_EQ(gpu.to_vector<int64_t>(), cpu.to_vector<int64_t>()) << what; break;
-    case DType::kBool: EXPECT_EQ(gpu.to_vector<bool>(), cpu.to_vector<bool>()) << what; break;
   }
 }
 
@@ -82,6 +100,60 @@ void expect_gpu_matches_cpu(const Graph& graph, const FeedList& feeds,
   const std::vector<Tensor> got = gpu.run(feeds, fetches);
   for (size_t i = 0; i < fetches.size(); ++i) {
     expect_close(got[i], expected[i], absl::StrCat(what, ": ", fetches[i].name()));
+  }
+}
+
+// Random bytes of `dtype` (bool: 0 or 1): every float pattern, NaN, Inf and subnormals included.
+Tensor random_bits(DType dtype, int64_t n, std::mt19937& rng) {
+  Tensor t(dtype, Shape{n});
+  auto* bytes = static_cast<uint8_t*>(t.raw_data());
+  for (size_t i = 0; i < t.byte_size(); ++i) {
+    bytes[i] = static_cast<uint8_t>(dtype == DType::kBool ? rng() % 2 : rng() % 256);
+  }
+  return t;
+}
+
+TEST(GpuDTypeTest, CastsBetweenEveryPairOfDtypesMatchTheCpu) {
+  SCOPEFLOW_REQUIRE_GPU();
+  std::mt19937 rng(5);
+  for (DType from : kAllDTypes) {
+    Graph graph;
+    Output x = ops::placeholder(graph, from, Shape{4096}, "x");
+    std::vector<Output> fetches;
+    for (DType to : kAllDTypes) fetches.push_back(ops::cast(x, to));
+    const FeedList feeds = {{x, random_bits(from, 4096, rng)}};
+    Session cpu(graph, on_cpu());
+    Session gpu(graph, on_gpu());
+    const std::vector<Tensor> expected = cpu.run(feeds, fetches);
+    const std::vector<Tensor> got = gpu.run(feeds, fetches);
+    for (size_t i = 0; i < fetches.size(); ++i) {
+      expect_identical(got[i], expected[i], absl::StrCat(dtype_name(from), " -> ", dtype_name(kAllDTypes[i])));
+    }
+  }
+}
+
+TEST(GpuDTypeTest, VariablesOfEveryDtypeInitializeAssignAndBroadcastAsOnTheCpu) {
+  SCOPEFLOW_REQUIRE_GPU();
+  std::mt19937 rng(6);
+  for (DType dtype : kAllDTypes) {
+    SCOPED_TRACE(dtype_name(dtype));
+    Graph graph;
+    Variable initialized = get_variable(graph, "initialized", {.shape = Shape{3, 7}, .dtype = dtype});
+    Variable v = get_variable(graph, "v", {.shape = Shape{3, 7}, .dtype = dtype});
+    Output fed = ops::placeholder(graph, dtype, Shape{3, 7}, "fed");
+    Node* assign = ops::assign(v, fed);
+    Output wide = ops::broadcast_to(ops::reshape(v, {3, 1, 7}), Shape{3, 2, 7});
+    const Tensor value = random_bits(dtype, 21, rng).reshaped(Shape{3, 7});
+    Session cpu(graph, on_cpu());
+    Session gpu(graph, on_gpu());
+    cpu.initialize_variables();
+    gpu.initialize_variables();
+    cpu.run({{fed, value}}, {}, {assign});
+    gpu.run({{fed, value}}, {}, {assign});
+    const std::vector<Tensor> expected = cpu.run({}, {initialized.value(), v.value(), wide});
+    const std::vector<Tensor> got = gpu.run({}, {initialized.value(), v.value(), wide});
+    for (size_t i = 0; i < got.size(); ++i) expect_identical(got[i], expected[i], absl::StrCat("fetch ", i));
+    EXPECT_EQ(std::memcmp(gpu.to_host(gpu.variable_value(v)).raw_data(), value.raw_data(), value.byte_size()), 0);
   }
 }
 

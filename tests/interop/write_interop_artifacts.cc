@@ -8,6 +8,7 @@
 //                                             abs_sign and train_*
 //   OUT/graphs/NAME/case.json                 variable values, feeds, fetches and our outputs
 //   OUT/graphs/train_*/training.json          loss, gradient tensors and variables after one step
+//   OUT/dtypes/{graph_def.pb,case.json}       variables of every dtype, casts, and our values
 //
 //   write_interop_artifacts OUT [--random-graphs N] [--seed S]
 //
@@ -25,8 +26,10 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -656,6 +659,111 @@ void write_training_case(const fs::path& out, const std::string& name, uint64_t 
   write_file(dir / "training.json", json);
 }
 
+// ------------------------------------------------------------------------------------------
+// Variables of every dtype: OUT/dtypes/graph_def.pb and OUT/dtypes/case.json, whose tensors are
+// {"dtype", "shape", "values"}: integers exact, floats with %.17g (exact for every dtype).
+
+std::string json_typed_tensor(const Tensor& t) {
+  std::string out = absl::StrCat("{\"dtype\":", json_string(dtype_name(t.dtype())), ",\"shape\":",
+                                 json_shape(t.shape()), ",\"values\":[");
+  dispatch_dtype(t.dtype(), [&]<class T>() {
+    const char* sep = "";
+    for (const T& x : t.to_vector<T>()) {
+      char buf[40];
+      if constexpr (is_half_type_v<T>) {
+        std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(static_cast<float>(x)));
+      } else if constexpr (std::is_floating_point_v<T>) {
+        std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(x));
+      } else {
+        std::snprintf(buf, sizeof buf, "%" PRId64, static_cast<int64_t>(x));
+      }
+      absl::StrAppend(&out, sep, buf);
+      sep = ",";
+    }
+  });
+  return out + "]}";
+}
+
+void write_dtype_case(const fs::path& out) {
+  Graph graph;
+  graph.set_seed(7);
+  struct Spec {
+    const char* name;
+    DType dtype;
+    Shape shape;
+    std::optional<Initializer> initializer;
+  };
+  const Spec specs[] = {
+      {"f64_glorot", DType::kFloat64, Shape{2, 3}, std::nullopt},
+      {"f64_const", DType::kFloat64, Shape{2}, init::constant(0.1)},
+      {"f16_const", DType::kFloat16, Shape{3}, init::constant(0.1)},
+      {"f16_normal", DType::kFloat16, Shape{4}, init::random_normal(0, 2)},
+      {"bf16_const", DType::kBFloat16, Shape{2, 2}, init::constant(0.3)},
+      {"bf16_ones", DType::kBFloat16, Shape{2}, init::ones()},
+      {"i8_const", DType::kInt8, Shape{3}, init::constant(-5)},
+      {"u8_const", DType::kUInt8, Shape{3}, init::constant(200)},
+      {"i16_zeros", DType::kInt16, Shape{2}, std::nullopt},
+      {"u16_const", DType::kUInt16, Shape{2}, init::constant(65535)},
+      {"i32_const", DType::kInt32, Shape{2}, init::constant(7)},
+      {"i64_const", DType::kInt64, Shape{2}, init::constant(1234567890123.0)},
+      {"bool_ones", DType::kBool, Shape{2}, init::ones()},
+      {"bool_zeros", DType::kBool, Shape{2}, std::nullopt},
+  };
+  std::map<std::string, Variable> vars;
+  for (const Spec& spec : specs) {
+    auto scope = variable_scope(graph, "dtypes");
+    vars[spec.name] = get_variable(graph, spec.name,
+                                   {.shape = spec.shape, .dtype = spec.dtype, .initializer = spec.initializer});
+  }
+  Output x = ops::placeholder(graph, DType::kInt16, Shape{3}, "x");
+  const std::vector<Output> fetches = {
+      ops::cast(vars["f16_const"], DType::kFloat32, "f16_to_f32"),
+      ops::cast(vars["f16_normal"], DType::kFloat64, "f16_to_f64"),
+      ops::cast(vars["f64_glorot"], DType::kBFloat16, "f64_to_bf16"),
+      ops::cast(vars["f64_const"], DType::kFloat16, "f64_to_f16"),
+      ops::cast(vars["bf16_const"], DType::kFloat16, "bf16_to_f16"),
+      ops::cast(vars["i8_const"], DType::kFloat16, "i8_to_f16"),
+      ops::cast(vars["u8_const"], DType::kInt8, "u8_to_i8"),
+      ops::cast(vars["u16_const"], DType::kInt16, "u16_to_i16"),
+      ops::cast(vars["i64_const"], DType::kInt32, "i64_to_i32"),
+      ops::cast(vars["bool_ones"], DType::kFloat64, "bool_to_f64"),
+      ops::cast(vars["f64_glorot"], DType::kBool, "f64_to_bool"),
+      ops::cast(ops::identity(x), DType::kFloat32, "x_to_f32"),
+      ops::identity(vars["i32_const"], "i32_identity"),
+  };
+  Session session(graph, cpu_session());
+  session.initialize_variables();
+  const FeedList feeds = {{x, Tensor::from_vector<int16_t>(Shape{3}, {-3, 0, 32767})}};
+  const std::vector<Tensor> outputs = session.run(feeds, std::span<const Output>(fetches));
+  const fs::path dir = out / "dtypes";
+  write_file(dir / "graph_def.pb", graph_def_bytes(graph, {.default_device = session.device()}));
+
+  std::string json = "{\n\"variables\":{";
+  const char* sep = "\n";
+  for (const Variable& v : global_variables(graph)) {
+    const bool random = is_floating(v.dtype()) && v.info().initializer.kind != InitializerKind::kZeros &&
+                        v.info().initializer.kind != InitializerKind::kOnes &&
+                        v.info().initializer.kind != InitializerKind::kConstant;
+    absl::StrAppend(&json, sep, json_string(v.node()->name()), ":{\"random\":", random ? "true" : "false",
+                    ",\"value\":", json_typed_tensor(session.variable_value(v)), "}");
+    sep = ",\n";
+  }
+  json += "},\n\"feeds\":{";
+  sep = "\n";
+  for (const auto& [output, value] : feeds) {
+    absl::StrAppend(&json, sep, json_string(tensor_name(output)), ":", json_typed_tensor(value));
+    sep = ",\n";
+  }
+  json += "},\n\"outputs\":{";
+  sep = "\n";
+  for (size_t i = 0; i < fetches.size(); ++i) {
+    absl::StrAppend(&json, sep, json_string(tensor_name(fetches[i])), ":", json_typed_tensor(outputs[i]));
+    sep = ",\n";
+  }
+  json += "}\n}\n";
+  write_file(dir / "case.json", json);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -680,6 +788,7 @@ int main(int argc, char** argv) {
     // Start clean: TensorBoard reads every events file in a run directory.
     fs::remove_all(out / "logs");
     fs::remove_all(out / "graphs");
+    fs::remove_all(out / "dtypes");
     std::map<std::string, RunExpectation> runs;
     for (int number = 1; number <= 3; ++number) runs[absl::StrCat("example", number)] = write_example(out, number);
     write_file(out / "logs_expected.json", expectations_json(runs));
@@ -687,6 +796,7 @@ int main(int argc, char** argv) {
     write_abs_sign_case(out);
     const char* training_cases[] = {"train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw"};
     for (const char* name : training_cases) write_training_case(out, name, seed);
+    write_dtype_case(out);
     std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 1 + 5, out.string().c_str());
     return 0;
   } catch (const std::exception& e) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "scopeflow/error.h"
+#include "scopeflow/tensor.h"
 
 namespace scopeflow {
 namespace {
@@ -356,6 +357,101 @@ TEST(ValidationTest, Float32RangeIsChecked) {
                            {"random_uniform", "maxval", "float32"});
   // Large integers are fine as int64 constants even beyond float precision.
   EXPECT_NO_THROW(fill_int<int64_t>(init::constant(1e18), Shape{1}));
+}
+
+// Fills n values of `dtype` and returns them as doubles (through the element type's float).
+std::vector<double> fill_as_double(const Initializer& init, DType dtype, const Shape& shape) {
+  std::vector<double> out;
+  const Tensor t(dtype, shape);
+  fill_initial_values(init, dtype, shape, 1, 2, t.raw_data());
+  dispatch_dtype(dtype, [&]<class T>() {
+    for (const T& x : t.to_vector<T>()) {
+      if constexpr (is_half_type_v<T>) {
+        out.push_back(static_cast<float>(x));
+      } else {
+        out.push_back(static_cast<double>(x));
+      }
+    }
+  });
+  return out;
+}
+
+TEST(DTypeFillTest, ZerosOnesAndConstantsForEveryDtype) {
+  for (DType dtype : kAllDTypes) {
+    SCOPED_TRACE(dtype_name(dtype));
+    EXPECT_THAT(fill_as_double(init::zeros(), dtype, Shape{3}), Each(0.0));
+    EXPECT_THAT(fill_as_double(init::ones(), dtype, Shape{2, 2}), Each(1.0));
+    EXPECT_THAT(fill_as_double(init::constant(5), dtype, Shape{2}), Each(dtype == DType::kBool ? 1.0 : 5.0));
+  }
+  // Values that the narrow floating types round.
+  EXPECT_THAT(fill_as_double(init::constant(0.1), DType::kFloat64, Shape{1}), Each(0.1));
+  EXPECT_THAT(fill_as_double(init::constant(0.1), DType::kFloat16, Shape{1}), Each(0.0999755859375));
+  EXPECT_THAT(fill_as_double(init::constant(0.1), DType::kBFloat16, Shape{1}), Each(0.10009765625));
+}
+
+TEST(DTypeFillTest, BoolConstantIsNonzero) {
+  EXPECT_THAT(fill_as_double(init::constant(-0.5), DType::kBool, Shape{2}), Each(1.0));
+  EXPECT_THAT(fill_as_double(init::constant(0), DType::kBool, Shape{2}), Each(0.0));
+}
+
+TEST(DTypeFillTest, DefaultInitializersFollowTensorFlow) {
+  for (DType dtype : kAllDTypes) {
+    EXPECT_EQ(default_initializer(dtype).kind,
+              is_floating(dtype) ? InitializerKind::kGlorotUniform : InitializerKind::kZeros)
+        << dtype_name(dtype);
+  }
+}
+
+TEST(DTypeFillTest, NarrowIntegerConstantsMustFit) {
+  EXPECT_THAT(fill_int<int8_t>(init::constant(-128), Shape{2}), Each(-128));
+  EXPECT_THAT(fill_int<uint8_t>(init::constant(255), Shape{2}), Each(255));
+  EXPECT_THAT(fill_int<uint16_t>(init::constant(65535), Shape{2}), Each(65535));
+  EXPECT_THAT(fill_int<int16_t>(init::constant(-32768), Shape{2}), Each(-32768));
+  expect_initializer_error([] { fill_int<int8_t>(init::constant(128), Shape{1}); }, {"128", "int8"});
+  expect_initializer_error([] { fill_int<uint8_t>(init::constant(-1), Shape{1}); }, {"-1", "uint8"});
+  expect_initializer_error([] { fill_int<uint16_t>(init::constant(65536), Shape{1}); }, {"uint16"});
+  expect_initializer_error([] { fill_int<int16_t>(init::constant(1.5), Shape{1}); }, {"1.5", "int16"});
+}
+
+TEST(DTypeFillTest, RandomInitializersOnIntegerAndBoolDtypesAreErrors) {
+  for (DType dtype : {DType::kInt8, DType::kUInt8, DType::kInt16, DType::kUInt16, DType::kBool}) {
+    expect_initializer_error([&] { fill_as_double(init::glorot_uniform(), dtype, Shape{2}); },
+                             {"glorot_uniform", dtype_name(dtype)});
+    expect_initializer_error([&] { fill_as_double(init::random_normal(), dtype, Shape{0}); },
+                             {"random_normal", dtype_name(dtype)});
+  }
+}
+
+// The wider and narrower floating types take the float32 draws, mapped in double, then rounded.
+TEST(DTypeFillTest, RandomFloatingValuesAreTheFloat32DrawsConverted) {
+  const Shape shape{8, 16};
+  for (const Initializer& init : {init::random_uniform(-2, 3), init::random_normal(1, 2),
+                                  init::truncated_normal(0, 0.5), init::glorot_uniform(),
+                                  init::glorot_normal(), init::he_normal()}) {
+    SCOPED_TRACE(init.name());
+    const std::vector<float> f32 = fill_float(init, shape);
+    const std::vector<double> f64 = fill_as_double(init, DType::kFloat64, shape);
+    const std::vector<double> f16 = fill_as_double(init, DType::kFloat16, shape);
+    const std::vector<double> bf16 = fill_as_double(init, DType::kBFloat16, shape);
+    ASSERT_EQ(f64.size(), f32.size());
+    for (size_t i = 0; i < f32.size(); ++i) {
+      EXPECT_EQ(static_cast<float>(f64[i]), f32[i]) << i;  // float32 is float64 rounded
+      EXPECT_NEAR(f16[i], f64[i], std::abs(f64[i]) * 1e-3 + 1e-7) << i;
+      EXPECT_NEAR(bf16[i], f64[i], std::abs(f64[i]) * 8e-3 + 1e-7) << i;
+      EXPECT_EQ(static_cast<float>(Float16(static_cast<float>(f64[i]))), static_cast<float>(f16[i])) << i;
+    }
+  }
+}
+
+TEST(DTypeFillTest, Float16RangeIsChecked) {
+  expect_initializer_error([] { fill_as_double(init::constant(70000), DType::kFloat16, Shape{1}); },
+                           {"constant", "float16"});
+  expect_initializer_error([] { fill_as_double(init::random_uniform(0, 1e5), DType::kFloat16, Shape{1}); },
+                           {"maxval", "float16"});
+  EXPECT_THAT(fill_as_double(init::constant(65504), DType::kFloat16, Shape{1}), Each(65504.0));
+  EXPECT_THAT(fill_as_double(init::constant(1e300), DType::kFloat64, Shape{1}), Each(1e300));
+  EXPECT_THAT(fill_as_double(init::constant(1e38), DType::kBFloat16, Shape{1}),
+              Each(static_cast<float>(BFloat16(1e38f))));
 }
 
 }  // namespace
