@@ -270,10 +270,8 @@ VariableScopeGuard::VariableScopeGuard(Graph& graph, const VariableScope& object
                                        VariableScopeOptions options)
     : graph_(graph) {
   graph.check_guards("variable_scope");
-  if (!options.default_name.empty()) {
-    throw_invalid("variable_scope", "default_name '", options.default_name,
-                  "' is only used when no name is given, but scope object '", object.name, "' was");
-  }
+  // A default_name is ignored when a scope is given, as TensorFlow's
+  // variable_scope(scope, "dense", [inputs]) idiom relies on.
   VariableScope scope = object;
   // Entry by object: the object's reuse unless switched on here (TensorFlow's
   // `name_or_scope.reuse if not reuse else reuse`); the parent's does not apply.

@@ -217,6 +217,35 @@ TEST(CustomGetterTest, CountingGetterSeesEveryCallAndTheResolvedReuse) {
   EXPECT_THAT(session.run(doubled.value()).to_vector<float>(), ElementsAre(6.0f));
 }
 
+TEST(CustomGetterTest, CastingGetterKeepsFloat32VariablesAndUsesThemAsBfloat16) {
+  // The mixed-precision pattern: variables stored in float32, read through a bfloat16 Cast.
+  Graph graph;
+  const CustomGetter bfloat16_use = [](const VariableGetter& getter, std::string_view name, const VariableOptions& options) {
+    VariableOptions stored = options;
+    stored.dtype = DType::kFloat32;
+    Variable v = getter(name, stored);
+    return v.with_value(ops::cast(v, DType::kBFloat16));
+  };
+  VariableScopeGuard scope = variable_scope(graph, "mixed", {.custom_getter = bfloat16_use});
+  Variable w = get_variable(graph, "w", {.initializer = init::value(std::vector<float>{1.0f, 1.00390625f, 3.14159f})});
+  EXPECT_EQ(w.dtype(), DType::kFloat32);
+  EXPECT_EQ(w.value().dtype(), DType::kBFloat16);
+  EXPECT_EQ(w.value().node->op(), "Cast");
+  Session session(graph);
+  session.initialize_variables();
+  const Tensor used = session.run(w.value());
+  ASSERT_EQ(used.dtype(), DType::kBFloat16);
+  std::vector<float> as_float;
+  for (BFloat16 b : used.to_vector<BFloat16>()) as_float.push_back(static_cast<float>(b));
+  // Round to nearest even on 8 mantissa bits: 1.00390625 is a tie that goes to 1.
+  EXPECT_THAT(as_float, ElementsAre(1.0f, 1.0f, 3.140625f));
+  EXPECT_THAT(session.variable_value(w).to_vector<float>(), ElementsAre(1.0f, 1.00390625f, 3.14159f));
+  // Reuse through the getter finds the same float32 variable; the store has one.
+  get_variable_scope(graph).reuse_variables();
+  EXPECT_EQ(get_variable(graph, "w"), w);
+  EXPECT_EQ(all_variables(graph).size(), 1u);
+}
+
 TEST(CustomGetterTest, GettersChainInnerFirstAndAnArgumentReplacesTheScopes) {
   Graph graph;
   std::vector<std::string> order;
