@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "scopeflow/dtype.h"
 #include "scopeflow/shape.h"
@@ -41,6 +42,8 @@ struct Initializer {
   std::shared_ptr<const Tensor> tensor{};  // kValue: host values, shape and dtype
   /// kFunction: called once on the host when the variable is created.
   std::function<Tensor(const Shape& shape, DType dtype)> function{};
+  /// kFunction without arguments: gives the values, and so the shape and dtype, itself.
+  std::function<Tensor()> value_function{};
 
   /// The Keras identifier: "zeros", "ones", "constant", "random_normal", "glorot_uniform", ...
   std::string name() const;
@@ -111,6 +114,9 @@ Initializer value(NestedList<T> values) {
 }
 /// A callable initializer: fn(shape, dtype) returns the values; the variable needs a shape.
 Initializer from_function(std::function<Tensor(const Shape& shape, DType dtype)> fn);
+/// A callable initializer without arguments (tf: initializer=lambda: [2]): its values give the
+/// variable's shape and dtype, so no shape may be given.
+Initializer from_function(std::function<Tensor()> fn);
 
 }  // namespace init
 
@@ -153,6 +159,11 @@ Initializer default_initializer(DType dtype);
 /// initializer on an integer dtype.
 void fill_initial_values(const Initializer& init, DType dtype, const Shape& shape,
                          uint64_t graph_seed, uint64_t op_seed, void* out);
+
+/// Calls a kFunction initializer on the host and returns the value initializer of its result;
+/// checks it against `shape` and `dtype` (or, without arguments, that no shape was given).
+Initializer call_initializer_function(std::string_view where, std::string_view variable_name,
+                                      const Initializer& init, const std::optional<Shape>& shape, DType dtype);
 
 /// Copies a value initializer's values into `out`; its dtype and shape must be `dtype` and
 /// `shape`, else Error("[initializer] ...").

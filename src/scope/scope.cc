@@ -377,17 +377,7 @@ Variable true_get_variable(Graph& graph, std::string_view full, const VariableOp
   Shape shape;
   DType dtype = requested_dtype;
   if (initializer.kind == InitializerKind::kFunction) {
-    if (!options.shape) {
-      throw_invalid(kWhere, "the initializer of new variable ", full,
-                    " is a function of (shape, dtype), so the shape must be given");
-    }
-    Tensor values = initializer.function(*options.shape, dtype);
-    if (!values.defined() || values.dtype() != dtype || values.shape() != *options.shape) {
-      throw_invalid(kWhere, "the initializer function of variable ", full, " returned ",
-                    values.defined() ? values.description() : std::string("an empty tensor"),
-                    " for a ", dtype_name(dtype), " ", options.shape->to_string(), " variable");
-    }
-    initializer = init::value(std::move(values));
+    initializer = call_initializer_function(kWhere, full, initializer, options.shape, dtype);
   }
   if (initializer.kind == InitializerKind::kValue) {
     // The value gives shape and dtype (TensorFlow: variable_dtype = None).
@@ -506,14 +496,7 @@ Variable variable(Graph& graph, std::string_view name, VariableOptions options,
   Shape shape;
   DType dtype = options.dtype.value_or(DType::kFloat32);
   if (initializer.kind == InitializerKind::kFunction) {
-    if (!options.shape) throw_invalid("variable", "variable '", name, "': a function initializer needs a shape");
-    Tensor values = initializer.function(*options.shape, dtype);
-    if (!values.defined() || values.dtype() != dtype || values.shape() != *options.shape) {
-      throw_invalid("variable", "the initializer function of variable '", name, "' returned ",
-                    values.defined() ? values.description() : std::string("an empty tensor"), " for a ",
-                    dtype_name(dtype), " ", options.shape->to_string(), " variable");
-    }
-    initializer = init::value(std::move(values));
+    initializer = call_initializer_function("variable", name, initializer, options.shape, dtype);
   }
   if (initializer.kind == InitializerKind::kValue) {
     if (initializer.tensor == nullptr) throw_invalid("variable", "variable '", name, "': the value initializer holds no tensor");

@@ -31,7 +31,41 @@ Initializer from_function(std::function<Tensor(const Shape& shape, DType dtype)>
   return result;
 }
 
+Initializer from_function(std::function<Tensor()> fn) {
+  if (!fn) throw_invalid("initializer", "from_function: the function is empty");
+  Initializer result;
+  result.kind = InitializerKind::kFunction;
+  result.value_function = std::move(fn);
+  return result;
+}
+
 }  // namespace init
+
+Initializer call_initializer_function(std::string_view where, std::string_view variable_name,
+                                      const Initializer& init, const std::optional<Shape>& shape, DType dtype) {
+  if (init.value_function) {
+    if (shape) {
+      throw_invalid(where, "the initializer of variable ", variable_name,
+                    " is a function without arguments, which gives the shape: do not specify shape (got ",
+                    shape->to_string(), ")");
+    }
+    Tensor values = init.value_function();
+    if (!values.defined()) throw_invalid(where, "the initializer function of variable ", variable_name, " returned an empty tensor");
+    return init::value(std::move(values));
+  }
+  if (!init.function) throw_invalid(where, "the function initializer of variable ", variable_name, " holds no function");
+  if (!shape) {
+    throw_invalid(where, "the initializer of new variable ", variable_name,
+                  " is a function of (shape, dtype), so the shape must be given");
+  }
+  Tensor values = init.function(*shape, dtype);
+  if (!values.defined() || values.dtype() != dtype || values.shape() != *shape) {
+    throw_invalid(where, "the initializer function of variable ", variable_name, " returned ",
+                  values.defined() ? values.description() : std::string("an empty tensor"), " for a ",
+                  dtype_name(dtype), " ", shape->to_string(), " variable");
+  }
+  return init::value(std::move(values));
+}
 
 void fill_from_value(const Initializer& init, DType dtype, const Shape& shape, void* out) {
   if (init.kind != InitializerKind::kValue || init.tensor == nullptr) {

@@ -41,8 +41,8 @@
 //     testSignatureGetVarVsGetLocalVar              Python signatures (one VariableOptions in C++)
 //     testGetVarWithDevice                          device functions
 //     testGetVariableWithRefDtype                   no _ref dtypes
-//     testGetVariableWithInitializerWhichTakesNoArgs       Python callable introspection (no
-//     testGetVariableWithInitializerWhichTakesOptionalArgs  zero-argument callable initializers)
+//     testGetVariableWithInitializerWhichTakesOptionalArgs  Python default arguments (its C++
+//                                                           analogue is the no-argument case)
 //   VariableScopeWithPartitioningTest (partitioned variables are not supported)
 //     testResultNameMatchesRequested, testBreaksIfPartitioningChanges,
 //     testReturnsExistingConcatenatedValueIfReuse, testAllowsReuseWithoutPartitioner,
@@ -1230,6 +1230,28 @@ TEST(TfVariableScopeTest, GetVariableWithInitializerWhichTakesUnprovidedArgsAndN
   EXPECT_THAT(error_of([&] { get_variable(graph, "foo", {.initializer = needs_shape}); }),
               IsError(kInvalid, AllOf(HasSubstr("foo"), HasSubstr("shape"))));
   EXPECT_TRUE(all_variables(graph).empty());
+}
+
+// variable_scope_test.py: testGetVariableWithInitializerWhichTakesNoArgs
+TEST(TfVariableScopeTest, GetVariableWithInitializerWhichTakesNoArgs) {
+  // A callable without arguments needs no shape: its value gives shape and dtype.
+  Graph graph;
+  int calls = 0;
+  const Initializer two = init::from_function([&calls]() {
+    ++calls;
+    return Tensor::from_vector<int32_t>(Shape{1}, {2});
+  });
+  Variable foo = get_variable(graph, "foo", {.initializer = two});
+  EXPECT_EQ(foo.name(), "foo");
+  EXPECT_EQ(foo.dtype(), DType::kInt32);
+  EXPECT_EQ(foo.shape(), (Shape{1}));
+  EXPECT_EQ(calls, 1);
+  Session session(graph, cpu_options());
+  session.initialize_variables();
+  EXPECT_THAT(session.to_host(session.run(foo.value())).to_vector<int32_t>(), ElementsAre(2));
+  // With a shape TensorFlow would call it with the shape, which it does not take: refused.
+  EXPECT_THAT(error_of([&] { get_variable(graph, "bar", {.shape = Shape{1}, .initializer = two}); }),
+              IsError(kInvalid, AllOf(HasSubstr("bar"), HasSubstr("do not specify shape"))));
 }
 
 // variable_scope_test.py: testTwoGraphs
