@@ -9,6 +9,8 @@
 //   OUT/graphs/NAME/case.json                 variable values, feeds, fetches and our outputs
 //   OUT/graphs/train_*/training.json          loss, gradient tensors and variables after one step
 //   OUT/dtypes/{graph_def.pb,case.json}       variables of every dtype, casts, and our values
+//   OUT/graphs/scopes/scopes.json             the scopes case: train op, variables after one
+//                                             step, control inputs and constraint assigns
 //
 //   write_interop_artifacts OUT [--random-graphs N] [--seed S]
 //
@@ -36,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "article_models.h"
 #include "scopeflow/graph_def.h"
+#include "scopeflow/regularizers.h"
 #include "scopeflow/scopeflow.h"
 #include "scopeflow/summary.h"
 
@@ -660,6 +663,161 @@ void write_training_case(const fs::path& out, const std::string& name, uint64_t 
 }
 
 // ------------------------------------------------------------------------------------------
+// The scopes case: the variable-scope API as TF1 model code uses it. Two towers under
+// variable_scope(get_variable_scope()) share hidden/ and logits/ through reuse_variables(), with
+// a scope-level l2 regularizer (hidden/biases switches it off with regularizers::none());
+// variable scopes entered by default_name ("mix", "mix_1") hold value-initialized variables, one
+// with an l1 regularizer (Abs) and a non_neg constraint; the towers' regularization_loss; an
+// explicit control_dependencies block; one GradientDescent step that applies the constraints
+// (Assign under control dependencies on the update). tests/interop/test_scopes.py checks it.
+
+std::string json_names(const std::vector<Node*>& nodes) {
+  std::string out = "[";
+  const char* sep = "";
+  for (const Node* n : nodes) {
+    absl::StrAppend(&out, sep, json_string(n->name()));
+    sep = ",";
+  }
+  return out + "]";
+}
+
+void write_scopes_case(const fs::path& out, uint64_t seed) {
+  Graph graph;
+  graph.set_seed(seed);
+  Variable scale;
+  Variable offset;
+  {
+    auto scope = variable_scope(graph, "", {.default_name = "mix"});  // "mix"
+    scale = get_variable(graph, "scale", {.initializer = init::value(std::vector<float>{0.5f, -1.5f}),
+                                          .regularizer = regularizers::l1(0.05),
+                                          .constraint = constraints::non_neg()});
+  }
+  {
+    auto scope = variable_scope(graph, "", {.default_name = "mix"});  // "mix_1"
+    offset = get_variable(graph, "offset", {.initializer = init::value(std::vector<float>{0.25f, -0.75f})});
+  }
+  std::vector<Output> xs;
+  std::vector<Output> ys;
+  std::vector<Output> tower_outputs;
+  std::vector<Output> tower_losses;
+  std::vector<Output> tower_regularization;
+  {
+    VariableScopeGuard model =
+        variable_scope(graph, get_variable_scope(graph), {.regularizer = regularizers::l2(0.05)});
+    for (int i = 0; i < 2; ++i) {
+      NameScope tower = graph.name_scope(absl::StrCat("tower_", i));
+      xs.push_back(ops::placeholder(graph, DType::kFloat32, Shape{4, 3}, "x"));
+      ys.push_back(ops::placeholder(graph, DType::kFloat32, Shape{4, 2}, "y"));
+      Output h;
+      {
+        auto scope = variable_scope(graph, "hidden");
+        Variable w = get_variable(graph, "weights", {.shape = Shape{3, 5}, .initializer = init::glorot_uniform()});
+        Variable b = get_variable(graph, "biases", {.initializer = init::value(std::vector<float>{0.1f, -0.2f, 0.3f, -0.4f, 0.05f}),
+                                                    .regularizer = regularizers::none(),
+                                                    .constraint = constraints::non_neg()});
+        h = ops::relu(ops::bias_add(ops::matmul(xs.back(), w), b));
+      }
+      Output logits;
+      {
+        auto scope = variable_scope(graph, "logits");
+        Variable w = get_variable(graph, "weights", {.shape = Shape{5, 2}, .initializer = init::random_normal(0, 0.5)});
+        logits = ops::matmul(h, w);
+      }
+      Output output = ops::add(ops::mul(logits, scale), offset, "output");
+      Output regularization = losses::regularization_loss(graph);
+      Output loss = ops::add(ops::reduce_mean(ops::square(ops::sub(output, ys.back()))), regularization, "loss");
+      // Reuse variables for the next tower.
+      get_variable_scope(graph).reuse_variables();
+      tower_outputs.push_back(output);
+      tower_regularization.push_back(regularization);
+      tower_losses.push_back(loss);
+    }
+  }
+  Output regularization = losses::regularization_loss(graph);
+  Output mean_loss = ops::mul(ops::add_n(tower_losses), ops::scalar(graph, 0.5f), "mean_loss");
+  Output checked_loss;
+  Output doubled_loss;
+  Node* two = nullptr;
+  {
+    ControlDependencies deps = graph.control_dependencies({tower_losses[0].node, tower_losses[1].node});
+    checked_loss = ops::identity(mean_loss, "checked_loss");  // input made outside: gets the control inputs
+    Output two_value = ops::scalar(graph, 2.0f, "two");       // no inputs: gets them too
+    two = two_value.node;
+    doubled_loss = ops::mul(checked_loss, two_value, "doubled_loss");  // inputs made inside: none
+  }
+  train::GradientDescent optimizer(0.1f);
+  Node* train_op = optimizer.minimize(checked_loss);
+
+  Session session(graph, cpu_session());
+  session.initialize_variables();
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  FeedList feeds;
+  for (int i = 0; i < 2; ++i) {
+    for (const Output& input : {xs[static_cast<size_t>(i)], ys[static_cast<size_t>(i)]}) {
+      Tensor value(DType::kFloat32, input.shape());
+      for (int64_t k = 0; k < value.num_elements(); ++k) value.data<float>()[k] = normal(rng);
+      feeds.emplace_back(input, value);
+    }
+  }
+  std::vector<Output> fetches = tower_outputs;
+  fetches.insert(fetches.end(), tower_losses.begin(), tower_losses.end());
+  fetches.insert(fetches.end(), tower_regularization.begin(), tower_regularization.end());
+  for (const Output& loss : losses::regularization_losses(graph)) fetches.push_back(loss);
+  fetches.insert(fetches.end(), {regularization, mean_loss, checked_loss, doubled_loss});
+  const fs::path dir = out / "graphs" / "scopes";
+  write_case(dir, graph, session, feeds, fetches);
+
+  session.run(feeds, {}, {train_op});
+  std::string json = absl::StrCat("{\n\"train_op\":", json_string(train_op->name()), ",\n\"after_one_step\":{");
+  const char* sep = "\n";
+  for (const Variable& v : global_variables(graph)) {
+    const Tensor value = session.variable_value(v);
+    if (v.info().constraint) {
+      for (float x : value.to_vector<float>()) {
+        if (!(x >= 0.0f)) throw_invalid("write_scopes_case", v.name(), " is negative after the constrained step");
+      }
+    }
+    absl::StrAppend(&json, sep, json_string(v.node()->name()), ":", json_tensor(value));
+    sep = ",\n";
+  }
+  json += "},\n\"regularization_losses\":{";
+  sep = "\n";
+  for (const Variable& v : global_variables(graph)) {
+    if (!v.info().regularization_loss) continue;
+    absl::StrAppend(&json, sep, json_string(v.name()), ":", json_string(tensor_name(*v.info().regularization_loss)));
+    sep = ",\n";
+  }
+  // Nodes made inside the control_dependencies block, with our control inputs.
+  json += "},\n\"control_inputs\":{";
+  sep = "\n";
+  for (const Node* n : {checked_loss.node, two, doubled_loss.node}) {
+    absl::StrAppend(&json, sep, json_string(n->name()), ":", json_names(n->control_inputs()));
+    sep = ",\n";
+  }
+  // The constraint assigns: for each constrained variable, the Assign, its value and the
+  // optimizer's update it must follow.
+  json += "},\n\"constraints\":{";
+  sep = "\n";
+  for (const Node* assign : train_op->control_inputs()) {
+    if (assign->op() != "Assign") continue;
+    const Variable v = variable_for_node(graph, assign->input(0).node);
+    if (!v.valid()) throw_invalid("write_scopes_case", "constraint Assign ", assign->name(), " assigns no variable");
+    const Node* update = nullptr;
+    for (const Node* n : train_op->control_inputs()) {
+      if (n->op() == "ApplyGradientDescent" && n->input(0).node == v.node()) update = n;
+    }
+    if (update == nullptr) throw_invalid("write_scopes_case", "no update for ", v.name());
+    absl::StrAppend(&json, sep, json_string(v.name()), ":{\"assign\":", json_string(assign->name()),
+                    ",\"value\":", json_string(tensor_name(assign->input(1))), ",\"update\":",
+                    json_string(update->name()), "}");
+    sep = ",\n";
+  }
+  json += "}\n}\n";
+  write_file(dir / "scopes.json", json);
+}
+
+// ------------------------------------------------------------------------------------------
 // Variables of every dtype: OUT/dtypes/graph_def.pb and OUT/dtypes/case.json, whose tensors are
 // {"dtype", "shape", "values"}: integers exact, floats with %.17g (exact for every dtype).
 
@@ -797,7 +955,9 @@ int main(int argc, char** argv) {
     const char* training_cases[] = {"train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw"};
     for (const char* name : training_cases) write_training_case(out, name, seed);
     write_dtype_case(out);
-    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 1 + 5, out.string().c_str());
+    write_scopes_case(out, seed);
+    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 1 + 5 + 1,
+                out.string().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "write_interop_artifacts: %s\n", e.what());
