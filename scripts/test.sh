@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything and runs the whole CTest suite.
-# Then a CPU-only build (SCOPEFLOW_CUDA=OFF) with ASan and UBSan runs the same suite.
+# Then a CPU-only build (SCOPEFLOW_CUDA=OFF) with ASan and UBSan runs the same suite, and a
+# ThreadSanitizer build runs the tests that build graphs from several threads.
 # Exits non-zero on any failure.
 #
 #   bash scripts/test.sh
 #
 # Environment:
 #   SCOPEFLOW_BUILD_DIR      main build directory (default: build)
-#   SCOPEFLOW_CPU_BUILD_DIR  CPU-only build directory (default: build-cpu)
+#   SCOPEFLOW_CPU_BUILD_DIR  CPU-only build directory (default: build-cpu-sanitize)
+#   SCOPEFLOW_TSAN_BUILD_DIR ThreadSanitizer build directory (default: build-tsan)
 #   SCOPEFLOW_TEST_JOBS      parallel ctest jobs (default: 2)
 #   SCOPEFLOW_SKIP_INTEROP   1 to build and test without the interop tests (TensorFlow and
 #                            TensorBoard reading our exports). By default scripts/interop_env.sh
@@ -89,6 +91,28 @@ SCOPEFLOW_BUILD_DIR="${cpu_build_dir}" SCOPEFLOW_CUDA=OFF SCOPEFLOW_BUILD_TYPE=R
   bash scripts/build.sh -DSCOPEFLOW_SANITIZE=address,undefined -DSCOPEFLOW_BUILD_BENCHMARKS=OFF
 echo "=== ctest: ${cpu_build_dir} (CPU only, sanitizers) ==="
 run_ctest "${cpu_build_dir}" "${cpu_build_dir} (CPU only, sanitizers)"
+
+# Graphs and variable stores may be built from several threads at once: the tests that do so
+# (every suite whose name holds "Thread") run again under ThreadSanitizer. Only the unit-test
+# binary is built there; OpenBLAS is not instrumented, so the other tests stay out of it.
+tsan_build_dir="${SCOPEFLOW_TSAN_BUILD_DIR:-build-tsan}"
+echo "=== build: ${tsan_build_dir} (SCOPEFLOW_CUDA=OFF, thread sanitizer) ==="
+SCOPEFLOW_BUILD_DIR="${tsan_build_dir}" SCOPEFLOW_CUDA=OFF SCOPEFLOW_BUILD_TARGETS=scopeflow_tests \
+  bash scripts/build.sh -DSCOPEFLOW_SANITIZE=thread -DSCOPEFLOW_BUILD_BENCHMARKS=OFF \
+  -DSCOPEFLOW_BUILD_EXAMPLES=OFF -DSCOPEFLOW_INTEROP_PYTHON=
+echo "=== threaded tests: ${tsan_build_dir} (thread sanitizer) ==="
+tsan_log="${tsan_build_dir}/tsan.log"
+set +e
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  "${tsan_build_dir}/scopeflow_tests" --gtest_filter='*Thread*' 2>&1 | tee "${tsan_log}"
+tsan_rc=${PIPESTATUS[0]}
+set -e
+tsan_passed="$(grep -E '^\[  PASSED  \] [0-9]+ tests?' "${tsan_log}" | tail -n 1 || true)"
+summaries+=("${tsan_build_dir} (thread sanitizer, *Thread* tests): ${tsan_passed:-no summary (exit status ${tsan_rc})}")
+if ((tsan_rc != 0)) || ! grep -q '^\[  PASSED  \] [1-9]' "${tsan_log}"; then
+  echo "test.sh: threaded tests failed under ThreadSanitizer (exit status ${tsan_rc})" >&2
+  exit 1
+fi
 
 echo
 echo "=== test summary ==="

@@ -102,10 +102,12 @@ class NestedList {
 /// The values of a host tensor: the variable takes its shape and dtype from it (a value
 /// initializer, as tf.get_variable(initializer=<tensor>) or pretrained embeddings).
 Initializer value(Tensor values);
-/// A rank-1 value initializer.
-template <typename T>
-Initializer value(const std::vector<T>& values) {
-  return value(Tensor::from_vector<T>(Shape{static_cast<int64_t>(values.size())}, values));
+/// A rank-1 value initializer. (The allocator parameter keeps value<T>({...}) unambiguous: a
+/// braced list then goes to the NestedList overload.)
+template <typename T, typename Allocator>
+Initializer value(const std::vector<T, Allocator>& values) {
+  return value(Tensor::from_vector<T>(Shape{static_cast<int64_t>(values.size())},
+                                      std::vector<T>(values.begin(), values.end())));
 }
 /// A value initializer from a nested brace list: init::value<float>({{1, 2}, {3, 4}}).
 template <typename T>

@@ -65,6 +65,8 @@ TEST(ValueInitializerTest, TakesValueShapeAndDtypeFromATensor) {
   Variable from_list = get_variable(graph, "ids", {.initializer = init::value<int64_t>({{1, 2, 3}, {4, 5, 6}})});
   Variable from_vector = get_variable(graph, "bias", {.initializer = init::value(std::vector<float>{0.5f, -0.5f})});
   Variable scalar = variable(graph, "count", {.initializer = init::value<int32_t>(7)});
+  Variable flat = variable(graph, "flat", {.initializer = init::value<float>({0.5f, -1.5f})});
+  EXPECT_EQ(flat.shape(), (Shape{2}));
   EXPECT_EQ(from_tensor.shape(), (Shape{3, 2}));
   EXPECT_EQ(from_list.dtype(), DType::kInt64);
   EXPECT_EQ(from_list.shape(), (Shape{2, 3}));
