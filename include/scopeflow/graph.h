@@ -225,6 +225,7 @@ class Graph {
   friend class NameScope;
   /// Enters a name scope and pushes its guard frame: {the scope entered, the guard id}.
   std::pair<std::string, uint64_t> open_name_scope(std::string_view name);
+  ControlDependencies open_control_dependencies(std::vector<Node*> control_inputs, bool clears);
   std::string enter_name_scope_locked(BuildContext& context, std::string_view name);
   void pop_frame(BuildContext& context) noexcept;
 

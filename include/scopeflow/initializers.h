@@ -152,6 +152,9 @@ void init::NestedList<T>::collect(size_t depth, std::vector<int64_t>& dims,
   for (const NestedList<T>& item : items_) item.collect(depth + 1, dims, values);
 }
 
+/// True for the kinds that draw random numbers (they need a floating dtype).
+bool is_random_initializer(InitializerKind kind);
+
 /// glorot_uniform for floating types (as tf.get_variable), zeros for integer types.
 Initializer default_initializer(DType dtype);
 

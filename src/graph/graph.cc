@@ -241,45 +241,38 @@ ControlDependencies Graph::control_dependencies(std::vector<Node*> control_input
       throw_invalid("control_dependencies", "a control input is null or belongs to another graph");
     }
   }
+  return open_control_dependencies(std::move(control_inputs), /*clears=*/false);
+}
+
+ControlDependencies Graph::control_dependencies(std::nullopt_t) {
+  return open_control_dependencies({}, /*clears=*/true);
+}
+
+ControlDependencies Graph::open_control_dependencies(std::vector<Node*> control_inputs, bool clears) {
   std::lock_guard<std::mutex> lock(mutex_);
   BuildContext& context = context_locked(contexts_);
   throw_if_broken(context, "control_dependencies");
   ControlDependencyBlock block;
   block.guard_id = next_guard_id_++;
+  block.clears = clears;
   // As TensorFlow, inputs an enclosing block already adds are not repeated.
   absl::flat_hash_set<const Node*> current;
-  for (auto it = context.control_dependencies.rbegin(); it != context.control_dependencies.rend(); ++it) {
+  for (auto it = context.control_dependencies.rbegin(); !clears && it != context.control_dependencies.rend(); ++it) {
     current.insert(it->control_inputs.begin(), it->control_inputs.end());
     if (it->clears) break;
   }
   for (Node* control : control_inputs) {
     if (current.insert(control).second) block.control_inputs.push_back(control);
   }
+  const uint64_t id = block.guard_id;
   context.control_dependencies.push_back(std::move(block));
   GuardFrame frame;
-  frame.id = context.control_dependencies.back().guard_id;
+  frame.id = id;
   frame.kind = GuardKind::kControlDependencies;
-  frame.description = "control_dependencies block";
+  frame.description = clears ? "control_dependencies(none) block" : "control_dependencies block";
   frame.previous_name_scope = context.name_scope;
   context.guards.push_back(std::move(frame));
-  return ControlDependencies(this, context.control_dependencies.back().guard_id);
-}
-
-ControlDependencies Graph::control_dependencies(std::nullopt_t) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  BuildContext& context = context_locked(contexts_);
-  throw_if_broken(context, "control_dependencies");
-  ControlDependencyBlock block;
-  block.guard_id = next_guard_id_++;
-  block.clears = true;
-  context.control_dependencies.push_back(std::move(block));
-  GuardFrame frame;
-  frame.id = context.control_dependencies.back().guard_id;
-  frame.kind = GuardKind::kControlDependencies;
-  frame.description = "control_dependencies(none) block";
-  frame.previous_name_scope = context.name_scope;
-  context.guards.push_back(std::move(frame));
-  return ControlDependencies(this, context.control_dependencies.back().guard_id);
+  return ControlDependencies(this, id);
 }
 
 Node* Graph::find_node(std::string_view name) const {

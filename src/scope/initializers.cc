@@ -34,19 +34,6 @@ uint64_t philox_key(uint64_t graph_seed, uint64_t op_seed) {
   return splitmix64(splitmix64(graph_seed) ^ splitmix64(op_seed ^ 0x5C0FE1F0A11D5EEDull));
 }
 
-bool is_random(InitializerKind kind) {
-  switch (kind) {
-    case InitializerKind::kZeros:
-    case InitializerKind::kOnes:
-    case InitializerKind::kConstant:
-    case InitializerKind::kValue:
-    case InitializerKind::kFunction:
-      return false;
-    default:
-      return true;
-  }
-}
-
 void check_finite(const Initializer& init, const char* what, double v) {
   if (!std::isfinite(v)) {
     throw_invalid("initializer", init.name(), ": ", what, " must be finite, got ", v);
@@ -296,6 +283,19 @@ Initializer he_normal(std::optional<int64_t> seed) {
 
 }  // namespace init
 
+bool is_random_initializer(InitializerKind kind) {
+  switch (kind) {
+    case InitializerKind::kZeros:
+    case InitializerKind::kOnes:
+    case InitializerKind::kConstant:
+    case InitializerKind::kValue:
+    case InitializerKind::kFunction:
+      return false;
+    default:
+      return true;
+  }
+}
+
 Initializer default_initializer(DType dtype) {
   return is_floating(dtype) ? init::glorot_uniform() : init::zeros();
 }
@@ -309,7 +309,7 @@ void fill_initial_values(const Initializer& init, DType dtype, const Shape& shap
   }
   // The struct may be filled in by hand, so check it again here.
   validate(init);
-  if (!is_floating(dtype) && is_random(init.kind)) {
+  if (!is_floating(dtype) && is_random_initializer(init.kind)) {
     throw_invalid("initializer", init.name(), " cannot initialize ",
                   std::string(dtype_name(dtype)),
                   " values; use zeros, ones or constant for integer and bool variables");

@@ -1,12 +1,12 @@
 #include "scopeflow/scope.h"
 
 #include <algorithm>
-#include <regex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
 #include "graph/build_context.h"
+#include "scope/scope_filter.h"
 #include "scopeflow/error.h"
 
 namespace scopeflow {
@@ -17,22 +17,9 @@ std::string location_text(const std::source_location& loc) {
   return absl::StrCat(loc.file_name(), ":", loc.line(), " (", loc.function_name(), ")");
 }
 
-bool is_random(InitializerKind kind) {
-  switch (kind) {
-    case InitializerKind::kZeros:
-    case InitializerKind::kOnes:
-    case InitializerKind::kConstant:
-    case InitializerKind::kValue:
-    case InitializerKind::kFunction:
-      return false;
-    default:
-      return true;
-  }
-}
-
 void check_initializer_fits(std::string_view where, std::string_view name,
                             const Initializer& init, DType dtype) {
-  if (!is_floating(dtype) && is_random(init.kind)) {
+  if (!is_floating(dtype) && is_random_initializer(init.kind)) {
     throw_invalid(where, "initializer ", init.name(), " of variable '", name,
                   "' needs a floating dtype, but the variable is ", dtype_name(dtype));
   }
@@ -93,17 +80,21 @@ std::string unique_variable_scope(const BuildContext& context, const std::string
   return absl::StrCat(prefix, "_", index);
 }
 
-bool matches_scope(const std::string& item_name, const std::regex* scope) {
-  return scope == nullptr || std::regex_search(item_name, *scope, std::regex_constants::match_continuous);
-}
-
-std::unique_ptr<std::regex> scope_regex(std::string_view where, std::string_view scope) {
-  if (scope.empty()) return nullptr;
-  try {
-    return std::make_unique<std::regex>(std::string(scope), std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw_invalid(where, "scope filter '", scope, "' is not a valid regular expression: ", e.what());
+// What tf.Variable's constructor does with trainable and collections: GLOBAL_VARIABLES unless a
+// list is given, and TRAINABLE_VARIABLES added for a trainable variable.
+template <typename NewVariable>
+void set_variable_options(NewVariable& spec, const VariableOptions& options, std::source_location location) {
+  spec.trainable = options.trainable;
+  spec.memory_kind = options.memory_kind;
+  spec.collections = options.collections.value_or(
+      std::vector<std::string>{std::string(collection_keys::kGlobalVariables)});
+  if (options.trainable &&
+      std::find(spec.collections.begin(), spec.collections.end(), collection_keys::kTrainableVariables) ==
+          spec.collections.end()) {
+    spec.collections.emplace_back(collection_keys::kTrainableVariables);
   }
+  spec.constraint = options.constraint;
+  spec.location = location;
 }
 
 }  // namespace
@@ -396,17 +387,7 @@ Variable true_get_variable(Graph& graph, std::string_view full, const VariableOp
   spec.dtype = dtype;
   spec.shape = std::move(shape);
   spec.initializer = std::move(initializer);
-  spec.trainable = options.trainable;
-  spec.memory_kind = options.memory_kind;
-  spec.collections = options.collections.value_or(
-      std::vector<std::string>{std::string(collection_keys::kGlobalVariables)});
-  if (options.trainable &&
-      std::find(spec.collections.begin(), spec.collections.end(), collection_keys::kTrainableVariables) ==
-          spec.collections.end()) {
-    spec.collections.emplace_back(collection_keys::kTrainableVariables);
-  }
-  spec.constraint = options.constraint;
-  spec.location = location;
+  set_variable_options(spec, options, location);
   const VariableInfo* created = store.create(std::move(spec));
   VariableInfo* info = const_cast<VariableInfo*>(created);  // ours: the store owns it
 
@@ -523,17 +504,7 @@ Variable variable(Graph& graph, std::string_view name, VariableOptions options,
   spec.dtype = dtype;
   spec.shape = std::move(shape);
   spec.initializer = std::move(initializer);
-  spec.trainable = options.trainable;
-  spec.memory_kind = options.memory_kind;
-  spec.collections = options.collections.value_or(
-      std::vector<std::string>{std::string(collection_keys::kGlobalVariables)});
-  if (options.trainable &&
-      std::find(spec.collections.begin(), spec.collections.end(), collection_keys::kTrainableVariables) ==
-          spec.collections.end()) {
-    spec.collections.emplace_back(collection_keys::kTrainableVariables);
-  }
-  spec.constraint = options.constraint;
-  spec.location = location;
+  set_variable_options(spec, options, location);
   return Variable(graph.variable_store().create(std::move(spec)));
 }
 
@@ -571,14 +542,14 @@ void add_to_collection(Graph& graph, std::string_view key, CollectionItem item) 
 }
 
 std::vector<CollectionItem> get_collection(const Graph& graph, std::string_view key, std::string_view scope) {
-  const std::unique_ptr<std::regex> filter = scope_regex("get_collection", scope);
+  const ScopeFilter filter("get_collection", scope);
   const VariableStore& store = graph.variable_store();
   std::lock_guard<std::recursive_mutex> lock(store.mutex_);
   std::vector<CollectionItem> out;
   for (const auto& [name, items] : store.collections_) {
     if (name != key) continue;
     for (const CollectionItem& item : items) {
-      if (matches_scope(collection_item_name(item), filter.get())) out.push_back(item);
+      if (filter.matches(collection_item_name(item))) out.push_back(item);
     }
   }
   return out;
