@@ -50,6 +50,7 @@ struct BuildContext {
   std::vector<GuardFrame> guards;
   std::string broken;       // set when a guard was left out of order: the error to throw
   size_t broken_depth = 0;  // the error clears once no more than this many guards are open
+  std::string left_elsewhere;  // a guard was left on another thread: thrown once, then cleared
 };
 
 }  // namespace scopeflow

@@ -1,5 +1,6 @@
 #include "scopeflow/graph.h"
 
+#include <algorithm>
 #include <tuple>
 #include <utility>
 
@@ -99,9 +100,39 @@ std::string unique_name_locked(absl::flat_hash_map<std::string, int>& names_in_u
   return absl::StrCat(std::string(name), "_", i - 1);
 }
 
-void throw_if_broken(const BuildContext& context, std::string_view where) {
+void pop_frame_of(BuildContext& context) noexcept {
+  GuardFrame& frame = context.guards.back();
+  context.name_scope = std::move(frame.previous_name_scope);
+  if (frame.kind == GuardKind::kVariableScope) {
+    if (context.variable_scopes.size() > 1) context.variable_scopes.pop_back();
+    if (frame.entered_by_object) {
+      context.variable_scope_counts = std::move(frame.saved_scope_counts);
+    } else {
+      // TensorFlow's close_variable_subscopes: default names below the scope count afresh.
+      const std::string prefix = absl::StrCat(frame.variable_scope_name, "/");
+      for (auto& [name, count] : context.variable_scope_counts) {
+        if (frame.variable_scope_name.empty() || absl::StartsWith(name, prefix)) count = 0;
+      }
+    }
+  } else if (frame.kind == GuardKind::kControlDependencies) {
+    if (!context.control_dependencies.empty()) context.control_dependencies.pop_back();
+  }
+  context.guards.pop_back();
+}
+
+// Pops the frames on top that were left out of order or on another thread, applies the rule
+// that clears the out-of-order error, and throws what is pending: the out-of-order error while
+// it lasts, or once, that a guard was left on another thread.
+void settle_and_throw(BuildContext& context, std::string_view where) {
+  while (!context.guards.empty() && context.guards.back().left) pop_frame_of(context);
+  if (!context.broken.empty() && context.guards.size() <= context.broken_depth) context.broken.clear();
   if (!context.broken.empty()) {
     throw_error(absl::StatusCode::kFailedPrecondition, where, context.broken);
+  }
+  if (!context.left_elsewhere.empty()) {
+    std::string message = std::move(context.left_elsewhere);
+    context.left_elsewhere.clear();
+    throw_error(absl::StatusCode::kFailedPrecondition, where, message);
   }
 }
 
@@ -127,27 +158,12 @@ uint64_t Graph::open_guard(GuardFrame frame) {
   return context.guards.back().id;
 }
 
-void Graph::check_guards(std::string_view where) const { throw_if_broken(build_context(), where); }
-
-void Graph::pop_frame(BuildContext& context) noexcept {
-  GuardFrame& frame = context.guards.back();
-  context.name_scope = std::move(frame.previous_name_scope);
-  if (frame.kind == GuardKind::kVariableScope) {
-    if (context.variable_scopes.size() > 1) context.variable_scopes.pop_back();
-    if (frame.entered_by_object) {
-      context.variable_scope_counts = std::move(frame.saved_scope_counts);
-    } else {
-      // TensorFlow's close_variable_subscopes: default names below the scope count afresh.
-      const std::string prefix = absl::StrCat(frame.variable_scope_name, "/");
-      for (auto& [name, count] : context.variable_scope_counts) {
-        if (frame.variable_scope_name.empty() || absl::StartsWith(name, prefix)) count = 0;
-      }
-    }
-  } else if (frame.kind == GuardKind::kControlDependencies) {
-    if (!context.control_dependencies.empty()) context.control_dependencies.pop_back();
-  }
-  context.guards.pop_back();
+void Graph::check_guards(std::string_view where) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  settle_and_throw(context_locked(contexts_), where);
 }
+
+void Graph::pop_frame(BuildContext& context) noexcept { pop_frame_of(context); }
 
 void Graph::close_guard(uint64_t id) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -179,17 +195,23 @@ void Graph::close_guard(uint64_t id) noexcept {
     return;
   }
   frame->left = true;
+  if (!same_thread) {
+    // The owning thread pops it when it next builds, and is told once.
+    if (context->left_elsewhere.empty()) {
+      context->left_elsewhere = absl::StrCat("scope guard ", frame->description,
+                                             " was left on another thread than the one that entered it");
+    }
+    return;
+  }
+  const size_t depth = static_cast<size_t>(frame - context->guards.data());
   if (context->broken.empty()) {
-    const size_t depth = static_cast<size_t>(frame - context->guards.data());
-    context->broken =
-        same_thread
-            ? absl::StrCat("scope guards left out of order: ", frame->description,
-                           " was left while ", context->guards.back().description,
-                           ", entered after it, was still open; leave guards in the reverse "
-                           "order of entry")
-            : absl::StrCat("scope guard ", frame->description,
-                           " was left on another thread than the one that entered it");
+    context->broken = absl::StrCat("scope guards left out of order: ", frame->description,
+                                   " was left while ", context->guards.back().description,
+                                   ", entered after it, was still open; leave guards in the reverse "
+                                   "order of entry");
     context->broken_depth = depth;
+  } else {
+    context->broken_depth = std::min(context->broken_depth, depth);
   }
 }
 
@@ -202,7 +224,7 @@ NameScope Graph::name_scope(std::string_view name) { return NameScope(*this, nam
 std::pair<std::string, uint64_t> Graph::open_name_scope(std::string_view name) {
   std::lock_guard<std::mutex> lock(mutex_);
   BuildContext& context = context_locked(contexts_);
-  throw_if_broken(context, "name_scope");
+  settle_and_throw(context, "name_scope");
   GuardFrame frame;
   frame.kind = GuardKind::kNameScope;
   frame.previous_name_scope = enter_name_scope_locked(context, name);
@@ -251,7 +273,7 @@ ControlDependencies Graph::control_dependencies(std::nullopt_t) {
 ControlDependencies Graph::open_control_dependencies(std::vector<Node*> control_inputs, bool clears) {
   std::lock_guard<std::mutex> lock(mutex_);
   BuildContext& context = context_locked(contexts_);
-  throw_if_broken(context, "control_dependencies");
+  settle_and_throw(context, "control_dependencies");
   ControlDependencyBlock block;
   block.guard_id = next_guard_id_++;
   block.clears = clears;
@@ -312,7 +334,7 @@ Node* Graph::add_node(NodeSpec spec) {
 
   std::lock_guard<std::mutex> lock(mutex_);
   BuildContext& context = context_locked(contexts_);
-  throw_if_broken(context, op->builder_name);
+  settle_and_throw(context, op->builder_name);
   std::string name;
   if (spec.exact_name) {
     if (spec.name.empty() || nodes_by_name_.contains(spec.name)) {

@@ -171,6 +171,10 @@ const VariableInfo* VariableStore::find_by_node(const Node* node) const {
 
 const VariableInfo* VariableStore::create(NewVariable spec) {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
+  // Checked before anything is made, so a bad key leaves no half-made variable.
+  for (const std::string& key : spec.collections) {
+    if (key.empty()) throw_invalid("get_variable", "variable ", spec.name, ": a collection key is empty");
+  }
   // Variables ignore enclosing control_dependencies blocks, as TensorFlow's init_scope does.
   ControlDependencies no_control_dependencies = graph_->control_dependencies(std::nullopt);
   // Node names follow TensorFlow: the variable op takes the uniquified full name, and its

@@ -403,6 +403,24 @@ TEST(GuardOrderTest, AGuardLeftOnAnotherThreadBreaksItsOwnThread) {
   std::thread([&] { scope.reset(); }).join();
   EXPECT_THAT(error_of([&] { square_input(graph); }),
               IsError(kFailedPrecondition, HasSubstr("another thread")));
+  // Said once; the scope it left is gone and the thread builds at the root again.
+  EXPECT_EQ(graph.current_name_scope(), "");
+  EXPECT_EQ(square_input(graph).node->name(), "Placeholder");
+}
+
+TEST(GuardOrderTest, ASecondOutOfOrderExitKeepsTheErrorUntilAllAreUnwound) {
+  Graph graph;
+  auto a = std::make_unique<NameScope>(graph, "a");
+  auto b = std::make_unique<NameScope>(graph, "b");
+  auto c = std::make_unique<NameScope>(graph, "c");
+  auto d = std::make_unique<NameScope>(graph, "d");
+  c.reset();
+  a.reset();
+  d.reset();  // c is popped with d, but a was left while b is still open
+  EXPECT_THAT(error_of([&] { square_input(graph); }), IsError(kFailedPrecondition, HasSubstr("out of order")));
+  b.reset();
+  EXPECT_EQ(graph.current_name_scope(), "");
+  EXPECT_EQ(square_input(graph).node->name(), "Placeholder");
 }
 
 TEST(ControlDependenciesTest, OpsCreatedInsideGetTheControlInputs) {

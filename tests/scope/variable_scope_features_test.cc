@@ -169,6 +169,11 @@ TEST(CollectionsTest, StandardAndUserCollections) {
   Graph other;
   EXPECT_THAT(error_of([&] { add_to_collection(other, "x", w); }), IsError(kInvalid, HasSubstr("another graph")));
   EXPECT_THAT(error_of([&] { add_to_collection(graph, "", w); }), IsError(kInvalid, HasSubstr("key")));
+  // A bad collection key in get_variable leaves no half-made variable behind.
+  EXPECT_THAT(error_of([&] { get_variable(graph, "keyless", {.shape = Shape{1}, .collections = std::vector<std::string>{""}}); }),
+              IsError(kInvalid, HasSubstr("collection key is empty")));
+  EXPECT_EQ(graph.variable_store().find("keyless"), nullptr);
+  EXPECT_EQ(get_variable(graph, "keyless", {.shape = Shape{1}}).name(), "keyless");
 }
 
 TEST(ControlDependenciesTest, VariablesIgnoreThemAsTensorFlowsInitializersDo) {
