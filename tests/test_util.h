@@ -8,9 +8,12 @@
 #include <ostream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "scopeflow/dtype.h"
 #include "scopeflow/error.h"
+#include "scopeflow/tensor.h"
 
 namespace scopeflow::test {
 
@@ -59,6 +62,21 @@ MATCHER_P2(IsError, code, message_matcher,
 /// Matches a ThrownError with status `code`.
 MATCHER_P(HasCode, code, std::string("has code ") + absl::StatusCodeToString(code)) {
   return arg.code == code;
+}
+
+/// The elements of a host tensor of any dtype as doubles.
+inline std::vector<double> values_of(const Tensor& t) {
+  return dispatch_dtype(t.dtype(), [&]<class T>() {
+    std::vector<double> out;
+    for (const T& x : t.to_vector<T>()) {
+      if constexpr (is_half_type_v<T>) {
+        out.push_back(static_cast<float>(x));
+      } else {
+        out.push_back(static_cast<double>(x));
+      }
+    }
+    return out;
+  });
 }
 
 }  // namespace scopeflow::test

@@ -20,7 +20,9 @@ namespace {
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::StartsWith;
+using ::testing::UnorderedElementsAre;
 using test::error_of;
 using test::IsError;
 
@@ -307,25 +309,7 @@ TEST(GraphTest, OutputAndAttrAccessErrors) {
   EXPECT_EQ(x.node->attr<DType>("dtype"), DType::kFloat32);
 }
 
-}  // namespace
-}  // namespace scopeflow
-
-namespace scopeflow {
-namespace {
-
-using ::testing::AllOf;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
-using ::testing::UnorderedElementsAre;
-using test::error_of;
-using test::IsError;
-
 constexpr absl::StatusCode kFailedPrecondition = absl::StatusCode::kFailedPrecondition;
-
-Output square_input(Graph& graph, std::string_view name = "") {
-  return ops::placeholder(graph, DType::kFloat32, Shape{2, 2}, name);
-}
 
 TEST(NameRulesTest, TensorFlowsNodeAndScopeNameRules) {
   EXPECT_TRUE(is_valid_node_name("a"));
@@ -355,10 +339,10 @@ TEST(NameRulesTest, BadScopeAndNodeNamesAreClearErrors) {
     NameScope inner = graph.name_scope("_inner");
     EXPECT_EQ(inner.name(), "outer/_inner/");
   }
-  EXPECT_THAT(error_of([&] { square_input(graph, "bad name"); }),
+  EXPECT_THAT(error_of([&] { input(graph, "bad name"); }),
               IsError(absl::StatusCode::kInvalidArgument,
                       AllOf(HasSubstr("[placeholder]"), HasSubstr("'bad name' is not a valid node name"))));
-  EXPECT_THAT(error_of([&] { square_input(graph, "_x"); }),
+  EXPECT_THAT(error_of([&] { input(graph, "_x"); }),
               IsError(absl::StatusCode::kInvalidArgument, HasSubstr("not a valid node name")));
   EXPECT_EQ(graph.num_nodes(), 0);
   EXPECT_EQ(graph.current_name_scope(), "");
@@ -370,7 +354,7 @@ TEST(GuardOrderTest, NameScopesLeftOutOfOrderAreAnErrorUntilUnwound) {
   {
     NameScope inner = graph.name_scope("inner");
     outer.reset();  // left while "inner", entered after it, is still open
-    EXPECT_THAT(error_of([&] { square_input(graph); }),
+    EXPECT_THAT(error_of([&] { input(graph); }),
                 IsError(kFailedPrecondition,
                         AllOf(HasSubstr("out of order"), HasSubstr("name_scope 'outer/'"),
                               HasSubstr("name_scope 'outer/inner/'"))));
@@ -381,7 +365,7 @@ TEST(GuardOrderTest, NameScopesLeftOutOfOrderAreAnErrorUntilUnwound) {
   }
   // Leaving "inner" unwinds "outer" too: the state is whole again.
   EXPECT_EQ(graph.current_name_scope(), "");
-  EXPECT_EQ(square_input(graph).node->name(), "Placeholder");
+  EXPECT_EQ(input(graph).node->name(), "Placeholder");
 }
 
 TEST(GuardOrderTest, OptionalGuardsInReverseOrderAreFine) {
@@ -401,11 +385,11 @@ TEST(GuardOrderTest, AGuardLeftOnAnotherThreadBreaksItsOwnThread) {
   Graph graph;
   auto scope = std::make_unique<NameScope>(graph, "mine");
   std::thread([&] { scope.reset(); }).join();
-  EXPECT_THAT(error_of([&] { square_input(graph); }),
+  EXPECT_THAT(error_of([&] { input(graph); }),
               IsError(kFailedPrecondition, HasSubstr("another thread")));
   // Said once; the scope it left is gone and the thread builds at the root again.
   EXPECT_EQ(graph.current_name_scope(), "");
-  EXPECT_EQ(square_input(graph).node->name(), "Placeholder");
+  EXPECT_EQ(input(graph).node->name(), "Placeholder");
 }
 
 TEST(GuardOrderTest, ASecondOutOfOrderExitKeepsTheErrorUntilAllAreUnwound) {
@@ -417,16 +401,16 @@ TEST(GuardOrderTest, ASecondOutOfOrderExitKeepsTheErrorUntilAllAreUnwound) {
   c.reset();
   a.reset();
   d.reset();  // c is popped with d, but a was left while b is still open
-  EXPECT_THAT(error_of([&] { square_input(graph); }), IsError(kFailedPrecondition, HasSubstr("out of order")));
+  EXPECT_THAT(error_of([&] { input(graph); }), IsError(kFailedPrecondition, HasSubstr("out of order")));
   b.reset();
   EXPECT_EQ(graph.current_name_scope(), "");
-  EXPECT_EQ(square_input(graph).node->name(), "Placeholder");
+  EXPECT_EQ(input(graph).node->name(), "Placeholder");
 }
 
 TEST(ControlDependenciesTest, OpsCreatedInsideGetTheControlInputs) {
   Graph graph;
-  Output a = square_input(graph, "a");
-  Output b = square_input(graph, "b");
+  Output a = input(graph, "a");
+  Output b = input(graph, "b");
   Output c;
   Output d;
   Output e;
@@ -459,7 +443,7 @@ TEST(ControlDependenciesTest, OpsCreatedInsideGetTheControlInputs) {
 TEST(ControlDependenciesTest, ForeignOrNullControlInputsAreRejected) {
   Graph graph;
   Graph other;
-  Output x = square_input(other);
+  Output x = input(other);
   EXPECT_THAT(error_of([&] { auto d = graph.control_dependencies({x.node}); }),
               IsError(absl::StatusCode::kInvalidArgument, HasSubstr("another graph")));
   EXPECT_THAT(error_of([&] { auto d = graph.control_dependencies({nullptr}); }),
@@ -477,7 +461,7 @@ TEST(GraphThreadsTest, EachThreadHasItsOwnNameScopeAndNodesAreUnique) {
       NameScope scope = graph.name_scope("worker");
       scopes[static_cast<size_t>(t)] = scope.name();
       for (int i = 0; i < kNodes; ++i) {
-        Output x = square_input(graph);
+        Output x = input(graph);
         EXPECT_EQ(x.node->name().rfind(scope.name(), 0), 0u);
         auto deps = graph.control_dependencies({x.node});
         Output y = ops::neg(x);

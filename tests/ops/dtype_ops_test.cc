@@ -26,6 +26,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::StartsWith;
+using test::values_of;
 
 SessionOptions cpu_options() { return SessionOptions{.device = Device::cpu()}; }
 
@@ -42,21 +43,6 @@ Tensor tensor_of(DType dtype, const std::vector<double>& values) {
       }
     }
     return Tensor::from_vector<T>(Shape{static_cast<int64_t>(values.size())}, typed);
-  });
-}
-
-// The elements of a host tensor as doubles.
-std::vector<double> values_of(const Tensor& t) {
-  return dispatch_dtype(t.dtype(), [&]<class T>() {
-    std::vector<double> out;
-    for (const T& x : t.to_vector<T>()) {
-      if constexpr (is_half_type_v<T>) {
-        out.push_back(static_cast<float>(x));
-      } else {
-        out.push_back(static_cast<double>(x));
-      }
-    }
-    return out;
   });
 }
 

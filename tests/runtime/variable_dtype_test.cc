@@ -24,23 +24,9 @@ using ::testing::AllOf;
 using ::testing::Each;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using test::values_of;
 
 SessionOptions cpu_options() { return SessionOptions{.device = Device::cpu()}; }
-
-// The elements of a host tensor as doubles.
-std::vector<double> values_of(const Tensor& t) {
-  return dispatch_dtype(t.dtype(), [&]<class T>() {
-    std::vector<double> out;
-    for (const T& x : t.to_vector<T>()) {
-      if constexpr (is_half_type_v<T>) {
-        out.push_back(static_cast<float>(x));
-      } else {
-        out.push_back(static_cast<double>(x));
-      }
-    }
-    return out;
-  });
-}
 
 // A host tensor of `dtype` with the values 0, 1, 0, 1, ... (every dtype holds them).
 Tensor alternating(DType dtype, const Shape& shape) {
