@@ -24,6 +24,7 @@ SCOPEFLOW_APT_PACKAGES=(
   libgmock-dev
   libbenchmark-dev
   libopenblas-dev
+  libdnnl-dev
 )
 
 # Prints the packages of SCOPEFLOW_APT_PACKAGES that are not installed, one per line.
