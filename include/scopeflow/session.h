@@ -46,6 +46,14 @@ struct RunStats {
   int64_t peak_bytes = 0;  // allocator peak during the run
 };
 
+/// Which library runs MatMul on the CPU: oneDNN when the library was built with it (the
+/// default, SCOPEFLOW_CPU_GEMM=onednn), else OpenBLAS. Asking for oneDNN in a build without it
+/// is an error.
+enum class CpuGemm { kDefault, kOneDnn, kOpenBlas };
+
+/// True when this build has the oneDNN CPU GEMM (SCOPEFLOW_CPU_GEMM=onednn).
+bool cpu_gemm_onednn_built();
+
 struct SessionOptions {
   /// Device to run on; unset = default_device() (SCOPEFLOW_DEVICE, else CUDA if usable, else CPU).
   /// Naming CUDA where no device answers is an error, never a silent fallback.
@@ -60,6 +68,12 @@ struct SessionOptions {
   /// traced runs report the chain's earlier nodes with zero duration and name the kernels
   /// that ran the chain (NodeRunStats::fused_kernel).
   bool fuse_gemm_epilogues = true;
+  /// CPU sessions: the GEMM library (see CpuGemm).
+  CpuGemm cpu_gemm = CpuGemm::kDefault;
+  /// CPU sessions: threads of the GEMM during each run (oneDNN's OpenMP team on the calling
+  /// thread, restored after the run; OpenBLAS's global count). 0: the libraries' defaults
+  /// (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, else every core).
+  int intra_op_threads = 0;
 };
 
 class Backend;

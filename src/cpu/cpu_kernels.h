@@ -1,5 +1,6 @@
 #pragma once
 // CPU kernels. Each assumes input validated by its op's shape inference (house style).
+// MatMul runs through cpu/gemm.h, prepared when a plan is made.
 
 #include <vector>
 
@@ -11,10 +12,6 @@ namespace scopeflow::cpu {
 /// dimensions. Shared by the broadcasting kernels.
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
 
-void matmul(KernelContext& ctx);       // (m, k) x (k, n) -> (m, n), via cblas_sgemm
-/// A fused MatMul -> BiasAdd [-> Relu] chain: inputs (a, b, bias), output (m, n). The bias is
-/// written first and the GEMM accumulates onto it (beta = 1); ReLU follows in the same buffer.
-void matmul_bias(const KernelContext& ctx, const Node& matmul, bool relu);
 void add(KernelContext& ctx);          // broadcasting x + y
 void sub(KernelContext& ctx);          // broadcasting x - y
 void mul(KernelContext& ctx);          // broadcasting x * y

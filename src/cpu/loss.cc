@@ -87,7 +87,7 @@ void bias_add_grad(KernelContext& ctx) {
 
 void arg_max(KernelContext& ctx) {
   const Tensor& in = ctx.inputs[0];
-  const int64_t axis = op_util::int_values(ctx.inputs[1]).at(0);
+  const int64_t axis = ctx.attr<AxesAttrs>().axes.at(0);
   Tensor& out = ctx.outputs[0];
   if (out.dtype() == DType::kInt32) {
     arg_max_typed<int32_t>(in, axis, out);

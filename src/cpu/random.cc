@@ -4,8 +4,7 @@
 namespace scopeflow::cpu {
 
 void random_standard_normal(KernelContext& ctx) {
-  const auto seed = static_cast<uint64_t>(ctx.node.attr<int64_t>("seed"));
-  const auto seed2 = static_cast<uint64_t>(ctx.node.attr<int64_t>("seed2"));
+  const auto [seed, seed2] = ctx.attr<SeedAttrs>();
   // seed and seed2 form the Philox key; each execution draws from its own stream.
   const uint64_t key = (seed << 32) ^ seed2 ^ (seed >> 32);
   Tensor& out = ctx.outputs[0];

@@ -17,7 +17,7 @@ int64_t reduce_sum_into(KernelContext& ctx) {
   const Shape& shape = in.shape();
   const int rank = shape.rank();
   std::vector<int64_t> axes;
-  for (int64_t axis : op_util::int_values(ctx.inputs[1])) axes.push_back(axis < 0 ? axis + rank : axis);
+  for (int64_t axis : ctx.attr<AxesAttrs>().axes) axes.push_back(axis);
   std::vector<bool> reduced(static_cast<size_t>(rank), false);
   for (int64_t axis : axes) reduced[static_cast<size_t>(axis)] = true;
 

@@ -44,7 +44,7 @@ void apply_momentum(KernelContext& ctx) {
   float* accum = ctx.inputs[1].data<float>();
   const float* grad = ctx.inputs[3].data<float>();
   const functors::ApplyMomentum update{scalar_of(ctx.inputs[2]), scalar_of(ctx.inputs[4]),
-                                       ctx.node.attr<bool>("use_nesterov")};
+                                       ctx.attr<NesterovAttrs>().use_nesterov};
   const int64_t n = ctx.inputs[0].num_elements();
   for (int64_t i = 0; i < n; ++i) update(var[i], accum[i], grad[i]);
 }
@@ -59,7 +59,7 @@ void apply_adam(KernelContext& ctx) {
   const float lr = scalar_of(ctx.inputs[5]);
   const float lr_t = functors::adam_step_size(lr, beta1_power, beta2_power);
   const functors::ApplyAdam update{lr_t, scalar_of(ctx.inputs[6]), scalar_of(ctx.inputs[7]),
-                                   scalar_of(ctx.inputs[8]), ctx.node.attr<bool>("use_nesterov")};
+                                   scalar_of(ctx.inputs[8]), ctx.attr<NesterovAttrs>().use_nesterov};
   const float* grad = ctx.inputs[9].data<float>();
   const int64_t n = ctx.inputs[0].num_elements();
   for (int64_t i = 0; i < n; ++i) update(var[i], m[i], v[i], grad[i]);

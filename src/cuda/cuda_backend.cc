@@ -47,16 +47,6 @@ StridedIndex broadcast_index(const Shape& out, const Shape& a, const Shape& b, s
   return index;
 }
 
-// The value of a Const input (reduction axes, arg-max axis), read on the host.
-const Tensor& constant_input(const KernelContext& ctx, int i) {
-  const Node& producer = *ctx.node.input(i).node;
-  if (producer.op_def().execution != ExecutionKind::kConstant) {
-    throw_error(absl::StatusCode::kInternal, ctx.node.op_def().builder_name, "input ", i,
-                " of '", ctx.node.name(), "' is not a constant");
-  }
-  return producer.attr<Tensor>("value");
-}
-
 // Owners of cuBLASLt descriptors (destroyed on every path, errors ignored: destructors never throw).
 template <typename T, cublasStatus_t (*kDestroy)(T)>
 struct LtDescriptor {
@@ -115,12 +105,10 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device::cuda(index_); }
   const std::shared_ptr<Allocator>& allocator() const override { return allocator_; }
 
-  Device kernel_device(const OpDef& op) const override {
-    return op.cuda == CudaSupport::kCpuFallback ? Device::cpu() : device();
-  }
+  KernelSupportInfo support(OpId op) const override { return *cuda_kernel_support(op); }
 
-  void run_kernel(KernelContext& ctx) override;
-  std::string_view run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) override;
+  std::unique_ptr<PreparedKernel> prepare(const PlanStep& step, const DecodedAttrs& attrs) override;
+  std::string_view run(const PreparedKernel& kernel, KernelContext& ctx) override;
 
   void upload_into(const Tensor& host, const Tensor& device_tensor) override {
     const size_t bytes = host.byte_size();
@@ -213,7 +201,8 @@ class CudaBackend final : public Backend {
     return staging_;
   }
 
-  void run_on_host(KernelContext& ctx);
+  void run_on_host(KernelContext& ctx, CpuKernelFn cpu_kernel);
+  std::string_view run_fused_gemm(KernelContext& ctx, const MatMulAttrs& matmul, bool relu);
 
   int index_;
   std::shared_ptr<Allocator> allocator_;
@@ -372,9 +361,7 @@ void reduce(CudaBackend& b, KernelContext& ctx, bool mean) {
     throw_error(absl::StatusCode::kUnimplemented, op, "rank ", rank, " exceeds the ",
                 kMaxIndexRank, " dimensions CUDA kernels index");
   }
-  for (int64_t axis : op_util::int_values(constant_input(ctx, 1))) {
-    reduced[axis < 0 ? axis + rank : axis] = true;
-  }
+  for (int64_t axis : ctx.attr<AxesAttrs>().axes) reduced[axis] = true;
   ReductionLayout layout;
   make_reduction_layout(in.shape().dims().data(), rank, reduced, layout);
   if (layout.outer == 0) return;
@@ -544,7 +531,7 @@ void sparse_softmax_cross_entropy(CudaBackend& b, KernelContext& ctx) {
 void arg_max(CudaBackend& b, KernelContext& ctx) {
   const Tensor& x = ctx.inputs[0];
   const op_util::AxisSplit split =
-      op_util::split_at_axis(x.shape(), op_util::int_values(constant_input(ctx, 1)).at(0));
+      op_util::split_at_axis(x.shape(), ctx.attr<AxesAttrs>().axes.at(0));
   Tensor& out = ctx.outputs[0];
   check(cuda::launch_arg_max(x.data<float>(), out.raw_data(), out.dtype(), split.outer, split.extent,
                              split.inner, b.stream()),
@@ -579,7 +566,7 @@ void apply_momentum(CudaBackend& b, KernelContext& ctx) {
   check(cuda::launch_apply_momentum(ctx.inputs[0].data<float>(), ctx.inputs[1].data<float>(),
                                     ctx.inputs[2].data<float>(), ctx.inputs[3].data<float>(),
                                     ctx.inputs[4].data<float>(),
-                                    ctx.node.attr<bool>("use_nesterov"),
+                                    ctx.attr<NesterovAttrs>().use_nesterov,
                                     ctx.inputs[0].num_elements(), b.stream()),
         "launch_apply_momentum");
 }
@@ -590,79 +577,87 @@ void apply_adam(CudaBackend& b, KernelContext& ctx) {
   for (int i = 0; i < 6; ++i) scalars[i] = ctx.inputs[static_cast<size_t>(3 + i)].data<float>();
   check(cuda::launch_apply_adam(ctx.inputs[0].data<float>(), ctx.inputs[1].data<float>(),
                                 ctx.inputs[2].data<float>(), scalars, ctx.inputs[9].data<float>(),
-                                ctx.node.attr<bool>("use_nesterov"), ctx.inputs[0].num_elements(),
+                                ctx.attr<NesterovAttrs>().use_nesterov, ctx.inputs[0].num_elements(),
                                 b.stream()),
         "launch_apply_adam");
 }
 
-struct CudaKernelEntry {
-  const char* tf_name;
-  CudaKernelFn kernel;
+// One row per op of the list (checked when this file compiles): its kernel adapter, or why it
+// runs on the CPU (an explicit fallback mark), or neither when the executor produces its value.
+struct CudaKernelRow {
+  OpId op{};
+  CudaKernelFn kernel = nullptr;
+  const char* cpu_fallback = nullptr;
 };
 
-// Every op whose table row says CudaSupport::kCudaKernel has exactly one entry here (tested).
-constexpr CudaKernelEntry kCudaKernels[] = {
-    {"MatMul", matmul},
-    {"AddV2", binary<cuda::BinaryOp::kAdd>},
-    {"Sub", binary<cuda::BinaryOp::kSub>},
-    {"Mul", binary<cuda::BinaryOp::kMul>},
-    {"ReluGrad", binary<cuda::BinaryOp::kReluGrad>},
-    {"SigmoidGrad", binary<cuda::BinaryOp::kSigmoidGrad>},
-    {"TanhGrad", binary<cuda::BinaryOp::kTanhGrad>},
-    {"Relu", unary<cuda::UnaryOp::kRelu>},
-    {"Sigmoid", unary<cuda::UnaryOp::kSigmoid>},
-    {"Tanh", unary<cuda::UnaryOp::kTanh>},
-    {"Neg", unary<cuda::UnaryOp::kNeg>},
-    {"Square", unary<cuda::UnaryOp::kSquare>},
-    {"Abs", unary<cuda::UnaryOp::kAbs>},
-    {"Sign", unary<cuda::UnaryOp::kSign>},
-    {"BiasAdd", bias_add},
-    {"BiasAddGrad", bias_add_grad},
-    {"Sum", sum},
-    {"Mean", mean},
-    {"AddN", add_n},
-    {"Cast", cast},
-    {"Equal", equal},
-    {"BroadcastTo", broadcast_to},
-    {"Softmax", softmax},
-    {"LogSoftmax", log_softmax},
-    {"SoftmaxCrossEntropyWithLogits", softmax_cross_entropy},
-    {"SparseSoftmaxCrossEntropyWithLogits", sparse_softmax_cross_entropy},
-    {"ArgMax", arg_max},
-    {"Assign", assign},
-    {"AssignSub", assign_sub},
-    {"ApplyGradientDescent", apply_gradient_descent},
-    {"ApplyMomentum", apply_momentum},
-    {"ApplyAdam", apply_adam},
+constexpr CudaKernelRow kCudaKernelRows[] = {
+    {OpId::kPlaceholder},
+    {OpId::kConst},
+    {OpId::kIdentity},
+    {OpId::kReshape},
+    {OpId::kNoOp},
+    {OpId::kVariableV2},
+    {OpId::kMatMul, matmul},
+    {OpId::kAddV2, binary<cuda::BinaryOp::kAdd>},
+    {OpId::kSub, binary<cuda::BinaryOp::kSub>},
+    {OpId::kMul, binary<cuda::BinaryOp::kMul>},
+    {OpId::kReluGrad, binary<cuda::BinaryOp::kReluGrad>},
+    {OpId::kSigmoidGrad, binary<cuda::BinaryOp::kSigmoidGrad>},
+    {OpId::kTanhGrad, binary<cuda::BinaryOp::kTanhGrad>},
+    {OpId::kRelu, unary<cuda::UnaryOp::kRelu>},
+    {OpId::kSigmoid, unary<cuda::UnaryOp::kSigmoid>},
+    {OpId::kTanh, unary<cuda::UnaryOp::kTanh>},
+    {OpId::kNeg, unary<cuda::UnaryOp::kNeg>},
+    {OpId::kSquare, unary<cuda::UnaryOp::kSquare>},
+    {OpId::kAbs, unary<cuda::UnaryOp::kAbs>},
+    {OpId::kSign, unary<cuda::UnaryOp::kSign>},
+    {OpId::kBiasAdd, bias_add},
+    {OpId::kBiasAddGrad, bias_add_grad},
+    {OpId::kSum, sum},
+    {OpId::kMean, mean},
+    {OpId::kAddN, add_n},
+    {OpId::kCast, cast},
+    {OpId::kEqual, equal},
+    {OpId::kBroadcastTo, broadcast_to},
+    {OpId::kSoftmax, softmax},
+    {OpId::kLogSoftmax, log_softmax},
+    {OpId::kSoftmaxCrossEntropyWithLogits, softmax_cross_entropy},
+    {OpId::kSparseSoftmaxCrossEntropyWithLogits, sparse_softmax_cross_entropy},
+    {OpId::kArgMax, arg_max},
+    {OpId::kRandomStandardNormal, nullptr,
+     "drawn on the host from the counter-based Philox stream, so CPU and GPU sessions of one graph "
+     "see identical values; then copied to the device"},
+    {OpId::kAssign, assign},
+    {OpId::kAssignSub, assign_sub},
+    {OpId::kApplyGradientDescent, apply_gradient_descent},
+    {OpId::kApplyMomentum, apply_momentum},
+    {OpId::kApplyAdam, apply_adam},
+};
+static_assert(each_op_once(kCudaKernelRows), "the CUDA kernel table needs exactly one row per op");
+constexpr auto kCudaKernels = index_by_op(kCudaKernelRows);
+
+struct CudaPreparedKernel final : PreparedKernel {
+  CudaKernelFn kernel = nullptr;
+  bool on_host = false;       // the CPU kernel on host copies
+  CpuKernelFn cpu_kernel = nullptr;
+  bool fused = false;
+  bool relu = false;
+  MatMulAttrs matmul{};
 };
 
-const absl::flat_hash_map<std::string_view, CudaKernelFn>& cuda_kernel_map() {
-  static const auto* map = [] {
-    auto* m = new absl::flat_hash_map<std::string_view, CudaKernelFn>();
-    for (const CudaKernelEntry& e : kCudaKernels) m->emplace(e.tf_name, e.kernel);
-    return m;
-  }();
-  return *map;
-}
-
-void CudaBackend::run_on_host(KernelContext& ctx) {
-  const OpDef& op = ctx.node.op_def();
-  if (op.execution == ExecutionKind::kInPlace) {
-    throw_error(absl::StatusCode::kInternal, op.builder_name,
-                "in-place ops need a CUDA kernel; '", op.tf_name, "' has a CPU-fallback mark");
-  }
+void CudaBackend::run_on_host(KernelContext& ctx, CpuKernelFn cpu_kernel) {
   std::vector<Tensor> host_inputs;
   host_inputs.reserve(ctx.inputs.size());
   for (const Tensor& in : ctx.inputs) host_inputs.push_back(download(in));
   std::vector<Tensor> host_outputs;
   host_outputs.reserve(ctx.outputs.size());
   for (const Tensor& out : ctx.outputs) host_outputs.emplace_back(out.dtype(), out.shape());
-  KernelContext host_ctx{ctx.node, host_inputs, host_outputs, ctx.invocation};
-  op.cpu_kernel(host_ctx);
+  KernelContext host_ctx{ctx.node, host_inputs, host_outputs, ctx.invocation, ctx.attrs};
+  cpu_kernel(host_ctx);
   for (size_t i = 0; i < host_outputs.size(); ++i) upload_into(host_outputs[i], ctx.outputs[i]);
 }
 
-std::string_view CudaBackend::run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) {
+std::string_view CudaBackend::run_fused_gemm(KernelContext& ctx, const MatMulAttrs& matmul, bool relu) {
   cuda::DeviceGuard guard(index_);
   const Tensor& a = ctx.inputs[0];     // (m, k), or (k, m) when transpose_a
   const Tensor& w = ctx.inputs[1];     // (k, n), or (n, k) when transpose_b
@@ -690,20 +685,44 @@ std::string_view CudaBackend::run_fused_gemm(KernelContext& ctx, const Node& mat
   return "unfused: no cuBLASLt algorithm (cublasSgemm, bias and ReLU kernels)";
 }
 
-void CudaBackend::run_kernel(KernelContext& ctx) {
-  const OpDef& op = ctx.node.op_def();
-  if (op.cuda == CudaSupport::kCpuFallback) {
-    run_on_host(ctx);
-    return;
+std::unique_ptr<PreparedKernel> CudaBackend::prepare(const PlanStep& step, const DecodedAttrs& attrs) {
+  const Node& node = step.kernel_node();
+  const OpDef& op = node.op_def();
+  const CudaKernelRow& row = kCudaKernels[op_index(op.id)];
+  auto prepared = std::make_unique<CudaPreparedKernel>();
+  prepared->device = device();
+  if (step.fused()) {
+    prepared->fused = true;
+    prepared->relu = step.fused_relu;
+    prepared->matmul = std::get<MatMulAttrs>(attrs);
+  } else if (row.kernel != nullptr) {
+    prepared->kernel = row.kernel;
+  } else if (row.cpu_fallback != nullptr) {
+    if (op.execution == ExecutionKind::kInPlace) {
+      throw_error(absl::StatusCode::kInternal, op.builder_name,
+                  "in-place ops need a CUDA kernel; '", op.tf_name, "' has a CPU-fallback mark");
+    }
+    prepared->device = Device::cpu();
+    prepared->on_host = true;
+    prepared->cpu_kernel = cpu_kernel_function(op.id);
+  } else {
+    throw_error(absl::StatusCode::kInternal, op.builder_name, "op ", op.tf_name,
+                " has no CUDA kernel to run node '", node.name(), "'");
   }
-  const auto& kernels = cuda_kernel_map();
-  auto it = kernels.find(op.tf_name);
-  if (it == kernels.end()) {
-    throw_error(absl::StatusCode::kInternal, op.builder_name, "'", op.tf_name,
-                "' is marked as having a CUDA kernel but the CUDA backend has none");
+  return prepared;
+}
+
+std::string_view CudaBackend::run(const PreparedKernel& kernel, KernelContext& ctx) {
+  const auto& prepared = static_cast<const CudaPreparedKernel&>(kernel);
+  if (prepared.on_host) {
+    run_on_host(ctx, prepared.cpu_kernel);
+    return {};
   }
+  // Which kernels run a fused chain depends on cuBLASLt's answer for its buffers.
+  if (prepared.fused) return run_fused_gemm(ctx, prepared.matmul, prepared.relu);
   cuda::DeviceGuard guard(index_);
-  it->second(*this, ctx);
+  prepared.kernel(*this, ctx);
+  return {};
 }
 
 }  // namespace
@@ -720,10 +739,11 @@ absl::StatusOr<std::unique_ptr<Backend>> make_cuda_backend(int index, bool allow
   }
 }
 
-std::vector<std::string> cuda_kernel_op_names() {
-  std::vector<std::string> names;
-  for (const CudaKernelEntry& e : kCudaKernels) names.emplace_back(e.tf_name);
-  return names;
+std::optional<KernelSupportInfo> cuda_kernel_support(OpId op) {
+  const CudaKernelRow& row = kCudaKernels[op_index(op)];
+  if (row.kernel != nullptr) return KernelSupportInfo{KernelSupport::kKernel, {}};
+  if (row.cpu_fallback != nullptr) return KernelSupportInfo{KernelSupport::kCpuFallback, row.cpu_fallback};
+  return KernelSupportInfo{KernelSupport::kNoKernel, {}};
 }
 
 }  // namespace scopeflow

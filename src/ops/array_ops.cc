@@ -1,7 +1,6 @@
 // Placeholder, Const, Identity, Reshape, BroadcastTo, NoOp.
 
 #include "absl/strings/str_cat.h"
-#include "cpu/cpu_kernels.h"
 #include "ops/gradient_util.h"
 #include "ops/op_util.h"
 #include "scopeflow/ops.h"
@@ -89,25 +88,21 @@ constexpr char kSourceOp[] = "a source op: it has no inputs to differentiate";
 void register_array_ops() {
   register_op({.tf_name = "Placeholder", .builder_name = "placeholder", .default_name = "Placeholder",
                .num_inputs = 0, .infer = infer_placeholder, .execution = ExecutionKind::kFeed,
-               .cuda = CudaSupport::kNotApplicable, .no_gradient = kSourceOp});
+               .no_gradient = kSourceOp});
   register_op({.tf_name = "Const", .builder_name = "constant", .default_name = "Const",
                .num_inputs = 0, .infer = infer_const, .execution = ExecutionKind::kConstant,
-               .cuda = CudaSupport::kNotApplicable, .no_gradient = kSourceOp});
+               .no_gradient = kSourceOp});
   register_op({.tf_name = "Identity", .builder_name = "identity", .default_name = "Identity",
                .num_inputs = 1, .infer = infer_identity,
-               .execution = ExecutionKind::kForwardInput, .cuda = CudaSupport::kNotApplicable,
-               .gradient = identity_grad});
+               .execution = ExecutionKind::kForwardInput, .gradient = identity_grad});
   register_op({.tf_name = "Reshape", .builder_name = "reshape", .default_name = "Reshape",
                .num_inputs = 2, .infer = infer_reshape,
-               .execution = ExecutionKind::kForwardInput, .cuda = CudaSupport::kNotApplicable,
-               .gradient = reshape_grad});
+               .execution = ExecutionKind::kForwardInput, .gradient = reshape_grad});
   register_op({.tf_name = "BroadcastTo", .builder_name = "broadcast_to", .default_name = "BroadcastTo",
-               .num_inputs = 2, .infer = infer_broadcast_to, .cpu_kernel = cpu::broadcast_to,
-               .cuda = CudaSupport::kCudaKernel,
-               .gradient = broadcast_to_grad});
+               .num_inputs = 2, .infer = infer_broadcast_to, .gradient = broadcast_to_grad});
   register_op({.tf_name = "NoOp", .builder_name = "no_op", .default_name = "NoOp",
                .num_inputs = 0, .infer = infer_no_op, .execution = ExecutionKind::kNoOutput,
-               .cuda = CudaSupport::kNotApplicable, .no_gradient = "control-only: it has no outputs"});
+               .no_gradient = "control-only: it has no outputs"});
 }
 
 namespace ops {

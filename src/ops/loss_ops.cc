@@ -1,7 +1,6 @@
 // SoftmaxCrossEntropyWithLogits and SparseSoftmaxCrossEntropyWithLogits: TensorFlow's fused
 // losses, each producing the per-example loss and its gradient with respect to the logits.
 
-#include "cpu/cpu_kernels.h"
 #include "ops/gradient_util.h"
 #include "ops/op_util.h"
 #include "scopeflow/ops.h"
@@ -69,14 +68,11 @@ void register_loss_ops() {
   register_op({.tf_name = "SoftmaxCrossEntropyWithLogits",
                .builder_name = "softmax_cross_entropy_with_logits",
                .default_name = "SoftmaxCrossEntropyWithLogits", .num_inputs = 2,
-               .infer = infer_xent, .cpu_kernel = cpu::softmax_cross_entropy,
-               .cuda = CudaSupport::kCudaKernel, .gradient = xent_grad});
+               .infer = infer_xent, .gradient = xent_grad});
   register_op({.tf_name = "SparseSoftmaxCrossEntropyWithLogits",
                .builder_name = "sparse_softmax_cross_entropy_with_logits",
                .default_name = "SparseSoftmaxCrossEntropyWithLogits", .num_inputs = 2,
-               .infer = infer_sparse_xent, .cpu_kernel = cpu::sparse_softmax_cross_entropy,
-               .cuda = CudaSupport::kCudaKernel,
-               .gradient = sparse_xent_grad});
+               .infer = infer_sparse_xent, .gradient = sparse_xent_grad});
 }
 
 namespace ops {

@@ -1,7 +1,6 @@
 // MatMul, AddV2, Sub, Mul, Sum, Mean, AddN, Neg, Square, Abs, Sign, Cast, Equal, ArgMax.
 
 #include "absl/strings/str_cat.h"
-#include "cpu/cpu_kernels.h"
 #include "ops/gradient_util.h"
 #include "ops/op_util.h"
 #include "scopeflow/ops.h"
@@ -205,49 +204,33 @@ std::vector<Output> cast_grad(const GradientContext& g) {
 
 void register_math_ops() {
   register_op({.tf_name = "MatMul", .builder_name = "matmul", .default_name = "MatMul",
-               .num_inputs = 2, .infer = infer_matmul, .cpu_kernel = cpu::matmul,
-               .cuda = CudaSupport::kCudaKernel, .gradient = matmul_grad});
+               .num_inputs = 2, .infer = infer_matmul, .decode_attrs = op_util::decode_matmul_attrs, .gradient = matmul_grad});
   register_op({.tf_name = "AddV2", .builder_name = "add", .default_name = "add", .num_inputs = 2,
-               .infer = infer_binary, .cpu_kernel = cpu::add,
-               .cuda = CudaSupport::kCudaKernel, .gradient = add_grad});
+               .infer = infer_binary, .gradient = add_grad});
   register_op({.tf_name = "Sub", .builder_name = "sub", .default_name = "sub", .num_inputs = 2,
-               .infer = infer_binary, .cpu_kernel = cpu::sub,
-               .cuda = CudaSupport::kCudaKernel, .gradient = sub_grad});
+               .infer = infer_binary, .gradient = sub_grad});
   register_op({.tf_name = "Mul", .builder_name = "mul", .default_name = "mul", .num_inputs = 2,
-               .infer = infer_binary, .cpu_kernel = cpu::mul,
-               .cuda = CudaSupport::kCudaKernel, .gradient = mul_grad});
+               .infer = infer_binary, .gradient = mul_grad});
   register_op({.tf_name = "Sum", .builder_name = "reduce_sum", .default_name = "Sum",
-               .num_inputs = 2, .infer = infer_reduction, .cpu_kernel = cpu::sum,
-               .cuda = CudaSupport::kCudaKernel, .gradient = sum_grad});
+               .num_inputs = 2, .infer = infer_reduction, .decode_attrs = op_util::decode_constant_axes, .gradient = sum_grad});
   register_op({.tf_name = "Mean", .builder_name = "reduce_mean", .default_name = "Mean",
-               .num_inputs = 2, .infer = infer_reduction, .cpu_kernel = cpu::mean,
-               .cuda = CudaSupport::kCudaKernel, .gradient = mean_grad});
+               .num_inputs = 2, .infer = infer_reduction, .decode_attrs = op_util::decode_constant_axes, .gradient = mean_grad});
   register_op({.tf_name = "AddN", .builder_name = "add_n", .default_name = "AddN", .num_inputs = -1,
-               .infer = infer_add_n, .cpu_kernel = cpu::add_n, .cuda = CudaSupport::kCudaKernel,
-               .gradient = add_n_grad});
+               .infer = infer_add_n, .gradient = add_n_grad});
   register_op({.tf_name = "Neg", .builder_name = "neg", .default_name = "Neg", .num_inputs = 1,
-               .infer = infer_numeric_unary, .cpu_kernel = cpu::neg, .cuda = CudaSupport::kCudaKernel,
-               .gradient = neg_grad});
+               .infer = infer_numeric_unary, .gradient = neg_grad});
   register_op({.tf_name = "Square", .builder_name = "square", .default_name = "Square",
-               .num_inputs = 1, .infer = infer_numeric_unary, .cpu_kernel = cpu::square,
-               .cuda = CudaSupport::kCudaKernel, .gradient = square_grad});
+               .num_inputs = 1, .infer = infer_numeric_unary, .gradient = square_grad});
   register_op({.tf_name = "Abs", .builder_name = "abs", .default_name = "Abs", .num_inputs = 1,
-               .infer = infer_float_unary, .cpu_kernel = cpu::abs, .cuda = CudaSupport::kCudaKernel,
-               .gradient = abs_grad});
+               .infer = infer_float_unary, .gradient = abs_grad});
   register_op({.tf_name = "Sign", .builder_name = "sign", .default_name = "Sign", .num_inputs = 1,
-               .infer = infer_float_unary, .cpu_kernel = cpu::sign, .cuda = CudaSupport::kCudaKernel,
-               .gradient = sign_grad});
+               .infer = infer_float_unary, .gradient = sign_grad});
   register_op({.tf_name = "Cast", .builder_name = "cast", .default_name = "Cast", .num_inputs = 1,
-               .infer = infer_cast, .cpu_kernel = cpu::cast, .cuda = CudaSupport::kCudaKernel,
-               .gradient = cast_grad});
+               .infer = infer_cast, .gradient = cast_grad});
   register_op({.tf_name = "Equal", .builder_name = "equal", .default_name = "Equal",
-               .num_inputs = 2, .infer = infer_equal, .cpu_kernel = cpu::equal,
-               .cuda = CudaSupport::kCudaKernel,
-               .no_gradient = "a comparison is piecewise constant; its output is bool"});
+               .num_inputs = 2, .infer = infer_equal, .no_gradient = "a comparison is piecewise constant; its output is bool"});
   register_op({.tf_name = "ArgMax", .builder_name = "argmax", .default_name = "ArgMax",
-               .num_inputs = 2, .infer = infer_arg_max, .cpu_kernel = cpu::arg_max,
-               .cuda = CudaSupport::kCudaKernel,
-               .no_gradient = "an index is piecewise constant; its output is an integer"});
+               .num_inputs = 2, .infer = infer_arg_max, .decode_attrs = op_util::decode_constant_axes, .no_gradient = "an index is piecewise constant; its output is an integer"});
 }
 
 namespace ops {

@@ -1,6 +1,5 @@
 // BiasAdd, Relu, Sigmoid, Tanh, Softmax, LogSoftmax and their gradient ops.
 
-#include "cpu/cpu_kernels.h"
 #include "ops/gradient_util.h"
 #include "ops/op_util.h"
 #include "scopeflow/ops.h"
@@ -108,38 +107,25 @@ std::vector<Output> tanh_grad_grad_fn(const GradientContext& g) {
 
 void register_nn_ops() {
   register_op({.tf_name = "BiasAdd", .builder_name = "bias_add", .default_name = "BiasAdd",
-               .num_inputs = 2, .infer = infer_bias_add, .cpu_kernel = cpu::bias_add,
-               .cuda = CudaSupport::kCudaKernel, .gradient = bias_add_grad_fn});
+               .num_inputs = 2, .infer = infer_bias_add, .gradient = bias_add_grad_fn});
   register_op({.tf_name = "Relu", .builder_name = "relu", .default_name = "Relu", .num_inputs = 1,
-               .infer = infer_float_unary, .cpu_kernel = cpu::relu, .cuda = CudaSupport::kCudaKernel,
-               .gradient = relu_grad_fn});
+               .infer = infer_float_unary, .gradient = relu_grad_fn});
   register_op({.tf_name = "Sigmoid", .builder_name = "sigmoid", .default_name = "Sigmoid",
-               .num_inputs = 1, .infer = infer_float_unary, .cpu_kernel = cpu::sigmoid,
-               .cuda = CudaSupport::kCudaKernel, .gradient = sigmoid_grad_fn});
+               .num_inputs = 1, .infer = infer_float_unary, .gradient = sigmoid_grad_fn});
   register_op({.tf_name = "Tanh", .builder_name = "tanh", .default_name = "Tanh", .num_inputs = 1,
-               .infer = infer_float_unary, .cpu_kernel = cpu::tanh, .cuda = CudaSupport::kCudaKernel,
-               .gradient = tanh_grad_fn});
+               .infer = infer_float_unary, .gradient = tanh_grad_fn});
   register_op({.tf_name = "Softmax", .builder_name = "softmax", .default_name = "Softmax",
-               .num_inputs = 1, .infer = infer_softmax, .cpu_kernel = cpu::softmax,
-               .cuda = CudaSupport::kCudaKernel,
-               .gradient = softmax_grad_fn});
+               .num_inputs = 1, .infer = infer_softmax, .gradient = softmax_grad_fn});
   register_op({.tf_name = "LogSoftmax", .builder_name = "log_softmax", .default_name = "LogSoftmax",
-               .num_inputs = 1, .infer = infer_softmax, .cpu_kernel = cpu::log_softmax,
-               .cuda = CudaSupport::kCudaKernel,
-               .gradient = log_softmax_grad_fn});
+               .num_inputs = 1, .infer = infer_softmax, .gradient = log_softmax_grad_fn});
   register_op({.tf_name = "BiasAddGrad", .builder_name = "bias_add_grad", .default_name = "BiasAddGrad",
-               .num_inputs = 1, .infer = infer_bias_add_grad, .cpu_kernel = cpu::bias_add_grad,
-               .cuda = CudaSupport::kCudaKernel,
-               .gradient = bias_add_grad_grad_fn});
+               .num_inputs = 1, .infer = infer_bias_add_grad, .gradient = bias_add_grad_grad_fn});
   register_op({.tf_name = "ReluGrad", .builder_name = "relu_grad", .default_name = "ReluGrad",
-               .num_inputs = 2, .infer = infer_float_pair, .cpu_kernel = cpu::relu_grad,
-               .cuda = CudaSupport::kCudaKernel, .gradient = relu_grad_grad_fn});
+               .num_inputs = 2, .infer = infer_float_pair, .gradient = relu_grad_grad_fn});
   register_op({.tf_name = "SigmoidGrad", .builder_name = "sigmoid_grad", .default_name = "SigmoidGrad",
-               .num_inputs = 2, .infer = infer_float_pair, .cpu_kernel = cpu::sigmoid_grad,
-               .cuda = CudaSupport::kCudaKernel, .gradient = sigmoid_grad_grad_fn});
+               .num_inputs = 2, .infer = infer_float_pair, .gradient = sigmoid_grad_grad_fn});
   register_op({.tf_name = "TanhGrad", .builder_name = "tanh_grad", .default_name = "TanhGrad",
-               .num_inputs = 2, .infer = infer_float_pair, .cpu_kernel = cpu::tanh_grad,
-               .cuda = CudaSupport::kCudaKernel, .gradient = tanh_grad_grad_fn});
+               .num_inputs = 2, .infer = infer_float_pair, .gradient = tanh_grad_grad_fn});
 }
 
 namespace ops {

@@ -1,5 +1,7 @@
 #include "ops/op_registry.h"
 
+#include <algorithm>
+#include <array>
 #include <memory>
 #include <mutex>
 
@@ -15,6 +17,7 @@ struct OpTable {
   std::vector<std::unique_ptr<OpDef>> owned;
   std::vector<const OpDef*> ordered;
   absl::flat_hash_map<std::string, const OpDef*> by_name;
+  std::array<const OpDef*, kNumOps> by_id{};
 };
 
 OpTable& table_for_registration() {
@@ -32,6 +35,13 @@ const OpTable& table() {
     register_state_ops();
     register_loss_ops();
     register_training_ops();
+    // Every op of the list has its definition (a missing one is a build mistake, found at once).
+    for (size_t i = 0; i < kNumOps; ++i) {
+      if (table_for_registration().by_id[i] == nullptr) {
+        throw_error(absl::StatusCode::kInternal, "op_registry", "op ", kOpNames[i],
+                    " is in the op list but has no definition");
+      }
+    }
   });
   return table_for_registration();
 }
@@ -44,7 +54,14 @@ void register_op(OpDef def) {
     throw_error(absl::StatusCode::kAlreadyExists, "op_registry", "op ", def.tf_name,
                 " is registered twice");
   }
+  const auto listed = std::find(kOpNames.begin(), kOpNames.end(), std::string_view(def.tf_name));
+  if (listed == kOpNames.end()) {
+    throw_error(absl::StatusCode::kInternal, "op_registry", "op ", def.tf_name,
+                " is not in the op list (ops/op_ids.h)");
+  }
+  def.id = static_cast<OpId>(listed - kOpNames.begin());
   auto owned = std::make_unique<OpDef>(std::move(def));
+  t.by_id[op_index(owned->id)] = owned.get();
   t.by_name.emplace(owned->tf_name, owned.get());
   t.ordered.push_back(owned.get());
   t.owned.push_back(std::move(owned));
@@ -57,6 +74,13 @@ const OpDef* find_op(std::string_view tf_name) {
 }
 
 std::span<const OpDef* const> all_ops() { return table().ordered; }
+
+const OpDef& op_def(OpId id) { return *table().by_id[op_index(id)]; }
+
+void KernelContext::missing_attrs() const {
+  throw_error(absl::StatusCode::kInternal, node.op_def().builder_name, "node '", node.name(),
+              "' runs without the attributes its plan step should have decoded");
+}
 
 const Tensor* InferenceContext::constant_input(int i) const {
   const Output& in = spec_.inputs[static_cast<size_t>(i)];

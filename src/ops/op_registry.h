@@ -6,8 +6,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
+#include "ops/op_ids.h"
 #include "scopeflow/graph.h"
 #include "scopeflow/tensor.h"
 
@@ -65,13 +67,44 @@ class InferenceContext {
   const NodeSpec& spec_;
 };
 
-/// What a CPU kernel gets: its node, input values and preallocated outputs.
+// Attributes a kernel reads, decoded once when a plan is made (never looked up by name per run).
+struct MatMulAttrs {
+  bool transpose_a = false;
+  bool transpose_b = false;
+};
+struct NesterovAttrs {  // ApplyMomentum, ApplyAdam
+  bool use_nesterov = false;
+};
+struct SeedAttrs {  // random ops: the Philox key's halves
+  uint64_t seed = 0;
+  uint64_t seed2 = 0;
+};
+struct AxesAttrs {  // Sum, Mean, ArgMax: the Const axes input, normalised to [0, rank)
+  std::vector<int64_t> axes;
+};
+using DecodedAttrs = std::variant<std::monostate, MatMulAttrs, NesterovAttrs, SeedAttrs, AxesAttrs>;
+using AttrDecodeFn = DecodedAttrs (*)(const Node&);
+
+/// What a kernel gets: its node, input values, preallocated outputs and decoded attributes.
 struct KernelContext {
   const Node& node;
   std::span<const Tensor> inputs;
   std::span<Tensor> outputs;
   /// Counts executions of this node in its session (random ops use it as their stream).
   uint64_t invocation = 0;
+  /// The plan step's decoded attributes (OpDef::decode_attrs).
+  const DecodedAttrs* attrs = nullptr;
+
+  /// The decoded attributes of kind T; an internal error when the plan did not decode them.
+  template <typename T>
+  const T& attr() const {
+    const T* typed = attrs != nullptr ? std::get_if<T>(attrs) : nullptr;
+    if (typed == nullptr) missing_attrs();
+    return *typed;
+  }
+
+ private:
+  [[noreturn]] void missing_attrs() const;
 };
 
 using ShapeFn = std::vector<OutputSpec> (*)(const InferenceContext&);
@@ -103,19 +136,16 @@ enum class ExecutionKind {
                   // output 0 is that variable's buffer. Runs after every reader in its plan.
 };
 
-/// Whether an op has a CUDA kernel or runs on the CPU even in CUDA sessions (an explicit mark).
-enum class CudaSupport { kCudaKernel, kCpuFallback, kNotApplicable };
-
+/// One op, front end only: what backends run it with is in their own kernel tables.
 struct OpDef {
+  OpId id{};                 // from the one op list (ops/op_ids.h)
   std::string tf_name;       // TensorFlow op name, as GraphDef and the op registry spell it
   std::string builder_name;  // our builder function, used in error messages: "[matmul] ..."
   std::string default_name;  // node base name TensorFlow gives it ("MatMul", "add")
   int num_inputs = 0;        // -1: any number
   ShapeFn infer = nullptr;
+  AttrDecodeFn decode_attrs = nullptr;  // attributes its kernels read; null: none
   ExecutionKind execution = ExecutionKind::kKernel;
-  CpuKernelFn cpu_kernel = nullptr;
-  CudaSupport cuda = CudaSupport::kCpuFallback;
-  std::string cuda_note{};   // why it falls back, when it does
   bool stateful = false;     // never pruned as a pure function of its inputs (random, variables)
   GradientFn gradient = nullptr;
   std::string no_gradient{};  // when gradient is null: why the op is not differentiable
@@ -123,6 +153,8 @@ struct OpDef {
 
 /// The op named `tf_name`, or nullptr.
 const OpDef* find_op(std::string_view tf_name);
+/// The op with this id (every id of the list is registered).
+const OpDef& op_def(OpId id);
 /// Every registered op, in registration order.
 std::span<const OpDef* const> all_ops();
 

@@ -93,10 +93,10 @@ Shape reduced_shape(const Shape& in, const std::vector<int>& axes, bool keep_dim
   return Shape(std::move(dims));
 }
 
-MatMulDims matmul_dims(const Node& matmul, const Shape& a, const Shape& product) {
+MatMulDims matmul_dims(const MatMulAttrs& attrs, const Shape& a, const Shape& product) {
   MatMulDims d;
-  d.transpose_a = matmul.attr<bool>("transpose_a");
-  d.transpose_b = matmul.attr<bool>("transpose_b");
+  d.transpose_a = attrs.transpose_a;
+  d.transpose_b = attrs.transpose_b;
   d.m = product.dim(0);
   d.n = product.dim(1);
   d.k = d.transpose_a ? a.dim(0) : a.dim(1);
@@ -104,7 +104,31 @@ MatMulDims matmul_dims(const Node& matmul, const Shape& a, const Shape& product)
 }
 
 MatMulDims matmul_dims(const KernelContext& ctx) {
-  return matmul_dims(ctx.node, ctx.inputs[0].shape(), ctx.outputs[0].shape());
+  return matmul_dims(ctx.attr<MatMulAttrs>(), ctx.inputs[0].shape(), ctx.outputs[0].shape());
+}
+
+DecodedAttrs decode_matmul_attrs(const Node& node) {
+  return MatMulAttrs{node.attr<bool>("transpose_a"), node.attr<bool>("transpose_b")};
+}
+
+DecodedAttrs decode_nesterov_attrs(const Node& node) {
+  return NesterovAttrs{node.attr<bool>("use_nesterov")};
+}
+
+DecodedAttrs decode_seed_attrs(const Node& node) {
+  return SeedAttrs{static_cast<uint64_t>(node.attr<int64_t>("seed")),
+                   static_cast<uint64_t>(node.attr<int64_t>("seed2"))};
+}
+
+DecodedAttrs decode_constant_axes(const Node& node) {
+  // Shape inference already required a Const and checked the range.
+  const Node& axes_node = *node.input(1).node;
+  const int rank = node.input(0).shape().rank();
+  AxesAttrs attrs;
+  for (int64_t axis : int_values(axes_node.attr<Tensor>("value"))) {
+    attrs.axes.push_back(axis < 0 ? axis + rank : axis);
+  }
+  return attrs;
 }
 
 AxisSplit split_at_axis(const Shape& shape, int64_t axis) {

@@ -41,8 +41,15 @@ struct MatMulDims {
   bool transpose_b = false;
 };
 MatMulDims matmul_dims(const KernelContext& ctx);
-/// The same for a MatMul node whose first operand has shape `a` and whose product has `product`.
-MatMulDims matmul_dims(const Node& matmul, const Shape& a, const Shape& product);
+/// The same for a MatMul whose first operand has shape `a` and whose product has `product`.
+MatMulDims matmul_dims(const MatMulAttrs& attrs, const Shape& a, const Shape& product);
+
+// Attribute decoders (OpDef::decode_attrs), run once per plan step.
+DecodedAttrs decode_matmul_attrs(const Node& node);
+DecodedAttrs decode_nesterov_attrs(const Node& node);
+DecodedAttrs decode_seed_attrs(const Node& node);
+/// Input 1 is a Const of axes (Sum, Mean, ArgMax): its values, negative ones from the end.
+DecodedAttrs decode_constant_axes(const Node& node);
 
 /// A shape seen as (outer, extent, inner) around one axis (negative: from the end), as the
 /// arg-max kernels walk it.

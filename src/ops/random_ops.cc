@@ -1,7 +1,6 @@
 // RandomStandardNormal and the tf.random.normal composite.
 
 #include "absl/strings/str_cat.h"
-#include "cpu/cpu_kernels.h"
 #include "ops/op_util.h"
 #include "scopeflow/ops.h"
 
@@ -24,10 +23,7 @@ std::vector<OutputSpec> infer_random_standard_normal(const InferenceContext& ctx
 void register_random_ops() {
   register_op({.tf_name = "RandomStandardNormal", .builder_name = "random_normal",
                .default_name = "RandomStandardNormal", .num_inputs = 1,
-               .infer = infer_random_standard_normal, .cpu_kernel = cpu::random_standard_normal,
-               .cuda_note = "drawn on the host from the counter-based Philox stream, so CPU and GPU "
-                            "sessions of one graph see identical values; then copied to the device",
-               .stateful = true,
+               .infer = infer_random_standard_normal, .decode_attrs = op_util::decode_seed_attrs, .stateful = true,
                .no_gradient = "random sampling: its output does not depend differentiably on the shape input"});
 }
 

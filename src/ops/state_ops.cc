@@ -15,7 +15,7 @@ std::vector<OutputSpec> infer_variable(const InferenceContext& ctx) {
 void register_state_ops() {
   register_op({.tf_name = "VariableV2", .builder_name = "variable", .default_name = "Variable",
                .num_inputs = 0, .infer = infer_variable, .execution = ExecutionKind::kVariable,
-               .cuda = CudaSupport::kNotApplicable, .stateful = true,
+               .stateful = true,
                .no_gradient = "a source op: it has no inputs to differentiate"});
 }
 

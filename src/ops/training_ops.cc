@@ -1,7 +1,6 @@
 // Assign, AssignSub and the optimizers' ApplyGradientDescent, ApplyMomentum and ApplyAdam:
 // in-place updates of a variable's one buffer (and of its slot variables' buffers).
 
-#include "cpu/cpu_kernels.h"
 #include "ops/op_util.h"
 #include "scopeflow/train.h"
 
@@ -99,24 +98,21 @@ Node* in_place(std::string op, std::string_view builder, std::vector<Output> inp
 void register_training_ops() {
   register_op({.tf_name = "Assign", .builder_name = "assign", .default_name = "Assign",
                .num_inputs = 2, .infer = infer_assign, .execution = ExecutionKind::kInPlace,
-               .cpu_kernel = cpu::assign, .cuda = CudaSupport::kCudaKernel,
                .stateful = true, .no_gradient = kInPlaceNoGradient});
   register_op({.tf_name = "AssignSub", .builder_name = "assign_sub", .default_name = "AssignSub",
                .num_inputs = 2, .infer = infer_assign_sub, .execution = ExecutionKind::kInPlace,
-               .cpu_kernel = cpu::assign_sub, .cuda = CudaSupport::kCudaKernel, .stateful = true,
+               .stateful = true,
                .no_gradient = kInPlaceNoGradient});
   register_op({.tf_name = "ApplyGradientDescent", .builder_name = "apply_gradient_descent",
                .default_name = "ApplyGradientDescent", .num_inputs = 3,
                .infer = infer_apply_gradient_descent, .execution = ExecutionKind::kInPlace,
-               .cpu_kernel = cpu::apply_gradient_descent, .cuda = CudaSupport::kCudaKernel,
                .stateful = true, .no_gradient = kInPlaceNoGradient});
   register_op({.tf_name = "ApplyMomentum", .builder_name = "apply_momentum",
-               .default_name = "ApplyMomentum", .num_inputs = 5, .infer = infer_apply_momentum,
-               .execution = ExecutionKind::kInPlace, .cpu_kernel = cpu::apply_momentum,
-               .cuda = CudaSupport::kCudaKernel, .stateful = true, .no_gradient = kInPlaceNoGradient});
+               .default_name = "ApplyMomentum", .num_inputs = 5, .infer = infer_apply_momentum, .decode_attrs = op_util::decode_nesterov_attrs,
+               .execution = ExecutionKind::kInPlace, .stateful = true, .no_gradient = kInPlaceNoGradient});
   register_op({.tf_name = "ApplyAdam", .builder_name = "apply_adam", .default_name = "ApplyAdam",
-               .num_inputs = 10, .infer = infer_apply_adam, .execution = ExecutionKind::kInPlace,
-               .cpu_kernel = cpu::apply_adam, .cuda = CudaSupport::kCudaKernel, .stateful = true,
+               .num_inputs = 10, .infer = infer_apply_adam, .decode_attrs = op_util::decode_nesterov_attrs, .execution = ExecutionKind::kInPlace,
+               .stateful = true,
                .no_gradient = kInPlaceNoGradient});
 }
 

@@ -3,16 +3,37 @@
 // The CPU backend is always built; the CUDA one (src/cuda) only with the CUDA backend.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "ops/op_registry.h"
+#include "runtime/plan.h"
 #include "scopeflow/allocator.h"
+#include "scopeflow/session.h"
 #include "scopeflow/tensor.h"
 
 namespace scopeflow {
+
+/// What a backend's kernel table says of an op.
+enum class KernelSupport {
+  kKernel,       // a kernel of this backend runs it
+  kCpuFallback,  // its CPU kernel runs on host copies (an explicit, explained mark)
+  kNoKernel,     // the executor produces its value (Const, VariableV2, Identity, NoOp, ...)
+};
+struct KernelSupportInfo {
+  KernelSupport support = KernelSupport::kKernel;
+  std::string_view note{};  // why it falls back, when it does
+};
+
+/// A plan step bound to a backend's kernel once, when the plan is made; each backend keeps its
+/// own data in a subclass (kernel function, prepared GEMM).
+struct PreparedKernel {
+  virtual ~PreparedKernel() = default;
+  Device device{};  // where its work runs
+};
 
 class Backend {
  public:
@@ -24,33 +45,46 @@ class Backend {
   virtual Device device() const = 0;
   /// Allocator of this device's memory (variables, activations, slots).
   virtual const std::shared_ptr<Allocator>& allocator() const = 0;
-  /// Where `op`'s kernel runs: this device, or the CPU for ops with a CPU-fallback mark.
-  virtual Device kernel_device(const OpDef& op) const = 0;
-  /// Runs the node's kernel; inputs and outputs live on this device.
-  virtual void run_kernel(KernelContext& ctx) = 0;
-  /// Runs a MatMul -> BiasAdd [-> Relu] chain as one GEMM with the bias (and ReLU) in its
-  /// epilogue: inputs (a, b, bias), output 0 of the chain's last node (ctx.node). `matmul` is
-  /// the chain's MatMul node (its transpose attrs). Returns which kernels ran, for traces.
-  virtual std::string_view run_fused_gemm(KernelContext& ctx, const Node& matmul, bool relu) = 0;
+  /// This backend's kernel-table row for `op`.
+  virtual KernelSupportInfo support(OpId op) const = 0;
+  /// Where `op`'s work runs: this device, or the CPU for ops with a CPU-fallback mark.
+  Device kernel_device(OpId op) const {
+    return support(op).support == KernelSupport::kCpuFallback ? Device::cpu() : device();
+  }
+  /// Binds a kernel step (ExecutionKind kKernel or kInPlace) to its kernel: a fused chain
+  /// (inputs a, b, bias) as one GEMM with its epilogue. `attrs` are the step's decoded ones.
+  virtual std::unique_ptr<PreparedKernel> prepare(const PlanStep& step, const DecodedAttrs& attrs) = 0;
+  /// Runs a prepared step; inputs and outputs live on this device. Returns which library calls
+  /// ran a fused or GEMM step, for traces (empty for other kernels).
+  virtual std::string_view run(const PreparedKernel& kernel, KernelContext& ctx) = 0;
   /// Copies a host tensor into `device_tensor` (same dtype and shape) on this device.
   virtual void upload_into(const Tensor& host, const Tensor& device_tensor) = 0;
   /// A new tensor of `kind` on this device holding the host tensor's values.
   Tensor upload(const Tensor& host, MemoryKind kind);
   /// A host copy of a tensor on this device.
   virtual Tensor download(const Tensor& device_tensor) = 0;
+  /// Called around each run (a CPU backend sets its thread count for the run's thread).
+  virtual void begin_run() {}
+  virtual void end_run() noexcept {}
   /// Waits until all queued work on this device is done.
   virtual void synchronize() = 0;
 };
 
-/// The CPU backend: kernels from the op table, copies are memcpy.
-std::unique_ptr<Backend> make_cpu_backend();
+/// The CPU backend (src/cpu/cpu_backend.cc): its kernel table, copies are memcpy. `threads`
+/// > 0 is the GEMM's thread count; 0 leaves the libraries' defaults.
+std::unique_ptr<Backend> make_cpu_backend(CpuGemm gemm, int threads);
+/// The CPU backend's kernel-table row for `op`.
+KernelSupportInfo cpu_kernel_support(OpId op);
+/// The CPU kernel of `op`; null for MatMul (a prepared GEMM) and ops without a kernel. Another
+/// backend's CPU fallbacks run it on host copies.
+CpuKernelFn cpu_kernel_function(OpId op);
 
 /// The CUDA backend on device `index`; an error status when the library was built without it or
 /// when the device does not answer (the status says why). allow_tf32 lets cuBLAS use TF32
 /// tensor cores for float32 GEMMs (faster, ~10-bit mantissa products).
 absl::StatusOr<std::unique_ptr<Backend>> make_cuda_backend(int index, bool allow_tf32);
 
-/// TensorFlow names of the ops the CUDA backend has kernels for (empty without the backend).
-std::vector<std::string> cuda_kernel_op_names();
+/// The CUDA backend's kernel-table row for `op`; nullopt when built without the backend.
+std::optional<KernelSupportInfo> cuda_kernel_support(OpId op);
 
 }  // namespace scopeflow

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "ops/op_registry.h"
 #include "runtime/backend.h"
+#include "runtime/plan.h"
 #include "scopeflow/initializers.h"
 
 namespace scopeflow {
@@ -37,84 +38,29 @@ void check_in_graph(const Graph& graph, const Output& output, std::string_view r
 
 }  // namespace
 
+// A plan bound to this session's backend: per step, the kernel, decoded attributes, output
+// specs and constant values, so that the executor loop does no lookup by name or hash.
 struct Session::Plan {
-  struct Step {
-    const Node* node = nullptr;
-    ExecutionKind kind = ExecutionKind::kKernel;
-    std::vector<int> input_slots;
-    std::vector<int> output_slots;  // -1: output not needed (or overridden by a feed)
-    std::vector<int> release_after;  // slots whose last reader is this step
-    // A fused MatMul -> BiasAdd [-> Relu] chain ending at `node`: inputs (a, b, bias).
-    const Node* fused_matmul = nullptr;
-    const Node* fused_bias_add = nullptr;
-    bool fused_relu = false;
+  struct OutputSpec {
+    DType dtype;
+    Shape shape;
+    MemoryKind kind;
   };
+  struct Step {
+    const PlanStep* planned = nullptr;
+    size_t node_id = 0;
+    DecodedAttrs attrs;
+    std::unique_ptr<PreparedKernel> kernel;  // kKernel and kInPlace steps
+    Device device{};                         // where its work runs, for traces
+    std::vector<OutputSpec> outputs;
+    Tensor constant;                         // kConstant: the value on the session's device
+  };
+  scopeflow::Plan plan;
   std::vector<Step> steps;
-  int num_slots = 0;
-  absl::flat_hash_map<Output, int> feed_slots;
-  std::vector<int> fetch_slots;
-  size_t max_inputs = 0;
+  std::vector<bool> fetch_is_snapshot;  // a private copy: handed out as it is
 };
 
 namespace {
-
-// MatMul -> BiasAdd [-> Relu] chains of a plan that can run as one GEMM with an epilogue (an
-// AddV2 of a bias vector counts as a BiasAdd): the MatMul's (and, with a Relu, the BiasAdd's)
-// value has no reader but the next node of the chain in this plan, is neither fetched nor fed,
-// and no in-place update runs in between (it could change the GEMM's operands). Returns the
-// chains keyed by their last node.
-struct GemmChain {
-  const Node* matmul = nullptr;
-  const Node* bias_add = nullptr;
-  const Node* relu = nullptr;
-};
-
-absl::flat_hash_map<const Node*, GemmChain> find_gemm_chains(
-    const std::vector<const Node*>& order, const absl::flat_hash_set<uint64_t>& fed,
-    const absl::flat_hash_set<uint64_t>& fetched) {
-  absl::flat_hash_map<const Node*, size_t> position;
-  for (size_t i = 0; i < order.size(); ++i) position.emplace(order[i], i);
-  // True when `consumer` (at input 0) is the only reader of output 0 of `producer` in the plan.
-  auto sole_reader = [&](const Node* producer, const Node* consumer) {
-    const uint64_t key = value_key(producer, 0);
-    if (fed.contains(key) || fetched.contains(key)) return false;
-    if (consumer->input(0).node != producer || consumer->input(0).index != 0) return false;
-    int readers = 0;
-    for (const auto& [reader, input_index] : producer->consumers()) {
-      if (position.contains(reader) && reader->input(input_index).index == 0) ++readers;
-    }
-    if (readers != 1) return false;
-    for (size_t i = position.at(producer) + 1; i < position.at(consumer); ++i) {
-      if (order[i]->op_def().execution == ExecutionKind::kInPlace) return false;
-    }
-    return true;
-  };
-  absl::flat_hash_map<const Node*, GemmChain> chains;
-  // BiasAdd(product, bias), or AddV2(product, bias) with a (n,) bias: the article's x @ w + b.
-  auto adds_a_bias = [](const Node* node) {
-    if (node->op() != "BiasAdd" && node->op() != "AddV2") return false;
-    if (node->output_dtype(0) != DType::kFloat32) return false;
-    if (node->op() == "BiasAdd") return true;
-    const Shape& product = node->input(0).shape();
-    return product.rank() == 2 && node->output_shape(0) == product &&
-           node->input(1).shape() == Shape{product.dim(1)};
-  };
-  for (const Node* node : order) {
-    if (!adds_a_bias(node)) continue;
-    const Node* matmul = node->input(0).node;
-    if (matmul->op() != "MatMul" || !position.contains(matmul) || !sole_reader(matmul, node)) continue;
-    GemmChain chain{matmul, node, nullptr};
-    // A Relu is fused when it alone reads the BiasAdd (its gradient reads the Relu's output).
-    for (const auto& [reader, input_index] : node->consumers()) {
-      if (reader->op() == "Relu" && input_index == 0 && position.contains(reader) &&
-          sole_reader(node, reader)) {
-        chain.relu = reader;
-      }
-    }
-    chains.emplace(chain.relu != nullptr ? chain.relu : node, chain);
-  }
-  return chains;
-}
 
 // A trace entry for `node` that started at `wall_start`, without time, memory or outputs yet.
 NodeRunStats started_entry(const Node& node, Device device,
@@ -157,9 +103,21 @@ void record_fused_node_stats(const Node& node, Device device,
 struct Session::State {
   std::mutex mutex;
   absl::flat_hash_map<std::string, std::unique_ptr<Plan>> plans;
-  absl::flat_hash_map<const Node*, Tensor> variables;  // VariableV2 node -> its one buffer
-  absl::flat_hash_map<const Node*, uint64_t> invocations;
-  absl::flat_hash_map<const Node*, Tensor> device_constants;  // Const values copied to the device
+  // Indexed by node id (grown as the graph grows): a variable's one buffer (undefined until
+  // initialized), executions per node, and Const values copied to the device.
+  std::vector<Tensor> variables;
+  std::vector<uint64_t> invocations;
+  std::vector<Tensor> device_constants;
+
+  void grow_to(size_t num_nodes) {
+    if (variables.size() < num_nodes) variables.resize(num_nodes);
+    if (invocations.size() < num_nodes) invocations.resize(num_nodes, 0);
+    if (device_constants.size() < num_nodes) device_constants.resize(num_nodes);
+  }
+  Tensor* variable(const Node* node) {
+    const auto id = static_cast<size_t>(node->id());
+    return id < variables.size() && variables[id].defined() ? &variables[id] : nullptr;
+  }
 };
 
 namespace {
@@ -174,6 +132,10 @@ bool tf32_from_environment() {
 Session::Session(const Graph& graph, SessionOptions options)
     : graph_(graph), fuse_gemm_epilogues_(options.fuse_gemm_epilogues),
       state_(std::make_unique<State>()) {
+  if (options.intra_op_threads < 0) {
+    throw_invalid("session", "intra_op_threads is ", options.intra_op_threads,
+                  "; give a positive thread count, or 0 for the libraries' defaults");
+  }
   if (options.device.has_value()) {
     device_ = *options.device;
   } else {
@@ -193,7 +155,7 @@ Session::Session(const Graph& graph, SessionOptions options)
     if (device_.index != 0) {
       throw_invalid("session", "there is one CPU device, ", device_.to_string(), " does not exist");
     }
-    backend_ = make_cpu_backend();
+    backend_ = make_cpu_backend(options.cpu_gemm, options.intra_op_threads);
   }
   allocator_ = backend_->allocator();
 }
@@ -217,7 +179,7 @@ Tensor Session::to_host(const Tensor& value) const {
 }
 
 Device Session::node_device(const Node& node) const {
-  if (node.op_def().execution == ExecutionKind::kKernel) return backend_->kernel_device(node.op_def());
+  if (node.op_def().execution == ExecutionKind::kKernel) return backend_->kernel_device(node.op_def().id);
   return device_;
 }
 
@@ -227,9 +189,11 @@ int Session::num_compiled_plans() const {
 }
 
 Tensor& Session::variable_slot(const VariableInfo& info) {
-  auto [it, inserted] = state_->variables.try_emplace(info.node);
-  if (inserted) it->second = Tensor(info.dtype, info.shape, allocator_, info.memory_kind);
-  return it->second;
+  state_->grow_to(static_cast<size_t>(graph_.num_nodes()));
+  Tensor& slot = state_->variables[static_cast<size_t>(info.node->id())];
+  // Assigned only once allocated: a failed allocation leaves the variable uninitialized.
+  if (!slot.defined()) slot = Tensor(info.dtype, info.shape, allocator_, info.memory_kind);
+  return slot;
 }
 
 void Session::initialize_variables() {
@@ -237,7 +201,7 @@ void Session::initialize_variables() {
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
     for (const auto& info : graph_.variable_store().variables()) {
-      if (!state_->variables.contains(info->node)) pending.emplace_back(info.get());
+      if (state_->variable(info->node) == nullptr) pending.emplace_back(info.get());
     }
   }
   initialize_variables(pending);
@@ -270,17 +234,17 @@ void Session::initialize_variables(std::span<const Variable> variables) {
 
 bool Session::is_initialized(const Variable& variable) const {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  return state_->variables.contains(variable.node());
+  return state_->variable(variable.node()) != nullptr;
 }
 
 Tensor Session::variable_value(const Variable& variable) const {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  auto it = state_->variables.find(variable.node());
-  if (it == state_->variables.end()) {
+  const Tensor* value = state_->variable(variable.node());
+  if (value == nullptr) {
     throw_error(absl::StatusCode::kFailedPrecondition, "session.variable_value", "variable '",
                 variable.name(), "' is not initialized; call initialize_variables() first");
   }
-  return it->second;
+  return *value;
 }
 
 void Session::assign_variable(const Variable& variable, const Tensor& value) {
@@ -323,133 +287,55 @@ const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Ou
   for (const Node* t : targets) absl::StrAppend(&signature, t->id(), ",");
   if (auto it = state_->plans.find(signature); it != state_->plans.end()) return *it->second;
 
+  // Feeds in key order, so that plans of one signature agree on their feed slots.
+  std::vector<Output> fed;
+  for (const auto& [output, value] : feeds) fed.push_back(output);
+  std::sort(fed.begin(), fed.end(), [](const Output& x, const Output& y) {
+    return value_key(x.node, x.index) < value_key(y.node, y.index);
+  });
   auto plan = std::make_unique<Plan>();
-  absl::flat_hash_set<uint64_t> fed;
-  for (const auto& [output, value] : feeds) fed.insert(value_key(output.node, output.index));
-  auto fully_fed = [&](const Node* node) {
-    if (node->num_outputs() == 0) return false;
-    for (int i = 0; i < node->num_outputs(); ++i) {
-      if (!fed.contains(value_key(node, i))) return false;
-    }
-    return true;
-  };
-
-  // Post-order DFS from fetches and targets (iterative: deep unrolled graphs must not overflow
-  // the stack), stopping at fed nodes. Inputs always precede consumers in a Graph, so there are
-  // no cycles to detect.
-  std::vector<const Node*> order;
-  absl::flat_hash_set<const Node*> visited;
-  std::vector<std::pair<const Node*, size_t>> stack;
-  auto visit = [&](const Node* root) {
-    if (fully_fed(root) || !visited.insert(root).second) return;
-    stack.emplace_back(root, 0);
-    while (!stack.empty()) {
-      auto& [node, next] = stack.back();
-      const size_t num_deps = node->inputs().size() + node->control_inputs().size();
-      if (next < num_deps) {
-        const Node* dep = next < node->inputs().size()
-                              ? node->inputs()[next].node
-                              : node->control_inputs()[next - node->inputs().size()];
-        ++next;
-        if (!fully_fed(dep) && visited.insert(dep).second) stack.emplace_back(dep, 0);
-      } else {
-        order.push_back(node);
-        stack.pop_back();
+  plan->plan = make_plan({.feeds = fed, .fetches = fetches, .targets = targets,
+                          .fuse_gemm_epilogues = fuse_gemm_epilogues_});
+  plan->fetch_is_snapshot.assign(plan->plan.fetch_slots.size(), false);
+  for (const PlanStep& planned : plan->plan.steps) {
+    for (const Snapshot& snapshot : planned.snapshots) {
+      for (size_t f = 0; f < plan->plan.fetch_slots.size(); ++f) {
+        if (plan->plan.fetch_slots[f] == snapshot.slot) plan->fetch_is_snapshot[f] = true;
       }
     }
-  };
-  for (const Output& f : fetches) visit(f.node);
-  for (const Node* t : targets) visit(t);
-
-  // Variables are read through forwarded buffers, so an in-place update (Apply*, Assign) must
-  // run after every reader of the old value: in-place writers and everything that depends on
-  // them move to the end of the plan, keeping their relative (topological) order.
-  {
-    absl::flat_hash_set<const Node*> late;
-    std::vector<const Node*> early_nodes;
-    std::vector<const Node*> late_nodes;
-    for (const Node* node : order) {
-      bool is_late = node->op_def().execution == ExecutionKind::kInPlace;
-      for (const Output& in : node->inputs()) is_late = is_late || late.contains(in.node);
-      for (const Node* control : node->control_inputs()) is_late = is_late || late.contains(control);
-      if (is_late) {
-        late.insert(node);
-        late_nodes.push_back(node);
-      } else {
-        early_nodes.push_back(node);
+  }
+  state_->grow_to(static_cast<size_t>(graph_.num_nodes()));
+  const bool on_host = device_.type == DeviceType::kCpu;
+  plan->steps.reserve(plan->plan.steps.size());
+  for (const PlanStep& planned : plan->plan.steps) {
+    const Node& node = *planned.node;
+    Plan::Step& step = plan->steps.emplace_back();
+    step.planned = &planned;
+    step.node_id = static_cast<size_t>(node.id());
+    step.device = device_;
+    for (int i = 0; i < node.num_outputs(); ++i) {
+      step.outputs.push_back({node.output_dtype(i), node.output_shape(i), node.output_memory_kind(i)});
+    }
+    const OpDef& kernel_op = planned.kernel_node().op_def();
+    if (kernel_op.decode_attrs != nullptr) step.attrs = kernel_op.decode_attrs(planned.kernel_node());
+    switch (planned.kind) {
+      case ExecutionKind::kKernel:
+      case ExecutionKind::kInPlace:
+        step.kernel = backend_->prepare(planned, step.attrs);
+        step.device = step.kernel->device;
+        break;
+      case ExecutionKind::kConstant: {
+        const Tensor& value = node.attr<Tensor>("value");
+        Tensor& on_device = state_->device_constants[step.node_id];
+        // Copied to the device once per session, then shared by every plan and run.
+        if (!on_host && !on_device.defined()) on_device = backend_->upload(value, MemoryKind::kOther);
+        step.constant = on_host ? value : on_device;
+        break;
       }
-    }
-    order = std::move(early_nodes);
-    order.insert(order.end(), late_nodes.begin(), late_nodes.end());
-  }
-
-  absl::flat_hash_map<const Node*, GemmChain> chains;
-  absl::flat_hash_set<const Node*> fused_away;  // nodes that run inside a chain's last step
-  if (fuse_gemm_epilogues_) {
-    absl::flat_hash_set<uint64_t> fetched;
-    for (const Output& f : fetches) fetched.insert(value_key(f.node, f.index));
-    chains = find_gemm_chains(order, fed, fetched);
-    for (const auto& [last, chain] : chains) {
-      fused_away.insert(chain.matmul);
-      if (chain.relu != nullptr) fused_away.insert(chain.bias_add);
+      default:
+        break;
     }
   }
-
-  absl::flat_hash_map<uint64_t, int> slot_of;
-  auto slot_for = [&](uint64_t key) {
-    auto [it, inserted] = slot_of.try_emplace(key, plan->num_slots);
-    if (inserted) ++plan->num_slots;
-    return it->second;
-  };
-  for (const auto& [output, value] : feeds) {
-    plan->feed_slots.emplace(output, slot_for(value_key(output.node, output.index)));
-  }
-  for (const Node* node : order) {
-    const OpDef& op = node->op_def();
-    if (op.execution == ExecutionKind::kFeed) {
-      throw_invalid(kRun, "placeholder '", node->name(), "' must be fed a ",
-                    dtype_name(node->output_dtype(0)), " tensor of shape ",
-                    node->output_shape(0).to_string());
-    }
-    if (fused_away.contains(node)) continue;
-    Plan::Step step;
-    step.node = node;
-    step.kind = op.execution;
-    if (auto chain = chains.find(node); chain != chains.end()) {
-      step.fused_matmul = chain->second.matmul;
-      step.fused_bias_add = chain->second.bias_add;
-      step.fused_relu = chain->second.relu != nullptr;
-      for (const Output& in : {step.fused_matmul->input(0), step.fused_matmul->input(1),
-                               step.fused_bias_add->input(1)}) {
-        step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
-      }
-    } else {
-      for (const Output& in : node->inputs()) step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
-    }
-    for (int i = 0; i < node->num_outputs(); ++i) {
-      const uint64_t key = value_key(node, i);
-      step.output_slots.push_back(fed.contains(key) ? -1 : slot_for(key));
-    }
-    plan->max_inputs = std::max(plan->max_inputs, step.input_slots.size());
-    plan->steps.push_back(std::move(step));
-  }
-  for (const Output& f : fetches) plan->fetch_slots.push_back(slot_for(value_key(f.node, f.index)));
-
-  // Liveness: free each intermediate after its last reader (or right away if nobody reads it).
-  std::vector<int> last_use(static_cast<size_t>(plan->num_slots), -1);
-  for (size_t s = 0; s < plan->steps.size(); ++s) {
-    for (int slot : plan->steps[s].output_slots) {
-      if (slot >= 0) last_use[static_cast<size_t>(slot)] = static_cast<int>(s);
-    }
-    for (int slot : plan->steps[s].input_slots) last_use[static_cast<size_t>(slot)] = static_cast<int>(s);
-  }
-  absl::flat_hash_set<int> kept(plan->fetch_slots.begin(), plan->fetch_slots.end());
-  for (const auto& [output, slot] : plan->feed_slots) kept.insert(slot);
-  for (int slot = 0; slot < plan->num_slots; ++slot) {
-    const int last = last_use[static_cast<size_t>(slot)];
-    if (last >= 0 && !kept.contains(slot)) plan->steps[static_cast<size_t>(last)].release_after.push_back(slot);
-  }
-
   const Plan& result = *plan;
   state_->plans.emplace(std::move(signature), std::move(plan));
   return result;
@@ -490,125 +376,120 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
 
   std::lock_guard<std::mutex> lock(state_->mutex);
   const Plan& plan = plan_for(feeds, fetches, targets);
-  std::vector<Tensor> slots(static_cast<size_t>(plan.num_slots));
+  const scopeflow::Plan& planned = plan.plan;
+  std::vector<Tensor> slots(static_cast<size_t>(planned.num_slots));
   const bool on_host = device_.type == DeviceType::kCpu;
-  for (const auto& [output, value] : feeds) {
-    slots[static_cast<size_t>(plan.feed_slots.at(output))] =
-        value.device() == device_ ? value : backend_->upload(value, MemoryKind::kOther);
+  // Feeds sorted by key, as the plan's feed slots are.
+  {
+    std::vector<const std::pair<Output, Tensor>*> sorted;
+    for (const auto& feed : feeds) sorted.push_back(&feed);
+    std::sort(sorted.begin(), sorted.end(), [](const auto* x, const auto* y) {
+      return value_key(x->first.node, x->first.index) < value_key(y->first.node, y->first.index);
+    });
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      const Tensor& value = sorted[i]->second;
+      slots[static_cast<size_t>(planned.feed_slots[i])] =
+          value.device() == device_ ? value : backend_->upload(value, MemoryKind::kOther);
+    }
   }
 
   const bool trace = options.trace && stats != nullptr;
   if (trace) {
     *stats = RunStats{};
     stats->device = device_;
-    stats->nodes.reserve(plan.steps.size());
+    stats->nodes.reserve(planned.steps.size());
     allocator_->reset_peaks();
   }
+  backend_->begin_run();
+  struct EndRun {
+    Backend& backend;
+    ~EndRun() { backend.end_run(); }
+  } end_run{*backend_};
   std::vector<Tensor> inputs;
-  inputs.reserve(plan.max_inputs);
+  inputs.reserve(planned.max_inputs);
   std::vector<Tensor> outputs;
   for (const Plan::Step& step : plan.steps) {
-    std::string_view fused_kernel;  // set by fused steps, for traces
+    const PlanStep& s = *step.planned;
+    std::string_view kernel_description;  // set by GEMM and fused steps, for traces
     const auto wall_start = trace ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{};
     const auto steady_start = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     inputs.clear();
-    for (int slot : step.input_slots) inputs.push_back(slots[static_cast<size_t>(slot)]);
+    for (int slot : s.input_slots) inputs.push_back(slots[static_cast<size_t>(slot)]);
     outputs.clear();
-    switch (step.kind) {
+    switch (s.kind) {
       case ExecutionKind::kKernel: {
-        const Node& node = *step.node;
-        for (int i = 0; i < node.num_outputs(); ++i) {
-          outputs.emplace_back(node.output_dtype(i), node.output_shape(i), allocator_,
-                               node.output_memory_kind(i));
-        }
-        KernelContext ctx{node, inputs, outputs, state_->invocations[step.node]++};
-        if (step.fused_matmul != nullptr) {
-          fused_kernel = backend_->run_fused_gemm(ctx, *step.fused_matmul, step.fused_relu);
-        } else {
-          backend_->run_kernel(ctx);
-        }
+        for (const Plan::OutputSpec& out : step.outputs) outputs.emplace_back(out.dtype, out.shape, allocator_, out.kind);
+        KernelContext ctx{*s.node, inputs, outputs, state_->invocations[step.node_id]++, &step.attrs};
+        kernel_description = backend_->run(*step.kernel, ctx);
         break;
       }
       case ExecutionKind::kInPlace: {
         // The kernel writes into the variable buffers among its inputs; output 0 is input 0.
         outputs.push_back(inputs[0]);
-        KernelContext ctx{*step.node, inputs, std::span<Tensor>(), state_->invocations[step.node]++};
-        backend_->run_kernel(ctx);
+        KernelContext ctx{*s.node, inputs, std::span<Tensor>(), state_->invocations[step.node_id]++, &step.attrs};
+        backend_->run(*step.kernel, ctx);
         break;
       }
       case ExecutionKind::kForwardInput:
-        outputs.push_back(inputs[0].reshaped(step.node->output_shape(0)));
+        outputs.push_back(inputs[0].reshaped(step.outputs[0].shape));
         break;
-      case ExecutionKind::kConstant: {
-        const Tensor& value = step.node->attr<Tensor>("value");
-        if (on_host) {
-          outputs.push_back(value);
-        } else {
-          // Copied to the device once per session, then reused by every run.
-          auto [it, inserted] = state_->device_constants.try_emplace(step.node);
-          if (inserted) {
-            try {
-              it->second = backend_->upload(value, MemoryKind::kOther);
-            } catch (...) {
-              state_->device_constants.erase(step.node);
-              throw;
-            }
-          }
-          outputs.push_back(it->second);
-        }
+      case ExecutionKind::kConstant:
+        outputs.push_back(step.constant);
         break;
-      }
       case ExecutionKind::kVariable: {
-        auto it = state_->variables.find(step.node);
-        if (it == state_->variables.end()) {
+        const Tensor& value = state_->variables[step.node_id];
+        if (!value.defined()) {
           throw_error(absl::StatusCode::kFailedPrecondition, kRun, "variable '",
-                      step.node->name(), "' is not initialized; call initialize_variables() first");
+                      s.node->name(), "' is not initialized; call initialize_variables() first");
         }
-        outputs.push_back(it->second);
+        outputs.push_back(value);
         break;
       }
       case ExecutionKind::kNoOutput:
         break;
       case ExecutionKind::kFeed:
-        throw_error(absl::StatusCode::kInternal, kRun, "placeholder '", step.node->name(),
+        throw_error(absl::StatusCode::kInternal, kRun, "placeholder '", s.node->name(),
                     "' reached execution unfed");
+    }
+    for (const Snapshot& snapshot : s.snapshots) {
+      slots[static_cast<size_t>(snapshot.slot)] =
+          outputs[static_cast<size_t>(snapshot.output_index)].clone(allocator_, MemoryKind::kOther);
     }
     if (trace) {
       // Device work is asynchronous: wait for it so the node's time is its own.
       if (!on_host) backend_->synchronize();
-      if (step.fused_matmul != nullptr) {  // the chain's earlier nodes ran inside this step
-        record_fused_node_stats(*step.fused_matmul, node_device(*step.node), wall_start, *stats);
-        if (step.fused_relu) {
-          record_fused_node_stats(*step.fused_bias_add, node_device(*step.node), wall_start, *stats);
-        }
+      if (s.fused()) {  // the chain's earlier nodes ran inside this step
+        record_fused_node_stats(*s.fused_matmul, step.device, wall_start, *stats);
+        if (s.fused_relu) record_fused_node_stats(*s.fused_bias_add, step.device, wall_start, *stats);
       }
-      record_node_stats(*step.node, node_device(*step.node), step.kind, outputs, wall_start,
-                        steady_start, *stats);
-      stats->nodes.back().fused_kernel = std::string(fused_kernel);
+      record_node_stats(*s.node, step.device, s.kind, outputs, wall_start, steady_start, *stats);
+      if (s.fused()) stats->nodes.back().fused_kernel = std::string(kernel_description);
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
-      const int slot = step.output_slots[i];
+      const int slot = s.output_slots[i];
       if (slot >= 0) slots[static_cast<size_t>(slot)] = std::move(outputs[i]);
     }
-    for (int slot : step.release_after) slots[static_cast<size_t>(slot)] = Tensor();
+    for (int slot : s.release_after) slots[static_cast<size_t>(slot)] = Tensor();
   }
 
   // run() returns when the step is done, as TensorFlow's does, also when nothing is fetched.
   if (!on_host) backend_->synchronize();
   if (trace) stats->peak_bytes = allocator_->stats().peak_bytes;
   std::vector<Tensor> results;
-  results.reserve(plan.fetch_slots.size());
-  for (int slot : plan.fetch_slots) {
-    const Tensor& value = slots[static_cast<size_t>(slot)];
+  results.reserve(planned.fetch_slots.size());
+  for (size_t f = 0; f < planned.fetch_slots.size(); ++f) {
+    const Tensor& value = slots[static_cast<size_t>(planned.fetch_slots[f])];
     if (!on_host) {  // fetched values come back to the host, as from TensorFlow's session
       results.push_back(backend_->download(value));
       continue;
     }
-    // Hand out activations as they are; copy anything the session or caller keeps mutating.
+    // Hand out activations and snapshots as they are; copy anything the session or caller
+    // keeps mutating (variables, constants, feeds).
     const bool owned_activation =
         value.buffer() && (value.buffer()->kind() == MemoryKind::kActivation ||
                            value.buffer()->kind() == MemoryKind::kGradient);
-    results.push_back(owned_activation ? value : value.clone(allocator_, MemoryKind::kOther));
+    results.push_back(owned_activation || plan.fetch_is_snapshot[f] ? value
+                                                                     : value.clone(allocator_, MemoryKind::kOther));
   }
   return results;
 }

@@ -3,11 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "ops/op_registry.h"
+#include "runtime/backend.h"
 
 namespace scopeflow {
 namespace {
@@ -25,25 +27,73 @@ TEST(OpTableTest, EveryOpHasItsPieces) {
     EXPECT_FALSE(op->default_name.empty()) << id << ": no default node name";
     EXPECT_NE(op->infer, nullptr) << id << ": no shape inference";
     EXPECT_GE(op->num_inputs, -1) << id << ": invalid input count";
-    if (op->execution == ExecutionKind::kKernel) {
-      EXPECT_NE(op->cpu_kernel, nullptr) << id << ": executed by a kernel but has no CPU kernel";
-    }
-    switch (op->cuda) {
-      case CudaSupport::kCudaKernel:
-        break;
-      case CudaSupport::kCpuFallback:
-        EXPECT_FALSE(op->cuda_note.empty())
-            << id << ": falls back to the CPU under CUDA without saying why (cuda_note)";
-        break;
-      case CudaSupport::kNotApplicable:
-        // Only ops that run no kernel of their own may say a CUDA kernel does not apply.
-        EXPECT_NE(op->execution, ExecutionKind::kKernel)
-            << id << ": runs a kernel, so it needs a CUDA kernel or an explicit CPU fallback";
-        break;
-      default:
-        ADD_FAILURE() << id << ": no explicit CUDA mark";
+    EXPECT_EQ(op_def(op->id).tf_name, op->tf_name) << id << ": its id names another op";
+  }
+}
+
+// Every op has a row in every backend's table (each_op_once checks that when the tables
+// compile); here: the rows say what the op's execution kind needs.
+TEST(OpTableTest, EveryBackendRunsEveryOp) {
+  for (const OpDef* op : all_ops()) {
+    const bool runs_a_kernel =
+        op->execution == ExecutionKind::kKernel || op->execution == ExecutionKind::kInPlace;
+    const KernelSupportInfo cpu = cpu_kernel_support(op->id);
+    EXPECT_EQ(cpu.support, runs_a_kernel ? KernelSupport::kKernel : KernelSupport::kNoKernel)
+        << op->tf_name << ": the CPU table's row does not fit its execution kind";
+    if (runs_a_kernel && op->id != OpId::kMatMul) {
+      EXPECT_NE(cpu_kernel_function(op->id), nullptr) << op->tf_name << ": no CPU kernel";
     }
   }
+  bool cuda_built = false;
+  for (const OpDef* op : all_ops()) {
+    const std::optional<KernelSupportInfo> cuda = cuda_kernel_support(op->id);
+    if (!cuda.has_value()) continue;
+    cuda_built = true;
+    switch (op->execution) {
+      case ExecutionKind::kKernel:
+        EXPECT_NE(cuda->support, KernelSupport::kNoKernel)
+            << op->tf_name << ": runs a kernel, so it needs a CUDA kernel or an explicit CPU fallback";
+        if (cuda->support == KernelSupport::kCpuFallback) {
+          EXPECT_FALSE(cuda->note.empty()) << op->tf_name << ": falls back to the CPU without saying why";
+        }
+        break;
+      case ExecutionKind::kInPlace:
+        // In-place updates write variables on the device; a host round trip would lose the write.
+        EXPECT_EQ(cuda->support, KernelSupport::kKernel) << op->tf_name;
+        break;
+      default:
+        EXPECT_EQ(cuda->support, KernelSupport::kNoKernel) << op->tf_name << ": the executor produces its value";
+    }
+  }
+  if (!cuda_built) GTEST_SKIP() << "built without the CUDA backend: its kernel table is not linked in";
+}
+
+TEST(OpTableTest, OneIdPerOpOfTheList) {
+  EXPECT_EQ(all_ops().size(), kNumOps);
+  for (size_t i = 0; i < kNumOps; ++i) {
+    const OpId id = static_cast<OpId>(i);
+    EXPECT_EQ(op_def(id).id, id);
+    EXPECT_EQ(op_def(id).tf_name, op_id_name(id));
+  }
+  EXPECT_EQ(op_id_name(OpId::kMatMul), "MatMul");
+  EXPECT_EQ(find_op("MatMul")->id, OpId::kMatMul);
+}
+
+// each_op_once is what the backend tables' static_asserts rely on: it must reject a missing
+// row and a repeated one.
+TEST(OpTableTest, TheTableCheckRejectsMissingAndRepeatedRows) {
+  struct Row {
+    OpId op;
+  };
+  Row complete[kNumOps];
+  for (size_t i = 0; i < kNumOps; ++i) complete[i] = {static_cast<OpId>(i)};
+  EXPECT_TRUE(each_op_once(complete));
+  Row repeated[kNumOps];
+  for (size_t i = 0; i < kNumOps; ++i) repeated[i] = {static_cast<OpId>(i == 1 ? 0 : i)};
+  EXPECT_FALSE(each_op_once(repeated));
+  Row missing[kNumOps - 1];
+  for (size_t i = 0; i + 1 < kNumOps; ++i) missing[i] = {static_cast<OpId>(i)};
+  EXPECT_FALSE(each_op_once(missing));
 }
 
 TEST(OpTableTest, NamesAreUniqueAndFindable) {

@@ -1,0 +1,246 @@
+#include "cpu/gemm.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <string>
+
+#include "kernels/elementwise_functors.h"
+#include "kernels/gemm_args.h"
+#include "scopeflow/error.h"
+
+#if SCOPEFLOW_WITH_ONEDNN
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+#ifndef OPENBLAS_VERSION
+extern "C" {
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+}
+#endif
+
+namespace scopeflow::cpu {
+
+namespace {
+
+constexpr std::string_view kWhere = "matmul";
+
+// Both libraries index with 32-bit integers here (OpenBLAS's blasint, oneDNN's GEMM kernels):
+// a larger dimension would be truncated, so it is refused.
+void check_dimensions(const GemmShape& s) {
+  for (const auto& [name, value] : {std::pair{"m", s.m}, std::pair{"n", s.n}, std::pair{"k", s.k}}) {
+    if (value < 0 || value > INT_MAX) {
+      throw_invalid(kWhere, "dimension ", name, " = ", value, " is outside what one CPU GEMM call takes [0, ",
+                    INT_MAX, "]");
+    }
+  }
+}
+
+// The parts of a product both libraries share: empty products, bias rows, ReLU after.
+void fill_bias_rows(const GemmShape& s, const float* bias, float* c) {
+  for (int64_t r = 0; r < s.m; ++r) std::memcpy(c + r * s.n, bias, static_cast<size_t>(s.n) * sizeof(float));
+}
+
+void relu_in_place(const GemmShape& s, float* c) {
+  const functors::Relu relu;
+  const int64_t count = s.m * s.n;
+  for (int64_t i = 0; i < count; ++i) c[i] = relu(c[i]);
+}
+
+// A product with k = 0 is its bias (or zero), added to C when accumulating.
+void run_empty_inner(const GemmShape& s, const float* bias, float* c) {
+  if (s.accumulate) {
+    if (s.bias) {
+      for (int64_t r = 0; r < s.m; ++r) {
+        for (int64_t j = 0; j < s.n; ++j) c[r * s.n + j] += bias[j];
+      }
+    }
+  } else if (s.bias) {
+    fill_bias_rows(s, bias, c);
+  } else {
+    std::memset(c, 0, static_cast<size_t>(s.m * s.n) * sizeof(float));
+  }
+  if (s.relu) relu_in_place(s, c);
+}
+
+class OpenBlasGemm final : public Gemm {
+ public:
+  explicit OpenBlasGemm(const GemmShape& shape)
+      : shape_(shape),
+        args_(column_major_gemm_for_row_major(shape.m, shape.n, shape.k, shape.transpose_a, shape.transpose_b)) {}
+
+  void run(const float* a, const float* b, const float* bias, float* c) override {
+    const GemmShape& s = shape_;
+    if (s.m == 0 || s.n == 0) return;
+    if (s.k == 0) return run_empty_inner(s, bias, c);
+    float beta = s.accumulate ? 1.0f : 0.0f;
+    if (s.bias && s.accumulate) {
+      for (int64_t r = 0; r < s.m; ++r) {
+        for (int64_t j = 0; j < s.n; ++j) c[r * s.n + j] += bias[j];
+      }
+    } else if (s.bias) {
+      fill_bias_rows(s, bias, c);  // the GEMM then accumulates onto the bias
+      beta = 1.0f;
+    }
+    const ColumnMajorGemm& g = args_;
+    cblas_sgemm(CblasColMajor, g.transpose_first ? CblasTrans : CblasNoTrans,
+                g.transpose_second ? CblasTrans : CblasNoTrans, static_cast<blasint>(g.m),
+                static_cast<blasint>(g.n), static_cast<blasint>(g.k), 1.0f, b,
+                static_cast<blasint>(g.ld_first), a, static_cast<blasint>(g.ld_second), beta, c,
+                static_cast<blasint>(g.ld_result));
+    if (s.relu) relu_in_place(s, c);
+  }
+
+  std::string_view description() const override {
+    if (shape_.bias) return shape_.relu ? "sgemm onto the bias, then ReLU" : "sgemm onto the bias";
+    return shape_.accumulate ? "sgemm (beta = 1)" : "sgemm";
+  }
+
+ private:
+  GemmShape shape_;
+  ColumnMajorGemm args_;
+};
+
+#if SCOPEFLOW_WITH_ONEDNN
+
+// oneDNN's CPU engine and stream, made once per process (the engine is what primitives are
+// created for; in-order streams on one engine are independent).
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+[[noreturn]] void throw_onednn(const dnnl::error& e, std::string_view what) {
+  throw_error(absl::StatusCode::kInternal, kWhere, "oneDNN ", what, " failed: ", e.what(),
+              " (status ", static_cast<int>(e.status), ")");
+}
+
+class OneDnnGemm final : public Gemm {
+ public:
+  explicit OneDnnGemm(const GemmShape& shape) : shape_(shape) {
+    if (shape.m == 0 || shape.n == 0 || shape.k == 0) return;  // run() handles empty products
+    using dt = dnnl::memory::data_type;
+    using dims = dnnl::memory::dims;
+    const int64_t m = shape.m, n = shape.n, k = shape.k;
+    // Row-major operands as stored; a transposed one is the same matrix with swapped strides.
+    const dnnl::memory::desc a_md(dims{m, k}, dt::f32, shape.transpose_a ? dims{1, m} : dims{k, 1});
+    const dnnl::memory::desc b_md(dims{k, n}, dt::f32, shape.transpose_b ? dims{1, k} : dims{n, 1});
+    const dnnl::memory::desc c_md(dims{m, n}, dt::f32, dims{n, 1});
+    const dnnl::memory::desc bias_md(dims{1, n}, dt::f32, dims{n, 1});
+    try {
+      dnnl::post_ops post_ops;
+      // The sum post-op adds the old C (beta = 1) before the ReLU, as BLAS beta would.
+      if (shape.accumulate) post_ops.append_sum(1.0f);
+      if (shape.relu) post_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      dnnl::primitive_attr attr;
+      attr.set_post_ops(post_ops);
+      const dnnl::matmul::desc desc = shape.bias ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md)
+                                                 : dnnl::matmul::desc(a_md, b_md, c_md);
+      const dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+      primitive_ = dnnl::matmul(pd);
+      stream_ = dnnl::stream(cpu_engine());
+      a_ = dnnl::memory(a_md, cpu_engine(), DNNL_MEMORY_NONE);
+      b_ = dnnl::memory(b_md, cpu_engine(), DNNL_MEMORY_NONE);
+      c_ = dnnl::memory(c_md, cpu_engine(), DNNL_MEMORY_NONE);
+      if (shape.bias) bias_ = dnnl::memory(bias_md, cpu_engine(), DNNL_MEMORY_NONE);
+      implementation_ = pd.impl_info_str();
+    } catch (const dnnl::error& e) {
+      throw_onednn(e, "matmul primitive creation");
+    }
+    args_[0] = {DNNL_ARG_SRC, a_.get()};
+    args_[1] = {DNNL_ARG_WEIGHTS, b_.get()};
+    args_[2] = {DNNL_ARG_DST, c_.get()};
+    num_args_ = 3;
+    if (shape.bias) args_[num_args_++] = {DNNL_ARG_BIAS, bias_.get()};
+    description_ = absl::StrCat("oneDNN matmul (", implementation_, ")", shape.bias ? " with bias" : "",
+                                shape.relu ? ", ReLU" : "", shape.accumulate ? ", sum" : "",
+                                shape.bias || shape.relu || shape.accumulate ? " post-ops" : "");
+  }
+
+  void run(const float* a, const float* b, const float* bias, float* c) override {
+    const GemmShape& s = shape_;
+    if (s.m == 0 || s.n == 0) return;
+    if (s.k == 0) return run_empty_inner(s, bias, c);
+    // The C API binds the four buffers and runs without building an argument map per call.
+    bind(a_, a);
+    bind(b_, b);
+    bind(c_, c);
+    if (s.bias) bind(bias_, bias);
+    const dnnl_status_t status =
+        dnnl_primitive_execute(primitive_.get(), stream_.get(), num_args_, args_);
+    if (status != dnnl_success) {
+      throw_error(absl::StatusCode::kInternal, kWhere, "oneDNN matmul execution failed (status ",
+                  static_cast<int>(status), ")");
+    }
+  }
+
+  std::string_view description() const override { return description_; }
+
+ private:
+  static void bind(const dnnl::memory& memory, const float* data) {
+    // oneDNN takes non-const handles; inputs are only read.
+    const dnnl_status_t status = dnnl_memory_set_data_handle(memory.get(), const_cast<float*>(data));
+    if (status != dnnl_success) {
+      throw_error(absl::StatusCode::kInternal, kWhere, "oneDNN could not bind a buffer (status ",
+                  static_cast<int>(status), ")");
+    }
+  }
+
+  GemmShape shape_;
+  dnnl::matmul primitive_;
+  dnnl::stream stream_;
+  dnnl::memory a_, b_, c_, bias_;
+  dnnl_exec_arg_t args_[4] = {};
+  int num_args_ = 0;
+  std::string implementation_;
+  std::string description_;
+};
+
+#endif  // SCOPEFLOW_WITH_ONEDNN
+
+}  // namespace
+
+bool onednn_built() { return SCOPEFLOW_WITH_ONEDNN != 0; }
+
+std::unique_ptr<Gemm> make_gemm(GemmLibrary library, const GemmShape& shape) {
+  check_dimensions(shape);
+  if (library == GemmLibrary::kOpenBlas) return std::make_unique<OpenBlasGemm>(shape);
+#if SCOPEFLOW_WITH_ONEDNN
+  return std::make_unique<OneDnnGemm>(shape);
+#else
+  throw_error(absl::StatusCode::kFailedPrecondition, kWhere,
+              "scopeflow was built without oneDNN (configure with -DSCOPEFLOW_CPU_GEMM=onednn)");
+#endif
+}
+
+Gemm& GemmCache::get(GemmLibrary library, const GemmShape& shape) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = gemms_.find(std::pair{library, shape});
+  if (it == gemms_.end()) it = gemms_.emplace(std::pair{library, shape}, make_gemm(library, shape)).first;
+  return *it->second;
+}
+
+GemmThreadScope::GemmThreadScope(int threads) {
+  if (threads <= 0) return;
+#if SCOPEFLOW_WITH_ONEDNN
+  previous_omp_threads_ = omp_get_max_threads();
+  if (previous_omp_threads_ != threads) omp_set_num_threads(threads);
+#endif
+  // OpenBLAS's count is global; it is set only when it differs, since setting it may start threads.
+  if (openblas_get_num_threads() != threads) openblas_set_num_threads(threads);
+}
+
+GemmThreadScope::~GemmThreadScope() {
+#if SCOPEFLOW_WITH_ONEDNN
+  if (previous_omp_threads_ > 0 && omp_get_max_threads() != previous_omp_threads_) {
+    omp_set_num_threads(previous_omp_threads_);
+  }
+#endif
+}
+
+}  // namespace scopeflow::cpu

@@ -1,0 +1,78 @@
+#pragma once
+// CPU GEMM: one row-major product C = op(A) op(B) [+ bias] [ReLU] [+ C], set up once per shape
+// when a plan is made and run many times. oneDNN matmul primitives by default (bias, ReLU and
+// sum post-ops); OpenBLAS's cblas_sgemm when chosen (CMake SCOPEFLOW_CPU_GEMM or
+// SessionOptions::cpu_gemm), through the column-major mapping cuBLAS also receives.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace scopeflow::cpu {
+
+enum class GemmLibrary { kOneDnn, kOpenBlas };
+
+/// True when the library was built with oneDNN (SCOPEFLOW_CPU_GEMM=onednn).
+bool onednn_built();
+
+struct GemmShape {
+  int64_t m = 0;  // rows of C
+  int64_t n = 0;  // columns of C
+  int64_t k = 0;
+  bool transpose_a = false;  // A is stored (k, m)
+  bool transpose_b = false;  // B is stored (n, k)
+  bool bias = false;         // add a (n,) bias to every row
+  bool relu = false;         // then max(0, x) (NaN stays NaN)
+  bool accumulate = false;   // add the product to C's values (BLAS beta = 1)
+
+  friend bool operator==(const GemmShape&, const GemmShape&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const GemmShape& s) {
+    return H::combine(std::move(h), s.m, s.n, s.k, s.transpose_a, s.transpose_b, s.bias, s.relu,
+                      s.accumulate);
+  }
+};
+
+/// One prepared product. run() is not reentrant (it rebinds its buffers); a session's runs are
+/// serialised, and each session has its own cache.
+class Gemm {
+ public:
+  virtual ~Gemm() = default;
+  /// a, b: the operands as stored; bias: (n,) when shape.bias; c: (m, n).
+  virtual void run(const float* a, const float* b, const float* bias, float* c) = 0;
+  /// Which library calls run the product, for traces ("oneDNN matmul with bias, ReLU post-ops").
+  virtual std::string_view description() const = 0;
+};
+
+/// Prepares a product; throws Error(kInvalidArgument) for dimensions the library cannot index
+/// and Error(kFailedPrecondition) for oneDNN when the library was built without it.
+std::unique_ptr<Gemm> make_gemm(GemmLibrary library, const GemmShape& shape);
+
+/// Prepared products of one backend, keyed by library and shape.
+class GemmCache {
+ public:
+  Gemm& get(GemmLibrary library, const GemmShape& shape);
+
+ private:
+  std::mutex mutex_;
+  absl::flat_hash_map<std::pair<GemmLibrary, GemmShape>, std::unique_ptr<Gemm>> gemms_;
+};
+
+/// Threads the CPU GEMM uses in the calling thread: `threads` > 0 sets oneDNN's (OpenMP) and
+/// OpenBLAS's counts for the scope and restores OpenMP's after; 0 leaves the libraries'
+/// defaults (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, else every core).
+class GemmThreadScope {
+ public:
+  explicit GemmThreadScope(int threads);
+  ~GemmThreadScope();
+  GemmThreadScope(const GemmThreadScope&) = delete;
+  GemmThreadScope& operator=(const GemmThreadScope&) = delete;
+
+ private:
+  int previous_omp_threads_ = 0;
+};
+
+}  // namespace scopeflow::cpu

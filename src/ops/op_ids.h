@@ -1,0 +1,64 @@
+#pragma once
+// The one list of ops. Each entry is the op's TensorFlow name; it gives the op its integer id
+// (OpId::k<Name>). The op table registers each id once, and every backend's kernel table has
+// exactly one row per id, checked when the table compiles (each_op_once).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#define SCOPEFLOW_OP_LIST(X)                                                                  \
+  /* array */ X(Placeholder) X(Const) X(Identity) X(Reshape) X(BroadcastTo) X(NoOp)           \
+  /* math */ X(MatMul) X(AddV2) X(Sub) X(Mul) X(Sum) X(Mean) X(AddN) X(Neg) X(Square) X(Abs)   \
+      X(Sign) X(Cast) X(Equal) X(ArgMax)                                                      \
+  /* nn */ X(BiasAdd) X(Relu) X(Sigmoid) X(Tanh) X(Softmax) X(LogSoftmax) X(BiasAddGrad)      \
+      X(ReluGrad) X(SigmoidGrad) X(TanhGrad)                                                  \
+  /* losses */ X(SoftmaxCrossEntropyWithLogits) X(SparseSoftmaxCrossEntropyWithLogits)        \
+  /* random */ X(RandomStandardNormal)                                                        \
+  /* state and training */ X(VariableV2) X(Assign) X(AssignSub) X(ApplyGradientDescent)      \
+      X(ApplyMomentum) X(ApplyAdam)
+
+namespace scopeflow {
+
+enum class OpId : uint16_t {
+#define SCOPEFLOW_OP_ENUM(name) k##name,
+  SCOPEFLOW_OP_LIST(SCOPEFLOW_OP_ENUM)
+#undef SCOPEFLOW_OP_ENUM
+};
+
+#define SCOPEFLOW_OP_NAME(name) std::string_view(#name),
+inline constexpr std::array kOpNames = {SCOPEFLOW_OP_LIST(SCOPEFLOW_OP_NAME)};
+#undef SCOPEFLOW_OP_NAME
+
+inline constexpr size_t kNumOps = kOpNames.size();
+
+constexpr size_t op_index(OpId op) { return static_cast<size_t>(op); }
+
+/// The TensorFlow name of an op id ("MatMul").
+constexpr std::string_view op_id_name(OpId op) { return kOpNames[op_index(op)]; }
+
+/// True when `rows` (anything with an `op` member) names every op exactly once: a backend's
+/// kernel table passes this in a static_assert, so an op added to the list without a row in
+/// every backend does not compile.
+template <typename Row, size_t N>
+constexpr bool each_op_once(const Row (&rows)[N]) {
+  if (N != kNumOps) return false;
+  std::array<bool, kNumOps> seen{};
+  for (const Row& row : rows) {
+    const size_t i = op_index(row.op);
+    if (i >= kNumOps || seen[i]) return false;
+    seen[i] = true;
+  }
+  return true;
+}
+
+/// A table indexed by op id, made from rows in any order (each_op_once must hold).
+template <typename Row, size_t N>
+constexpr std::array<Row, kNumOps> index_by_op(const Row (&rows)[N]) {
+  std::array<Row, kNumOps> table{};
+  for (const Row& row : rows) table[op_index(row.op)] = row;
+  return table;
+}
+
+}  // namespace scopeflow

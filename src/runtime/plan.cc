@@ -1,0 +1,257 @@
+#include "runtime/plan.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "scopeflow/error.h"
+
+namespace scopeflow {
+
+namespace {
+
+constexpr std::string_view kRun = "session.run";
+
+// Key of one value in the graph: node id and output index.
+uint64_t value_key(const Node* node, int index) {
+  return (static_cast<uint64_t>(node->id()) << 16) | static_cast<uint64_t>(index);
+}
+
+OpId op_of(const Node* node) { return node->op_def().id; }
+
+// Post-order DFS from fetches and targets (iterative: deep unrolled graphs must not overflow
+// the stack), stopping at fully fed nodes. Inputs always precede consumers in a Graph, so there
+// are no cycles to detect.
+std::vector<const Node*> reachable_in_topological_order(const PlanRequest& request,
+                                                        const absl::flat_hash_set<uint64_t>& fed) {
+  auto fully_fed = [&](const Node* node) {
+    if (node->num_outputs() == 0) return false;
+    for (int i = 0; i < node->num_outputs(); ++i) {
+      if (!fed.contains(value_key(node, i))) return false;
+    }
+    return true;
+  };
+  std::vector<const Node*> order;
+  absl::flat_hash_set<const Node*> visited;
+  std::vector<std::pair<const Node*, size_t>> stack;
+  auto visit = [&](const Node* root) {
+    if (fully_fed(root) || !visited.insert(root).second) return;
+    stack.emplace_back(root, 0);
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      const size_t num_deps = node->inputs().size() + node->control_inputs().size();
+      if (next < num_deps) {
+        const Node* dep = next < node->inputs().size()
+                              ? node->inputs()[next].node
+                              : node->control_inputs()[next - node->inputs().size()];
+        ++next;
+        if (!fully_fed(dep) && visited.insert(dep).second) stack.emplace_back(dep, 0);
+      } else {
+        order.push_back(node);
+        stack.pop_back();
+      }
+    }
+  };
+  for (const Output& f : request.fetches) visit(f.node);
+  for (const Node* t : request.targets) visit(t);
+  return order;
+}
+
+// Variables are read through forwarded buffers, so an in-place update (Apply*, Assign) must run
+// after every reader of the old value: in-place writers and everything that depends on them
+// move to the end of the plan, keeping their relative (topological) order.
+std::vector<const Node*> in_place_updates_last(const std::vector<const Node*>& order) {
+  absl::flat_hash_set<const Node*> late;
+  std::vector<const Node*> early_nodes;
+  std::vector<const Node*> late_nodes;
+  for (const Node* node : order) {
+    bool is_late = node->op_def().execution == ExecutionKind::kInPlace;
+    for (const Output& in : node->inputs()) is_late = is_late || late.contains(in.node);
+    for (const Node* control : node->control_inputs()) is_late = is_late || late.contains(control);
+    if (is_late) {
+      late.insert(node);
+      late_nodes.push_back(node);
+    } else {
+      early_nodes.push_back(node);
+    }
+  }
+  early_nodes.insert(early_nodes.end(), late_nodes.begin(), late_nodes.end());
+  return early_nodes;
+}
+
+struct GemmChain {
+  const Node* matmul = nullptr;
+  const Node* bias_add = nullptr;
+  const Node* relu = nullptr;
+};
+
+// MatMul -> BiasAdd [-> Relu] chains of a plan that can run as one GEMM with an epilogue (an
+// AddV2 of a bias vector counts as a BiasAdd): the MatMul's (and, with a Relu, the BiasAdd's)
+// value has no reader but the next node of the chain in this plan, is neither fetched nor fed,
+// no node of the plan waits on it by a control dependency (it would run before the chain's
+// last step), and no in-place update runs in between (it could change the GEMM's operands).
+// Returns the chains keyed by their last node.
+absl::flat_hash_map<const Node*, GemmChain> find_gemm_chains(
+    const std::vector<const Node*>& order, const absl::flat_hash_set<uint64_t>& fed,
+    const absl::flat_hash_set<uint64_t>& fetched) {
+  absl::flat_hash_map<const Node*, size_t> position;
+  for (size_t i = 0; i < order.size(); ++i) position.emplace(order[i], i);
+  absl::flat_hash_set<const Node*> control_inputs;
+  for (const Node* node : order) control_inputs.insert(node->control_inputs().begin(), node->control_inputs().end());
+  // True when `consumer` (at input 0) is the only reader of output 0 of `producer` in the plan.
+  auto sole_reader = [&](const Node* producer, const Node* consumer) {
+    const uint64_t key = value_key(producer, 0);
+    if (fed.contains(key) || fetched.contains(key) || control_inputs.contains(producer)) return false;
+    if (consumer->input(0).node != producer || consumer->input(0).index != 0) return false;
+    int readers = 0;
+    for (const auto& [reader, input_index] : producer->consumers()) {
+      if (position.contains(reader) && reader->input(input_index).index == 0) ++readers;
+    }
+    if (readers != 1) return false;
+    for (size_t i = position.at(producer) + 1; i < position.at(consumer); ++i) {
+      if (order[i]->op_def().execution == ExecutionKind::kInPlace) return false;
+    }
+    return true;
+  };
+  // BiasAdd(product, bias), or AddV2(product, bias) with a (n,) bias: the article's x @ w + b.
+  auto adds_a_bias = [](const Node* node) {
+    if (op_of(node) != OpId::kBiasAdd && op_of(node) != OpId::kAddV2) return false;
+    if (node->output_dtype(0) != DType::kFloat32) return false;
+    if (op_of(node) == OpId::kBiasAdd) return true;
+    const Shape& product = node->input(0).shape();
+    return product.rank() == 2 && node->output_shape(0) == product &&
+           node->input(1).shape() == Shape{product.dim(1)};
+  };
+  absl::flat_hash_map<const Node*, GemmChain> chains;
+  for (const Node* node : order) {
+    if (!adds_a_bias(node)) continue;
+    const Node* matmul = node->input(0).node;
+    if (op_of(matmul) != OpId::kMatMul || !position.contains(matmul) || !sole_reader(matmul, node)) continue;
+    GemmChain chain{matmul, node, nullptr};
+    // A Relu is fused when it alone reads the BiasAdd (its gradient reads the Relu's output).
+    for (const auto& [reader, input_index] : node->consumers()) {
+      if (op_of(reader) == OpId::kRelu && input_index == 0 && position.contains(reader) &&
+          sole_reader(node, reader)) {
+        chain.relu = reader;
+      }
+    }
+    chains.emplace(chain.relu != nullptr ? chain.relu : node, chain);
+  }
+  return chains;
+}
+
+// The variable whose buffer output `index` of `node` is (through forwarding ops), or null.
+const Node* aliased_variable(const Node* node, int index) {
+  while (true) {
+    const ExecutionKind kind = node->op_def().execution;
+    if (kind == ExecutionKind::kVariable) return node;
+    if (kind != ExecutionKind::kForwardInput || index != 0) return nullptr;
+    index = node->input(0).index;
+    node = node->input(0).node;
+  }
+}
+
+}  // namespace
+
+Plan make_plan(const PlanRequest& request) {
+  Plan plan;
+  absl::flat_hash_set<uint64_t> fed;
+  for (const Output& output : request.feeds) fed.insert(value_key(output.node, output.index));
+  const std::vector<const Node*> order =
+      in_place_updates_last(reachable_in_topological_order(request, fed));
+
+  absl::flat_hash_map<const Node*, GemmChain> chains;
+  absl::flat_hash_set<const Node*> fused_away;  // nodes that run inside a chain's last step
+  if (request.fuse_gemm_epilogues) {
+    absl::flat_hash_set<uint64_t> fetched;
+    for (const Output& f : request.fetches) fetched.insert(value_key(f.node, f.index));
+    chains = find_gemm_chains(order, fed, fetched);
+    for (const auto& [last, chain] : chains) {
+      fused_away.insert(chain.matmul);
+      if (chain.relu != nullptr) fused_away.insert(chain.bias_add);
+    }
+  }
+
+  absl::flat_hash_map<uint64_t, int> slot_of;
+  auto slot_for = [&](uint64_t key) {
+    auto [it, inserted] = slot_of.try_emplace(key, plan.num_slots);
+    if (inserted) ++plan.num_slots;
+    return it->second;
+  };
+  for (const Output& output : request.feeds) plan.feed_slots.push_back(slot_for(value_key(output.node, output.index)));
+  absl::flat_hash_map<const Node*, size_t> step_of;  // producing step of each planned node
+  for (const Node* node : order) {
+    const OpDef& op = node->op_def();
+    if (op.execution == ExecutionKind::kFeed) {
+      throw_invalid(kRun, "placeholder '", node->name(), "' must be fed a ",
+                    dtype_name(node->output_dtype(0)), " tensor of shape ",
+                    node->output_shape(0).to_string());
+    }
+    if (fused_away.contains(node)) continue;
+    PlanStep step;
+    step.node = node;
+    step.kind = op.execution;
+    if (auto chain = chains.find(node); chain != chains.end()) {
+      step.fused_matmul = chain->second.matmul;
+      step.fused_bias_add = chain->second.bias_add;
+      step.fused_relu = chain->second.relu != nullptr;
+      for (const Output& in : {step.fused_matmul->input(0), step.fused_matmul->input(1),
+                               step.fused_bias_add->input(1)}) {
+        step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
+      }
+    } else {
+      for (const Output& in : node->inputs()) step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
+    }
+    for (int i = 0; i < node->num_outputs(); ++i) {
+      const uint64_t key = value_key(node, i);
+      step.output_slots.push_back(fed.contains(key) ? -1 : slot_for(key));
+    }
+    plan.max_inputs = std::max(plan.max_inputs, step.input_slots.size());
+    step_of.emplace(node, plan.steps.size());
+    plan.steps.push_back(std::move(step));
+  }
+
+  // The last step that updates each variable in place (input 0 and slot inputs are variables).
+  absl::flat_hash_map<const Node*, size_t> last_update;
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    if (plan.steps[s].kind != ExecutionKind::kInPlace) continue;
+    for (const Output& in : plan.steps[s].node->inputs()) {
+      if (in.node->op_def().execution == ExecutionKind::kVariable) last_update[in.node] = s;
+    }
+  }
+  for (const Output& f : request.fetches) {
+    const int slot = slot_for(value_key(f.node, f.index));
+    const Node* variable = fed.contains(value_key(f.node, f.index)) ? nullptr : aliased_variable(f.node, f.index);
+    auto producer = step_of.find(f.node);
+    auto update = variable != nullptr ? last_update.find(variable) : last_update.end();
+    if (update != last_update.end() && producer != step_of.end() && producer->second < update->second) {
+      const int copy = plan.num_slots++;
+      plan.steps[producer->second].snapshots.push_back({f.index, copy});
+      plan.fetch_slots.push_back(copy);
+    } else {
+      plan.fetch_slots.push_back(slot);
+    }
+  }
+
+  // Liveness: free each intermediate after its last reader (or right away if nobody reads it).
+  std::vector<int> last_use(static_cast<size_t>(plan.num_slots), -1);
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    for (int slot : plan.steps[s].output_slots) {
+      if (slot >= 0) last_use[static_cast<size_t>(slot)] = static_cast<int>(s);
+    }
+    for (int slot : plan.steps[s].input_slots) last_use[static_cast<size_t>(slot)] = static_cast<int>(s);
+  }
+  std::vector<bool> kept(static_cast<size_t>(plan.num_slots), false);
+  for (int slot : plan.fetch_slots) kept[static_cast<size_t>(slot)] = true;
+  for (int slot : plan.feed_slots) kept[static_cast<size_t>(slot)] = true;
+  for (int slot = 0; slot < plan.num_slots; ++slot) {
+    const int last = last_use[static_cast<size_t>(slot)];
+    if (last >= 0 && !kept[static_cast<size_t>(slot)]) {
+      plan.steps[static_cast<size_t>(last)].release_after.push_back(slot);
+    }
+  }
+  return plan;
+}
+
+}  // namespace scopeflow
