@@ -378,12 +378,13 @@ Problem load_problem(const Options& o) {
     p.train = make_majority_dataset(task, kSequenceTrainExamples, mix_seed(static_cast<uint64_t>(o.seed)));
     p.test = make_majority_dataset(task, kSequenceTestExamples, kHeldOutSeed);
   } else {
-    const std::string path = o.data_path.value_or(data::default_digits_path());
-    p.name = path;
-    data::Dataset all = data::load_csv(path, {.label_column = o.label_column});
+    // The digits come from the library itself, so a moved or installed binary needs no file.
+    p.name = o.data_path.value_or("digits (embedded)");
+    data::Dataset all = o.data_path ? data::load_csv(*o.data_path, {.label_column = o.label_column})
+                                    : data::load_digits();
     const std::set<int32_t> distinct(all.labels.begin(), all.labels.end());
     if (distinct.size() < 2) {
-      bad_input(absl::StrCat(path, ": all ', all.num_examples, " examples have label ", *distinct.begin(),
+      bad_input(absl::StrCat(p.name, ": all ", all.num_examples, " examples have label ", *distinct.begin(),
                              "; a classifier needs at least 2 classes"));
     }
     std::tie(p.train, p.test) = data::split(all, o.test_fraction, kSplitSeed);
