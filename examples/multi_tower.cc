@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    data::Dataset digits = data::load_csv(data::default_digits_path());
+    data::Dataset digits = data::load_digits();
     data::scale_features(digits, 1.0f / 16.0f);
     const int64_t features = static_cast<int64_t>(digits.feature_names.size());
 

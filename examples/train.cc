@@ -95,7 +95,7 @@ struct Options {
   std::optional<std::string> data_path{};
   std::optional<std::string> label_column{};
   double test_fraction = 0.2;
-  std::string device = "auto";
+  std::optional<Device> device{};  // unset: auto
   bool json = false;
   bool quiet = false;
   bool help = false;
@@ -158,8 +158,9 @@ Training:
   --weight-decay=X         decoupled weight decay (var -= lr * X * var each step) of adam/adamw
                            (default: adam 0, adamw 0.5)
   --seed=N                 initializers, shuffling and the rnn training set (default 1)
-  --device=auto|cpu|cuda   where to run (default auto: CUDA when a device answers, else
-                           the CPU; cuda without a usable device is an error)
+  --device=NAME            where to run: auto (default: CUDA when a device answers, else the
+                           CPU), cpu, cuda, cuda:N, gpu or gpu:N; a CUDA device that does not
+                           answer is an error
 
 Output:
   --eval-every=N           evaluate on the held-out set and report every N steps (default 250;
@@ -234,10 +235,9 @@ std::vector<Flag> flag_table(Options& o) {
                      }
                    }});
   flags.push_back({"device", false, [&o](std::string_view v) {
-                     if (v != "auto" && v != "cpu" && v != "cuda") {
-                       throw UsageError{absl::StrCat("--device must be auto, cpu or cuda, got '", av(v), "'")};
-                     }
-                     o.device = std::string(v);
+                     absl::StatusOr<std::optional<Device>> device = parse_device(v);
+                     if (!device.ok()) throw UsageError{absl::StrCat("--device: ", device.status().message())};
+                     o.device = *device;
                    }});
   add_int("depth", o.depth);
   add_int("width", o.width);
@@ -378,12 +378,13 @@ Problem load_problem(const Options& o) {
     p.train = make_majority_dataset(task, kSequenceTrainExamples, mix_seed(static_cast<uint64_t>(o.seed)));
     p.test = make_majority_dataset(task, kSequenceTestExamples, kHeldOutSeed);
   } else {
-    const std::string path = o.data_path.value_or(data::default_digits_path());
-    p.name = path;
-    data::Dataset all = data::load_csv(path, {.label_column = o.label_column});
+    // The digits come from the library itself, so a moved or installed binary needs no file.
+    p.name = o.data_path.value_or("digits (embedded)");
+    data::Dataset all = o.data_path ? data::load_csv(*o.data_path, {.label_column = o.label_column})
+                                    : data::load_digits();
     const std::set<int32_t> distinct(all.labels.begin(), all.labels.end());
     if (distinct.size() < 2) {
-      bad_input(absl::StrCat(path, ": all ", all.num_examples, " examples have label ", *distinct.begin(),
+      bad_input(absl::StrCat(p.name, ": all ", all.num_examples, " examples have label ", *distinct.begin(),
                              "; a classifier needs at least 2 classes"));
     }
     std::tie(p.train, p.test) = data::split(all, o.test_fraction, kSplitSeed);
@@ -644,8 +645,7 @@ int run(const Options& o) {
   }
 
   SessionOptions session_options;
-  if (o.device == "cpu") session_options.device = Device::cpu();
-  if (o.device == "cuda") session_options.device = Device::cuda();
+  session_options.device = o.device;
   Session session(graph, session_options);
   session.initialize_variables();
 

@@ -81,6 +81,7 @@ class Allocator {
   AllocationStats total_;
   std::array<AllocationStats, kNumMemoryKinds> per_kind_{};
   int64_t byte_limit_ = 0;
+  int64_t reserved_bytes_ = 0;  // requested by allocations in flight, not yet in the stats
 };
 
 /// Host memory from aligned operator new.

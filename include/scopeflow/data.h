@@ -79,8 +79,17 @@ std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed);
 void fill_batch(const Dataset& dataset, std::span<const int64_t> indices, float* features_out,
                 int32_t* labels_out);
 
-/// The path of the digits data set (data/digits.csv): in $SCOPEFLOW_DATA_DIR when that is set
-/// and not empty, else in the source tree's data directory the library was built from.
+/// The handwritten digits data set (1797 8x8 images, pixels 0..16, labels 0..9), embedded in the
+/// library at build time from data/digits.csv and parsed from memory: it reads no file, so it
+/// works wherever the library or a program linking it is installed or moved.
+Dataset load_digits();
+
+/// The embedded digits CSV, byte for byte as data/digits.csv held it when the library was built.
+std::string_view embedded_digits_csv();
+
+/// The path of a copy of the digits file (data/digits.csv): in $SCOPEFLOW_DATA_DIR when that is
+/// set and not empty, else in the source tree's data directory the library was built from, which
+/// an installed library may not have; load_digits() needs neither.
 std::string default_digits_path();
 
 }  // namespace scopeflow::data

@@ -41,7 +41,7 @@ class Buffer {
 /// BFloat16 structs of dtype.h). Copies share the buffer (like TensorFlow's Tensor); use clone() to copy data.
 class Tensor {
  public:
-  /// An empty (null) tensor.
+  /// An empty (null) tensor: no buffer, shape (0), no elements and no bytes.
   Tensor() = default;
   /// Allocates an uninitialised tensor from `allocator` (default: the process CPU allocator).
   Tensor(DType dtype, Shape shape, std::shared_ptr<Allocator> allocator = nullptr,
@@ -71,8 +71,9 @@ class Tensor {
 
   bool defined() const { return buffer_ != nullptr; }
   DType dtype() const { return dtype_; }
-  const Shape& shape() const { return shape_; }
-  int64_t num_elements() const { return shape_.num_elements(); }
+  /// (0) for an undefined tensor, so that it never reports elements it has no memory for.
+  const Shape& shape() const { return buffer_ ? shape_ : empty_shape(); }
+  int64_t num_elements() const { return shape().num_elements(); }
   size_t byte_size() const { return static_cast<size_t>(num_elements()) * dtype_size(dtype_); }
   Device device() const { return buffer_ ? buffer_->device() : Device::cpu(); }
   const std::shared_ptr<Buffer>& buffer() const { return buffer_; }
@@ -95,7 +96,7 @@ class Tensor {
   /// Same buffer, new shape with the same element count.
   Tensor reshaped(Shape shape) const;
   /// Deep copy of a host tensor into a new buffer from `allocator` (default: the process CPU
-  /// allocator, which must be a host allocator).
+  /// allocator, which must be a host allocator). An undefined tensor clones to an undefined one.
   Tensor clone(std::shared_ptr<Allocator> allocator = nullptr,
                MemoryKind kind = MemoryKind::kOther) const;
   /// True when both tensors view the same allocation.
@@ -103,10 +104,11 @@ class Tensor {
     return buffer_ != nullptr && buffer_ == other.buffer_;
   }
 
-  /// Short description for messages: "float32 (10, 5)".
+  /// Short description for messages: "float32 (10, 5)", or "undefined".
   std::string description() const;
 
  private:
+  static const Shape& empty_shape();
   void check_type(DType requested) const;
   void check_host(std::string_view what) const;
 

@@ -1,6 +1,7 @@
 #include "scopeflow/allocator.h"
 
 #include <algorithm>
+#include <limits>
 #include <new>
 
 #include "absl/strings/str_cat.h"
@@ -24,41 +25,45 @@ const char* memory_kind_name(MemoryKind kind) {
 }
 
 void* Allocator::allocate(size_t bytes, MemoryKind kind) {
-  // Check the cap and count the bytes in one critical section, so that concurrent allocations
-  // cannot together exceed it; roll back if the device allocation itself fails.
+  // The cap counts bytes reserved by allocations still in flight, so that concurrent ones
+  // cannot together exceed it; the statistics count an allocation only once it succeeded.
+  if (bytes > static_cast<size_t>(std::numeric_limits<int64_t>::max())) {
+    throw_error(absl::StatusCode::kResourceExhausted, "allocator", "out of memory on ",
+                device().to_string(), ": requested ", bytes, " bytes");
+  }
+  const auto size = static_cast<int64_t>(bytes);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (byte_limit_ > 0 && total_.bytes_in_use + static_cast<int64_t>(bytes) > byte_limit_) {
+    if (byte_limit_ > 0 && (size > byte_limit_ || total_.bytes_in_use + reserved_bytes_ > byte_limit_ - size)) {
       throw_error(absl::StatusCode::kResourceExhausted, "allocator",
                   "out of memory on ", device().to_string(), ": requested ", bytes,
                   " bytes with ", total_.bytes_in_use, " of ", byte_limit_, " bytes in use");
     }
-    for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
-      s->bytes_in_use += static_cast<int64_t>(bytes);
-      s->peak_bytes = std::max(s->peak_bytes, s->bytes_in_use);
-      ++s->live_allocations;
-      ++s->total_allocations;
-    }
+    reserved_bytes_ += size;
   }
-  auto roll_back = [&] {
+  auto release_reservation = [&] {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
-      s->bytes_in_use -= static_cast<int64_t>(bytes);
-      --s->live_allocations;
-      --s->total_allocations;
-    }
+    reserved_bytes_ -= size;
   };
   void* ptr = nullptr;
   try {
     ptr = raw_allocate(bytes);
   } catch (...) {  // a device error other than out-of-memory: counted nothing, rethrown
-    roll_back();
+    release_reservation();
     throw;
   }
   if (ptr == nullptr) {
-    roll_back();
+    release_reservation();
     throw_error(absl::StatusCode::kResourceExhausted, "allocator", "out of memory on ",
                 device().to_string(), ": requested ", bytes, " bytes");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  reserved_bytes_ -= size;
+  for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
+    s->bytes_in_use += size;
+    s->peak_bytes = std::max(s->peak_bytes, s->bytes_in_use);
+    ++s->live_allocations;
+    ++s->total_allocations;
   }
   return ptr;
 }

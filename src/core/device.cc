@@ -1,14 +1,15 @@
 #include "scopeflow/device.h"
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 
 #if SCOPEFLOW_WITH_CUDA
 #include "kernels/cuda/device_query.h"
@@ -17,6 +18,42 @@
 namespace scopeflow {
 
 namespace {
+
+constexpr std::string_view kDeviceForms =
+    "cpu, cuda, cuda:N, gpu, gpu:N, auto (N a non-negative decimal integer)";
+
+absl::string_view av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// A device index: decimal digits only (no sign, space or suffix) that fit an int.
+std::optional<int> parse_index(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  int index = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return index;
+}
+
+// parse_device, with `what` naming where the string came from in the error message.
+absl::StatusOr<std::optional<Device>> parse_device_from(std::string_view name, std::string_view what) {
+  const std::string lower = absl::AsciiStrToLower(av(name));
+  if (lower == "auto") return std::optional<Device>();
+  if (lower == "cpu") return std::optional<Device>(Device::cpu());
+  std::string_view rest = lower;
+  for (std::string_view type : {std::string_view("cuda"), std::string_view("gpu")}) {
+    if (!rest.starts_with(type)) continue;
+    rest.remove_prefix(type.size());
+    if (rest.empty()) return std::optional<Device>(Device::cuda(0));
+    if (rest.front() != ':') break;  // "cuda1", "gpux": no separator
+    rest.remove_prefix(1);
+    if (const std::optional<int> index = parse_index(rest)) return std::optional<Device>(Device::cuda(*index));
+    break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("[device] ", av(what), what.empty() ? "" : " ", "'", av(name),
+                                                 "' is not a device; valid forms are ", av(kDeviceForms)));
+}
 
 void print_notice_once(const std::string& message) {
   static std::once_flag once;
@@ -70,32 +107,28 @@ absl::StatusOr<int> cuda_device_count() {
 #endif
 }
 
+absl::StatusOr<std::optional<Device>> parse_device(std::string_view name) {
+  return parse_device_from(name, "");
+}
+
 absl::StatusOr<Device> default_device() {
   const char* env = std::getenv("SCOPEFLOW_DEVICE");
-  const std::string requested = env ? absl::AsciiStrToLower(env) : "";
-  if (requested == "cpu") return Device::cpu();
-  if (!requested.empty() && requested != "auto") {
-    absl::string_view rest = requested;
-    int index = 0;
-    if (!absl::ConsumePrefix(&rest, "cuda") && !absl::ConsumePrefix(&rest, "gpu")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "[device] SCOPEFLOW_DEVICE='", env, "' is not one of cpu, cuda, cuda:N, auto"));
-    }
-    if (absl::ConsumePrefix(&rest, ":") && !absl::SimpleAtoi(rest, &index)) {
-      return absl::InvalidArgumentError(absl::StrCat("[device] bad device index in SCOPEFLOW_DEVICE='", env, "'"));
-    }
-    absl::StatusOr<int> count = cuda_device_count();
-    if (!count.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "[device] SCOPEFLOW_DEVICE asks for CUDA, but no device is usable: ", count.status().message()));
-    }
-    if (index < 0 || index >= *count) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "[device] SCOPEFLOW_DEVICE asks for CUDA device ", index, " but ", *count, " answer"));
-    }
-    return Device::cuda(index);
+  if (env == nullptr || *env == '\0') return automatic_device();
+  absl::StatusOr<std::optional<Device>> requested = parse_device_from(env, "SCOPEFLOW_DEVICE");
+  if (!requested.ok()) return requested.status();
+  if (!requested->has_value()) return automatic_device();
+  const Device device = **requested;
+  if (device.type == DeviceType::kCpu) return device;
+  absl::StatusOr<int> count = cuda_device_count();
+  if (!count.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "[device] SCOPEFLOW_DEVICE asks for CUDA, but no device is usable: ", count.status().message()));
   }
-  return automatic_device();
+  if (device.index >= *count) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "[device] SCOPEFLOW_DEVICE asks for CUDA device ", device.index, " but ", *count, " answer"));
+  }
+  return device;
 }
 
 }  // namespace scopeflow

@@ -27,6 +27,11 @@ Tensor::Tensor(DType dtype, Shape shape, std::shared_ptr<Buffer> buffer)
   }
 }
 
+const Shape& Tensor::empty_shape() {
+  static const Shape empty{0};
+  return empty;
+}
+
 Tensor Tensor::zeros(DType dtype, Shape shape) {
   Tensor t(dtype, std::move(shape));
   std::memset(t.raw_data(), 0, t.byte_size());
@@ -34,6 +39,7 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
 }
 
 Tensor Tensor::reshaped(Shape shape) const {
+  if (!defined()) throw_invalid("tensor", "cannot reshape an undefined tensor to ", shape.to_string());
   if (shape.num_elements() != num_elements()) {
     throw_invalid("tensor", "cannot reshape ", shape_.to_string(), " (", num_elements(),
                   " elements) to ", shape.to_string(), " (", shape.num_elements(), " elements)");
@@ -43,6 +49,7 @@ Tensor Tensor::reshaped(Shape shape) const {
 
 Tensor Tensor::clone(std::shared_ptr<Allocator> allocator, MemoryKind kind) const {
   check_host("clone");
+  if (!defined()) return Tensor();
   if (allocator != nullptr && allocator->device().type != DeviceType::kCpu) {
     throw_invalid("tensor", "clone copies on the host; ", allocator->device().to_string(),
                   " memory is filled by its session");
@@ -53,6 +60,7 @@ Tensor Tensor::clone(std::shared_ptr<Allocator> allocator, MemoryKind kind) cons
 }
 
 std::string Tensor::description() const {
+  if (!defined()) return "undefined";
   return absl::StrCat(dtype_name(dtype_), " ", shape_.to_string());
 }
 

@@ -5,34 +5,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu/broadcast.h"
 #include "cpu/cpu_kernels.h"
 #include "kernels/elementwise_functors.h"
 
 namespace scopeflow::cpu {
 
 namespace {
-
-// Offset into `in` (broadcast to `out`) for each output element, by an odometer over `out`.
-std::vector<int64_t> broadcast_offsets(const Shape& in, const Shape& out) {
-  const int rank = out.rank();
-  const std::vector<int64_t> strides = broadcast_strides(in, out);
-  const int64_t n = out.num_elements();
-  std::vector<int64_t> offsets(static_cast<size_t>(n));
-  std::vector<int64_t> index(static_cast<size_t>(rank), 0);
-  int64_t offset = 0;
-  for (int64_t e = 0; e < n; ++e) {
-    offsets[static_cast<size_t>(e)] = offset;
-    for (int d = rank - 1; d >= 0; --d) {
-      const size_t du = static_cast<size_t>(d);
-      ++index[du];
-      offset += strides[du];
-      if (index[du] < out.dims()[du]) break;
-      offset -= strides[du] * index[du];
-      index[du] = 0;
-    }
-  }
-  return offsets;
-}
 
 // Same-shape float binary op (the activation gradients).
 template <typename F>
@@ -73,21 +52,14 @@ void equal_typed(KernelContext& ctx) {
   const Tensor& a = ctx.inputs[0];
   const Tensor& b = ctx.inputs[1];
   Tensor& out = ctx.outputs[0];
-  const std::vector<int64_t> oa = broadcast_offsets(a.shape(), out.shape());
-  const std::vector<int64_t> ob = broadcast_offsets(b.shape(), out.shape());
-  const T* pa = a.data<T>();
-  const T* pb = b.data<T>();
-  bool* po = out.data<bool>();
-  const functors::Equal equal_fn;
-  for (size_t i = 0; i < oa.size(); ++i) po[i] = equal_fn(pa[oa[i]], pb[ob[i]]);
+  broadcast_binary(a.data<T>(), a.shape(), b.data<T>(), b.shape(), out.data<bool>(), out.shape(),
+                   functors::Equal{});
 }
 
 template <typename T>
 void broadcast_typed(const Tensor& in, Tensor& out) {
-  const std::vector<int64_t> offsets = broadcast_offsets(in.shape(), out.shape());
   const T* src = in.data<T>();
-  T* dst = out.data<T>();
-  for (size_t i = 0; i < offsets.size(); ++i) dst[i] = src[offsets[i]];
+  broadcast_binary(src, in.shape(), src, in.shape(), out.data<T>(), out.shape(), [](T x, T) { return x; });
 }
 
 }  // namespace

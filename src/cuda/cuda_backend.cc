@@ -173,7 +173,6 @@ class CudaBackend final : public Backend {
 
   /// A device vector of at least n ones (GEMV reductions), grown on demand.
   const float* ones(int64_t n) {
-    // A default Tensor is a null scalar (one element): test defined() first.
     if (!ones_.defined() || ones_.num_elements() < n) {
       Tensor grown(DType::kFloat32, Shape{n}, allocator_, MemoryKind::kOther);
       check(cuda::launch_fill(grown.data<float>(), 1.0f, n, stream_), "launch_fill");

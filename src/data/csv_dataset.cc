@@ -25,6 +25,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
+#include "data/embedded_data.h"
 #include "scopeflow/error.h"
 
 // Where the build found the repository's data/ directory; the build defines it.
@@ -452,6 +453,12 @@ void fill_batch(const Dataset& dataset, std::span<const int64_t> indices, float*
     if (labels_out != nullptr) labels_out[b] = dataset.labels[row];
   }
 }
+
+std::string_view embedded_digits_csv() {
+  return std::string_view(reinterpret_cast<const char*>(embedded::digits_csv), embedded::digits_csv_size);
+}
+
+Dataset load_digits() { return parse_csv(embedded_digits_csv(), {}, "digits.csv (embedded)"); }
 
 std::string default_digits_path() {
   const char* env = std::getenv("SCOPEFLOW_DATA_DIR");

@@ -159,6 +159,58 @@ TEST(AllocatorTest, ByteLimitThrowsResourceExhaustedAndLeavesStats) {
   EXPECT_NO_THROW(Tensor(DType::kFloat32, Shape{1000}, a, MemoryKind::kActivation));
 }
 
+// Host memory that fails on request: raw_allocate returns null (out of memory) or throws (any
+// other device error) while `fail` says so.
+class FailingAllocator final : public Allocator {
+ public:
+  enum class Failure { kNone, kOutOfMemory, kDeviceError };
+  Failure fail = Failure::kNone;
+  Device device() const override { return Device::cpu(); }
+
+ protected:
+  void* raw_allocate(size_t bytes) override {
+    if (fail == Failure::kOutOfMemory) return nullptr;
+    if (fail == Failure::kDeviceError) throw_error(absl::StatusCode::kInternal, "device", "lost");
+    return ::operator new(bytes == 0 ? 1 : bytes);
+  }
+  void raw_deallocate(void* ptr, size_t /*bytes*/) noexcept override { ::operator delete(ptr); }
+};
+
+TEST(AllocatorTest, FailedAllocationsLeaveEveryStatisticAsItWas) {
+  // The peak once rose before the device allocation and stayed up when it failed.
+  for (const auto failure : {FailingAllocator::Failure::kOutOfMemory, FailingAllocator::Failure::kDeviceError}) {
+    FailingAllocator a;
+    void* kept = a.allocate(100, MemoryKind::kParameter);
+    a.fail = failure;
+    const test::ThrownError e = error_of([&] { (void)a.allocate(1000, MemoryKind::kActivation); });
+    EXPECT_EQ(e.code, failure == FailingAllocator::Failure::kOutOfMemory ? absl::StatusCode::kResourceExhausted
+                                                                          : absl::StatusCode::kInternal);
+    expect_stats(a.stats(), 100, 100, 1, 1, "total after a failed allocation");
+    expect_stats(a.stats(MemoryKind::kActivation), 0, 0, 0, 0, "activation after a failed allocation");
+    expect_stats(a.stats(MemoryKind::kParameter), 100, 100, 1, 1, "parameter after a failed allocation");
+
+    // A failed request reserves nothing: the whole cap is still there afterwards.
+    a.fail = FailingAllocator::Failure::kNone;
+    a.set_byte_limit(1100);
+    void* fits = a.allocate(1000, MemoryKind::kActivation);
+    expect_stats(a.stats(), 1100, 1100, 2, 2, "total after the retry");
+    a.deallocate(fits, 1000, MemoryKind::kActivation);
+    a.deallocate(kept, 100, MemoryKind::kParameter);
+    expect_stats(a.stats(), 0, 1100, 0, 2, "total freed");
+  }
+}
+
+TEST(AllocatorTest, RequestsBeyondInt64AreOutOfMemory) {
+  CpuAllocator a;
+  const test::ThrownError e = error_of([&] { (void)a.allocate(~size_t{0}, MemoryKind::kOther); });
+  EXPECT_EQ(e.code, absl::StatusCode::kResourceExhausted);
+  expect_stats(a.stats(), 0, 0, 0, 0, "total");
+  a.set_byte_limit(1000);
+  EXPECT_EQ(error_of([&] { (void)a.allocate(~size_t{0} / 2, MemoryKind::kOther); }).code,
+            absl::StatusCode::kResourceExhausted);
+  expect_stats(a.stats(), 0, 0, 0, 0, "total under a cap");
+}
+
 TEST(AllocatorTest, ResetPeaksKeepsLiveCounts) {
   auto a = std::make_shared<CpuAllocator>();
   Tensor kept(DType::kFloat32, Shape{10}, a, MemoryKind::kParameter);  // 40 bytes

@@ -8,6 +8,7 @@
 #include <string>
 #include <type_traits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "scopeflow/error.h"
@@ -28,6 +29,36 @@ TEST(TensorTest, DefaultIsUndefined) {
   EXPECT_FALSE(t.defined());
   EXPECT_EQ(t.raw_data(), nullptr);
   EXPECT_FALSE(t.shares_buffer_with(Tensor()));
+}
+
+TEST(TensorTest, DefaultIsEmptyNotANullScalar) {
+  // It once reported a scalar: one element and 4 bytes, with no memory behind them.
+  const Tensor t;
+  EXPECT_EQ(t.num_elements(), 0);
+  EXPECT_EQ(t.byte_size(), 0u);
+  EXPECT_EQ(t.shape(), Shape({0}));
+  EXPECT_EQ(t.shape().num_elements(), t.num_elements());
+  EXPECT_FALSE(t.shape().is_scalar());
+  EXPECT_EQ(t.description(), "undefined");
+  EXPECT_TRUE(t.to_vector<float>().empty());
+  EXPECT_FALSE(t.clone().defined());
+  EXPECT_THAT(error_of([&] { (void)t.reshaped(Shape{0}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("undefined tensor")));
+
+  // A moved-from tensor holds no buffer either, and says so the same way.
+  Tensor source = Tensor::from_vector<float>(Shape{2, 2}, {1, 2, 3, 4});
+  const Tensor target = std::move(source);
+  EXPECT_EQ(target.num_elements(), 4);
+  EXPECT_FALSE(source.defined());  // NOLINT(bugprone-use-after-move): what it reports is the point
+  EXPECT_EQ(source.num_elements(), 0);
+  EXPECT_EQ(source.byte_size(), 0u);
+
+  // A defined tensor with no elements is empty too, but has its buffer and shape.
+  const Tensor empty(DType::kFloat32, Shape{0, 3});
+  EXPECT_TRUE(empty.defined());
+  EXPECT_EQ(empty.shape(), Shape({0, 3}));
+  EXPECT_EQ(empty.num_elements(), 0);
+  EXPECT_EQ(empty.description(), "float32 (0, 3)");
 }
 
 TEST(TensorTest, FromVectorKeepsValuesShapeAndDtype) {

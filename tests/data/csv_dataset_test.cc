@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <span>
@@ -508,6 +509,47 @@ TEST(DigitsDatasetTest, LoadsTheRepositoryCopy) {
   EXPECT_THAT(std::vector<float>(ds.features.begin(), ds.features.begin() + 8),
               ElementsAre(0, 0, 5, 13, 9, 1, 0, 0));
 #endif
+}
+
+TEST(DigitsDatasetTest, EmbeddedCopyEqualsTheFile) {
+#ifndef SCOPEFLOW_SOURCE_DATA_DIR
+  GTEST_SKIP() << "SCOPEFLOW_SOURCE_DATA_DIR is not defined for this build, so the test cannot "
+                  "find data/digits.csv";
+#else
+  const std::string path =
+      (std::filesystem::path(SCOPEFLOW_SOURCE_DATA_DIR) / "digits.csv").string();
+  std::ifstream file(path, std::ios::binary);
+  ASSERT_TRUE(file) << path;
+  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(embedded_digits_csv().size(), bytes.size());
+  EXPECT_TRUE(embedded_digits_csv() == bytes) << "the embedded digits differ from " << path;
+
+  const Dataset from_file = load_csv(path);
+  const Dataset embedded = load_digits();
+  EXPECT_EQ(embedded.num_examples, from_file.num_examples);
+  EXPECT_EQ(embedded.num_features, from_file.num_features);
+  EXPECT_EQ(embedded.num_classes, from_file.num_classes);
+  EXPECT_EQ(embedded.feature_names, from_file.feature_names);
+  EXPECT_EQ(embedded.labels, from_file.labels);
+  EXPECT_EQ(embedded.features, from_file.features);
+  EXPECT_EQ(embedded.num_examples, 1797);
+#endif
+}
+
+TEST(DigitsDatasetTest, EmbeddedCopyNeedsNoFile) {
+  // SCOPEFLOW_DATA_DIR moves default_digits_path(), never load_digits().
+  const char* old = std::getenv("SCOPEFLOW_DATA_DIR");
+  const std::optional<std::string> saved = old ? std::optional<std::string>(old) : std::nullopt;
+  ASSERT_EQ(setenv("SCOPEFLOW_DATA_DIR", "/nonexistent/scopeflow-data", 1), 0);
+  const Dataset digits = load_digits();
+  if (saved) {
+    setenv("SCOPEFLOW_DATA_DIR", saved->c_str(), 1);
+  } else {
+    unsetenv("SCOPEFLOW_DATA_DIR");
+  }
+  EXPECT_EQ(digits.num_examples, 1797);
+  EXPECT_EQ(digits.num_features, 64);
+  EXPECT_EQ(digits.num_classes, 10);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/elementwise_functors.h"
 #include "ops/op_registry.h"
 #include "scopeflow/graph_def.h"
@@ -85,11 +86,20 @@ TEST(DeviceSelectionTest, EnvironmentVariableChoosesTheDevice) {
   {
     ScopedEnv env("SCOPEFLOW_DEVICE", "tpu");
     EXPECT_EQ(default_device().status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(default_device().status().message()), HasSubstr("cpu, cuda, cuda:N, auto"));
+    EXPECT_THAT(std::string(default_device().status().message()),
+                HasSubstr("cpu, cuda, cuda:N, gpu, gpu:N, auto"));
+  }
+  // Malformed CUDA names are refused before any device is asked, never read as device 0.
+  for (const char* bad : {"cuda:x", "cuda1", "gpu7", "cudafoo", "cuda:", "cuda:-1", "gpu:1x"}) {
+    ScopedEnv env("SCOPEFLOW_DEVICE", bad);
+    EXPECT_EQ(default_device().status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(default_device().status().message()),
+                HasSubstr(absl::StrCat("SCOPEFLOW_DEVICE '", bad, "'")));
   }
   {
-    ScopedEnv env("SCOPEFLOW_DEVICE", "cuda:x");
-    EXPECT_EQ(default_device().status().code(), absl::StatusCode::kInvalidArgument);
+    ScopedEnv env("SCOPEFLOW_DEVICE", "CPU");
+    ASSERT_TRUE(default_device().ok());
+    EXPECT_EQ(*default_device(), Device::cpu());
   }
   if (!cuda_device_answers()) {
     ScopedEnv env("SCOPEFLOW_DEVICE", "cuda");
