@@ -244,7 +244,11 @@ gpu_tests_summary="$(grep -E '^[0-9]+% tests passed' "${log_dir}/gpu_tests.out" 
 gpu_tests_skipped="$(grep -c '(Skipped)' "${log_dir}/gpu_tests.out")"
 gpu_tests_figs="${gpu_tests_summary:-no ctest summary}; ${gpu_tests_skipped} skipped"
 if [[ "${step_state}" == PASS && "${gpu_tests_skipped}" != 0 ]]; then
-  gpu_tests_figs="FAIL: ${gpu_tests_figs} ($(grep -m1 -o 'SKIPPED \].*' "${log_dir}/gpu_tests.out" | cut -c1-120))"
+  # CTest keeps a skipped test's output to itself: run the first skipped one again for the reason.
+  first_skipped="$(grep -m1 '(Skipped)' "${log_dir}/gpu_tests.out" | sed -E 's/^[[:space:]]*[0-9]+ - ([^ ]+) .*/\1/')"
+  skip_reason="$(timeout 60 "${bin}/scopeflow_gpu_tests" --gtest_filter="${first_skipped}" 2>&1 |
+    sed -n '/^\[ RUN/,/^\[  SKIPPED/p' | sed -e '1d' -e '$d' | tr '\n' ' ' | cut -c1-200)"
+  gpu_tests_figs="FAIL: ${gpu_tests_figs}; ${first_skipped}: ${skip_reason:-no reason printed}"
 fi
 finish_step gpu_tests "${gpu_tests_figs}"
 
