@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "mlp_step.h"
 #include "scopeflow/allocator.h"
 #include "scopeflow/device.h"
 #include "scopeflow/graph.h"
@@ -64,71 +65,6 @@ namespace scopeflow::bench {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr int64_t kNumClasses = 10;
-constexpr int64_t kMaxElements = int64_t{1} << 28;
-
-struct MlpConfig {
-  int64_t batch = 0;
-  int64_t width = 0;
-  int64_t depth = 0;
-
-  std::string text() const {
-    return std::to_string(batch) + "x" + std::to_string(width) + "x" + std::to_string(depth);
-  }
-};
-
-std::vector<std::string_view> split(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t at = text.find(separator, start);
-    parts.push_back(text.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
-    if (at == std::string_view::npos) return parts;
-    start = at + 1;
-  }
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == ';')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == ';')) s.remove_suffix(1);
-  return s;
-}
-
-// "32x64x4,256x1024x8" -> configs; false with *error set.
-bool parse_configs(std::string_view text, std::vector<MlpConfig>* configs, std::string* error) {
-  for (std::string_view item : split(text, ',')) {
-    item = trim(item);
-    if (item.empty()) continue;
-    const std::vector<std::string_view> dims = split(item, 'x');
-    int64_t values[3] = {0, 0, 0};
-    bool ok = dims.size() == 3;
-    for (size_t i = 0; ok && i < 3; ++i) {
-      const std::string_view d = trim(dims[i]);
-      const auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), values[i]);
-      ok = !d.empty() && ec == std::errc() && end == d.data() + d.size();
-    }
-    const MlpConfig config{values[0], values[1], values[2]};
-    ok = ok && config.batch >= 1 && config.batch <= 65536 && config.width >= 1 && config.width <= 65536 &&
-         config.depth >= 0 && config.depth <= 1024;
-    if (!ok) {
-      *error = "--configs: '" + std::string(item) +
-               "' is not BATCHxWIDTHxDEPTH with batch and width in [1, 65536] and depth in [0, 1024]";
-      return false;
-    }
-    if (config.batch * config.width > kMaxElements || config.width * config.width > kMaxElements) {
-      *error = "--configs: '" + std::string(item) + "' has a tensor above " + std::to_string(kMaxElements) +
-               " elements";
-      return false;
-    }
-    configs->push_back(config);
-  }
-  if (configs->empty()) {
-    *error = "--configs: no configurations given";
-    return false;
-  }
-  return true;
-}
 
 struct TfSide {
   bool attempted = false;   // a Python was found and the script run
@@ -253,7 +189,7 @@ TfSide run_tensorflow(const Options& options, const std::string& graph_def, cons
   spec.begin_object();
   spec.field("name", labels_name).field("dtype", "int32");
   spec.key("shape").begin_array().value(config.batch).end_array();
-  spec.field("kind", "labels").field("num_classes", kNumClasses);
+  spec.field("kind", "labels").field("num_classes", kMlpClasses);
   spec.end_object();
   spec.end_array();
   spec.field("target", train_op_name);
@@ -324,40 +260,18 @@ Result run_config(const MlpConfig& config, const Options& options, const std::st
 
   Graph graph;
   graph.set_seed(options.seed);
-  const Output x = ops::placeholder(graph, DType::kFloat32, Shape{batch, width}, "x");
-  const Output labels = ops::placeholder(graph, DType::kInt32, Shape{batch}, "labels");
-  Output h = x;
-  auto dense = [&](const std::string& scope_name, int64_t units, bool relu) {
-    VariableScopeGuard scope = variable_scope(graph, scope_name);
-    const Variable kernel = get_variable(graph, "kernel", {.shape = Shape{h.shape().dim(1), units},
-                                                           .initializer = init::glorot_uniform()});
-    const Variable bias = get_variable(graph, "bias", {.shape = Shape{units}, .initializer = init::zeros()});
-    result.parameters += kernel.shape().num_elements() + bias.shape().num_elements();
-    const Output out = ops::bias_add(ops::matmul(h, kernel), bias);
-    h = relu ? ops::relu(out) : out;
-  };
-  for (int64_t i = 0; i < config.depth; ++i) dense("dense_" + std::to_string(i), width, true);
-  dense("logits", kNumClasses, false);
-  const Output loss = losses::sparse_softmax_cross_entropy(labels, h);
-  std::unique_ptr<train::Optimizer> optimizer;
-  if (options.optimizer == "adam") {
-    optimizer = std::make_unique<train::Adam>();
-  } else {
-    optimizer = std::make_unique<train::GradientDescent>(0.01f);
-  }
-  Node* train_op = optimizer->minimize(loss);
+  const MlpStep step = build_mlp_step(graph, config, options.optimizer);
+  result.parameters = step.parameters;
+  const Output& x = step.x;
+  const Output& labels = step.labels;
+  const Output& loss = step.loss;
+  Node* const train_op = step.train_op;
 
   // Feeds: seeded normal inputs and uniform labels (TensorFlow gets its own seeded ones of the
   // same shapes and distributions; step time does not depend on the values).
-  std::mt19937 rng(options.seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::uniform_int_distribution<int32_t> label(0, static_cast<int32_t>(kNumClasses - 1));
-  std::vector<float> x_values(static_cast<size_t>(batch * width));
-  for (float& v : x_values) v = normal(rng);
-  std::vector<int32_t> label_values(static_cast<size_t>(batch));
-  for (int32_t& v : label_values) v = label(rng);
-  const FeedList feeds = {{x, Tensor::from_vector<float>(Shape{batch, width}, x_values)},
-                          {labels, Tensor::from_vector<int32_t>(Shape{batch}, label_values)}};
+  const MlpFeedValues values = mlp_feed_values(config, options.seed);
+  const FeedList feeds = {{x, Tensor::from_vector<float>(Shape{batch, width}, values.x)},
+                          {labels, Tensor::from_vector<int32_t>(Shape{batch}, values.labels)}};
 
   Session session(graph, SessionOptions{.device = Device::cpu(),
                                         .fuse_gemm_epilogues = options.fuse_gemm_epilogues});
@@ -429,7 +343,7 @@ int run(int argc, char** argv) {
 
   std::vector<MlpConfig> configs;
   std::string error;
-  if (!parse_configs(flags.get_string("configs"), &configs, &error)) return flags.usage_error(error);
+  if (!parse_mlp_configs(flags.get_string("configs"), &configs, &error)) return flags.usage_error(error);
   Options options;
   options.optimizer = flags.get_string("optimizer");
   if (options.optimizer != "sgd" && options.optimizer != "adam") {

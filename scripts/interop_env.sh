@@ -2,6 +2,8 @@
 # Creates (once) the Python virtual environment of the interop tests and prints its path.
 #
 #   venv="$(bash scripts/interop_env.sh)"     # then: "${venv}/bin/python", "${venv}/bin/tensorboard"
+#   bash scripts/interop_env.sh --existing    # only an environment made before: no install, no
+#                                             # network; exits 1 when there is none
 #
 # The environment holds the pinned packages of tests/interop/requirements.txt (TensorFlow and
 # TensorBoard, whose own readers check our exports). It is cached outside the clone, in
@@ -17,6 +19,11 @@
 #
 # Exits non-zero, saying why, when the environment cannot be created.
 set -euo pipefail
+
+existing_only=0
+if [[ "${1:-}" == "--existing" ]]; then
+  existing_only=1
+fi
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 requirements="${repo_root}/tests/interop/requirements.txt"
@@ -35,7 +42,7 @@ command -v "${base_python}" >/dev/null 2>&1 || fail "'${base_python}' not found 
 
 # The venv module and ensurepip (Debian ships them separately, in python3-venv).
 have_venv() { "${base_python}" -c 'import venv, ensurepip' >/dev/null 2>&1; }
-if ! have_venv; then
+if ! have_venv && ((existing_only == 0)); then
   if ! command -v apt-get >/dev/null 2>&1; then
     fail "${base_python} has no working venv module (and apt-get is not available to install python3-venv)"
   fi
@@ -66,6 +73,10 @@ stamp=".scopeflow-interop-ready"
 if [[ -f "${venv}/${stamp}" && -x "${venv}/bin/python" ]]; then
   echo "${venv}"
   exit 0
+fi
+if ((existing_only == 1)); then
+  echo "interop_env: no interop environment at ${venv} (--existing: not creating one)" >&2
+  exit 1
 fi
 
 mkdir -p "${cache_dir}" || fail "cannot create ${cache_dir}"

@@ -7,6 +7,10 @@
 #
 # The CUDA toolkit is not installed here: the build uses it when present (SCOPEFLOW_CUDA=AUTO)
 # and builds the CPU backend otherwise.
+#
+# SCOPEFLOW_PEERS=1 also installs the peer libraries some benchmarks compare against (libtorch
+# for bench/step_time_vs_libtorch, built only where CMake finds it); off by default, so that
+# ordinary builds and CI stay light.
 
 SCOPEFLOW_APT_PACKAGES=(
   build-essential
@@ -26,6 +30,9 @@ SCOPEFLOW_APT_PACKAGES=(
   libopenblas-dev
   libdnnl-dev
 )
+if [[ "${SCOPEFLOW_PEERS:-0}" == "1" ]]; then
+  SCOPEFLOW_APT_PACKAGES+=(libtorch-dev)
+fi
 
 # Prints the packages of SCOPEFLOW_APT_PACKAGES that are not installed, one per line.
 scopeflow_missing_packages() {
