@@ -37,6 +37,8 @@ char* openblas_get_config(void);
 }
 #endif
 
+#include "scopeflow/session.h"
+
 namespace scopeflow::bench {
 
 // ---------------------------------------------------------------------------------------------
@@ -696,6 +698,20 @@ TimingResult time_it(F f, int warmup, int min_iters, double min_seconds,
 /// Sets OpenBLAS's thread count; our CPU kernels call the same OpenBLAS, so this governs both
 /// sides of a comparison. Use the same n as TensorFlow's intra_op_parallelism_threads.
 inline void set_blas_threads(int n) { openblas_set_num_threads(n); }
+
+/// The --cpu-gemm flag: "default", "onednn" or "openblas"; nullopt for anything else.
+inline std::optional<CpuGemm> cpu_gemm_from_flag(std::string_view value) {
+  if (value == "default") return CpuGemm::kDefault;
+  if (value == "onednn") return CpuGemm::kOneDnn;
+  if (value == "openblas") return CpuGemm::kOpenBlas;
+  return std::nullopt;
+}
+
+/// The library a session with `gemm` uses for its CPU GEMM, as reports name it.
+inline const char* cpu_gemm_name(CpuGemm gemm) {
+  if (gemm == CpuGemm::kOpenBlas || (gemm == CpuGemm::kDefault && !cpu_gemm_onednn_built())) return "openblas";
+  return "onednn";
+}
 /// The thread count OpenBLAS will use (it caps requests at its build-time maximum).
 inline int blas_threads() { return openblas_get_num_threads(); }
 /// OpenBLAS's build description ("OpenBLAS 0.3.21 DYNAMIC_ARCH ... MAX_THREADS=64"), for reports.

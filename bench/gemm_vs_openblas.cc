@@ -1,14 +1,17 @@
-// Throughput of our MatMul op, run through a Session, against raw cblas_sgemm on the same
-// row-major shapes and the same OpenBLAS thread count; also checks that both agree.
+// Throughput of our MatMul op, run through a Session, against raw cblas_sgemm and (when the
+// library is built with oneDNN) a raw oneDNN matmul primitive, on the same row-major shapes
+// and thread count; also checks that all agree.
 //
-//   gemm_vs_openblas [--threads N] [--shapes "m,k,n;m,k,n"] [--variants nn,tn,nt,tt]
+//   gemm_vs_openblas [--threads N] [--cpu-gemm default|onednn|openblas]
+//                    [--shapes "m,k,n;m,k,n"] [--variants nn,tn,nt,tt]
 //                    [--min-seconds S] [--warmup W] [--min-iters I] [--json]
 //
 // Our side is what a model pays for one MatMul: Session::run looks up the compiled plan for
 // the feed/fetch signature, checks the feeds and allocates the output tensor on every run
-// before the kernel calls cblas_sgemm. That per-run overhead is the honest cost of the op, so
+// before the kernel calls its GEMM. That per-run overhead is the honest cost of the op, so
 // it is timed, not subtracted; it shows as a ratio below 1 on small shapes and vanishes on
-// large ones. The OpenBLAS side writes into one preallocated buffer.
+// large ones. The OpenBLAS and oneDNN sides write into one preallocated buffer; the oneDNN
+// primitive is created before timing, as our plan creates its own.
 
 #include <cblas.h>
 
@@ -25,8 +28,15 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#if SCOPEFLOW_BENCH_ONEDNN
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
 
 #include "bench_util.h"
 #include "scopeflow/device.h"
@@ -66,6 +76,8 @@ struct CaseResult {
   GemmCase gemm;
   Side ours;
   Side openblas;
+  std::optional<Side> onednn;  // raw oneDNN, when built with it
+  double onednn_relative_diff = 0;
   // Our MatMul on the GPU (cuBLAS), when a device answers: operands resident in device
   // variables, the product computed as a run target (no copies in the timed loop).
   std::optional<Side> ours_gpu;
@@ -148,6 +160,46 @@ std::vector<float> random_matrix(int64_t elements, std::mt19937& rng) {
   return values;
 }
 
+// Largest |x - reference| relative to the largest |reference| (NaN counts as infinite).
+double relative_difference(const float* x, const std::vector<float>& reference, double* max_abs = nullptr) {
+  double max_diff = 0, max_ref = 0;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    const double diff = std::fabs(static_cast<double>(x[i]) - reference[i]);
+    max_diff = std::isnan(diff) ? std::numeric_limits<double>::infinity() : std::max(max_diff, diff);
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(reference[i])));
+  }
+  if (max_abs != nullptr) *max_abs = max_diff;
+  return max_diff / std::max(max_ref, 1e-30);
+}
+
+#if SCOPEFLOW_BENCH_ONEDNN
+// A raw oneDNN matmul on the row-major operands as stored (transposes as swapped strides).
+void run_onednn_side(const GemmCase& gemm, const std::vector<float>& a_values, const std::vector<float>& b_values,
+                     const std::vector<float>& reference, int warmup, int min_iters, double min_seconds,
+                     CaseResult& result) {
+  using dt = dnnl::memory::data_type;
+  using dims = dnnl::memory::dims;
+  const int64_t m = gemm.m, k = gemm.k, n = gemm.n;
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const dnnl::memory::desc a_md(dims{m, k}, dt::f32, gemm.transpose_a ? dims{1, m} : dims{k, 1});
+  const dnnl::memory::desc b_md(dims{k, n}, dt::f32, gemm.transpose_b ? dims{1, k} : dims{n, 1});
+  const dnnl::memory::desc c_md(dims{m, n}, dt::f32, dims{n, 1});
+  const dnnl::matmul primitive(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), engine));
+  std::vector<float> c(static_cast<size_t>(m * n));
+  dnnl::memory a_mem(a_md, engine, const_cast<float*>(a_values.data()));
+  dnnl::memory b_mem(b_md, engine, const_cast<float*>(b_values.data()));
+  dnnl::memory c_mem(c_md, engine, c.data());
+  const std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}};
+  Side side;
+  side.timing = time_it([&] { primitive.execute(stream, args); }, warmup, min_iters, min_seconds);
+  side.gflops = gemm.flops() / side.timing.median_seconds / 1e9;
+  result.onednn = side;
+  result.onednn_relative_diff = relative_difference(c.data(), reference);
+}
+#endif
+
 // Times the MatMul on the GPU; its product is checked against `reference` like ours on the CPU.
 void run_gpu_side(const GemmCase& gemm, const Shape& a_shape, const Shape& b_shape,
                   const std::vector<float>& a_values, const std::vector<float>& b_values,
@@ -179,7 +231,7 @@ void run_gpu_side(const GemmCase& gemm, const Shape& a_shape, const Shape& b_sha
 }
 
 CaseResult run_case(const GemmCase& gemm, int warmup, int min_iters, double min_seconds, uint32_t seed,
-                    bool gpu) {
+                    bool gpu, const SessionOptions& cpu_options) {
   const int64_t m = gemm.m, k = gemm.k, n = gemm.n;
   // Stored shapes: A is (m, k) or (k, m) when transposed; B is (k, n) or (n, k).
   const Shape a_shape = gemm.transpose_a ? Shape{k, m} : Shape{m, k};
@@ -193,7 +245,7 @@ CaseResult run_case(const GemmCase& gemm, int warmup, int min_iters, double min_
   const Output b = ops::placeholder(graph, DType::kFloat32, b_shape, "b");
   const Output c = ops::matmul(a, b, ops::MatMulOptions{.transpose_a = gemm.transpose_a,
                                                         .transpose_b = gemm.transpose_b});
-  Session session(graph, SessionOptions{.device = Device::cpu()});
+  Session session(graph, cpu_options);
   const FeedList feeds = {{a, Tensor::from_vector<float>(a_shape, a_values)},
                           {b, Tensor::from_vector<float>(b_shape, b_values)}};
 
@@ -222,16 +274,12 @@ CaseResult run_case(const GemmCase& gemm, int warmup, int min_iters, double min_
     throw std::runtime_error("MatMul " + gemm.shape_text() + " " + gemm.op_text() + " returned shape " +
                              ours_out.shape().to_string());
   }
-  const float* ours = ours_out.data<float>();
-  double max_ref = 0;
-  for (size_t i = 0; i < reference.size(); ++i) {
-    const double diff = std::fabs(static_cast<double>(ours[i]) - reference[i]);
-    // NaN compares false; count it as a mismatch.
-    result.max_abs_diff = std::isnan(diff) ? std::numeric_limits<double>::infinity() : std::max(result.max_abs_diff, diff);
-    max_ref = std::max(max_ref, std::fabs(static_cast<double>(reference[i])));
-  }
-  result.relative_diff = result.max_abs_diff / std::max(max_ref, 1e-30);
+  result.relative_diff = relative_difference(ours_out.data<float>(), reference, &result.max_abs_diff);
   result.agree = result.relative_diff <= kMaxRelativeDiff;
+#if SCOPEFLOW_BENCH_ONEDNN
+  run_onednn_side(gemm, a_values, b_values, reference, warmup, min_iters, min_seconds, result);
+  result.agree = result.agree && result.onednn_relative_diff <= kMaxRelativeDiff;
+#endif
   if (gpu) {
     run_gpu_side(gemm, a_shape, b_shape, a_values, b_values, reference, warmup, min_iters, min_seconds, result);
     result.agree = result.agree && result.gpu_relative_diff <= kMaxRelativeDiff;
@@ -241,8 +289,9 @@ CaseResult run_case(const GemmCase& gemm, int warmup, int min_iters, double min_
 
 int run(int argc, char** argv) {
   Flags flags(program_name(argv[0]),
-              "Our MatMul op (through Session::run) against raw cblas_sgemm, in GFLOP/s.");
-  flags.add_int("threads", 1, "OpenBLAS threads, for both sides", 1, 1024);
+              "Our MatMul op (through Session::run) against raw cblas_sgemm and raw oneDNN, in GFLOP/s.");
+  flags.add_int("threads", 1, "threads of every side (our session's intra_op_threads, OpenBLAS, OpenMP)", 1, 1024);
+  flags.add_string("cpu-gemm", "default", "our CPU GEMM library: default, onednn or openblas");
   flags.add_string("shapes", "32,64,64;256,1024,1024;1024,1024,1024;512,4096,1024",
                    "semicolon-separated m,k,n: C(m,n) = A(m,k) B(k,n)");
   flags.add_string("variants", "nn,tn,nt,tt", "transposes per shape: n/t for A, then for B");
@@ -265,6 +314,15 @@ int run(int argc, char** argv) {
   }
   const int threads = static_cast<int>(flags.get_int("threads"));
   const bool json = flags.get_bool("json");
+  const std::optional<CpuGemm> cpu_gemm = cpu_gemm_from_flag(flags.get_string("cpu-gemm"));
+  if (!cpu_gemm) {
+    return flags.usage_error("--cpu-gemm: expected default, onednn or openblas, got '" +
+                             flags.get_string("cpu-gemm") + "'");
+  }
+  const SessionOptions cpu_options{.device = Device::cpu(), .cpu_gemm = *cpu_gemm, .intra_op_threads = threads};
+#if SCOPEFLOW_BENCH_ONEDNN
+  omp_set_num_threads(threads);  // the raw oneDNN side's OpenMP team
+#endif
 
   set_blas_threads(threads);
   const int actual_threads = blas_threads();
@@ -280,7 +338,7 @@ int run(int argc, char** argv) {
       results.push_back(run_case(gemm, static_cast<int>(flags.get_int("warmup")),
                                  static_cast<int>(flags.get_int("min-iters")),
                                  flags.get_double("min-seconds"),
-                                 static_cast<uint32_t>(flags.get_int("seed")), gpu));
+                                 static_cast<uint32_t>(flags.get_int("seed")), gpu, cpu_options));
     }
   }
   const bool all_agree = std::all_of(results.begin(), results.end(), [](const CaseResult& r) { return r.agree; });
@@ -290,6 +348,7 @@ int run(int argc, char** argv) {
     w.begin_object();
     w.field("benchmark", "gemm_vs_openblas");
     w.field("threads", threads);
+    w.field("cpu_gemm", cpu_gemm_name(*cpu_gemm));
     w.field("blas_threads", actual_threads);
     w.field("blas_config", blas_config());
     w.field("min_seconds", flags.get_double("min-seconds"));
@@ -308,6 +367,18 @@ int run(int argc, char** argv) {
         w.end_object();
       }
       w.field("ratio", r.ours.gflops / r.openblas.gflops);
+      w.key("onednn");
+      if (r.onednn) {
+        w.begin_object();
+        w.field("gflops", r.onednn->gflops);
+        w.field("median_seconds", r.onednn->timing.median_seconds);
+        w.field("iterations", r.onednn->timing.iterations);
+        w.field("relative_diff", r.onednn_relative_diff);
+        w.end_object();
+        w.field("ratio_to_onednn", r.ours.gflops / r.onednn->gflops);
+      } else {
+        w.null();
+      }
       w.key("ours_gpu");
       if (r.ours_gpu) {
         w.begin_object();
@@ -330,21 +401,22 @@ int run(int argc, char** argv) {
     w.end_object();
     std::printf("%s\n", w.str().c_str());
   } else {
-    Table table({"shape m x k x n", "op", "ours GFLOP/s", "OpenBLAS GFLOP/s", "ours/OpenBLAS",
-                 "ours median", "OpenBLAS median", "max abs diff", "rel diff", "ours GPU GFLOP/s"});
+    Table table({"shape m x k x n", "op", "ours GFLOP/s", "OpenBLAS GFLOP/s", "oneDNN GFLOP/s",
+                 "ours/OpenBLAS", "ours/oneDNN", "ours median", "max abs diff", "rel diff",
+                 "ours GPU GFLOP/s"});
     for (const CaseResult& r : results) {
       char abs_diff[32], rel_diff[32];
       std::snprintf(abs_diff, sizeof abs_diff, "%.2e", r.max_abs_diff);
       std::snprintf(rel_diff, sizeof rel_diff, "%.2e", r.relative_diff);
       table.add_row({r.gemm.shape_text(), r.gemm.op_text(), format_fixed(r.ours.gflops, 2),
-                     format_fixed(r.openblas.gflops, 2),
+                     format_fixed(r.openblas.gflops, 2), r.onednn ? format_fixed(r.onednn->gflops, 2) : "-",
                      format_fixed(r.ours.gflops / r.openblas.gflops, 3),
-                     format_duration(r.ours.timing.median_seconds),
-                     format_duration(r.openblas.timing.median_seconds),
-                     abs_diff, rel_diff, r.ours_gpu ? format_fixed(r.ours_gpu->gflops, 1) : "-"});
+                     r.onednn ? format_fixed(r.ours.gflops / r.onednn->gflops, 3) : "-",
+                     format_duration(r.ours.timing.median_seconds), abs_diff, rel_diff,
+                     r.ours_gpu ? format_fixed(r.ours_gpu->gflops, 1) : "-"});
     }
-    std::printf("MatMul through Session::run vs cblas_sgemm, %d OpenBLAS thread%s (%s)\n\n%s",
-                actual_threads, actual_threads == 1 ? "" : "s", blas_config().c_str(),
+    std::printf("MatMul through Session::run (CPU GEMM: %s) vs cblas_sgemm and oneDNN, %d thread%s (%s)\n\n%s",
+                cpu_gemm_name(*cpu_gemm), threads, threads == 1 ? "" : "s", blas_config().c_str(),
                 table.to_string().c_str());
     std::printf("\npeak RSS %s\n", format_bytes(peak_rss_bytes()).c_str());
   }

@@ -148,6 +148,7 @@ std::string tensor_name(const Output& output) {
 struct Options {
   std::string optimizer;
   int threads = 1;
+  CpuGemm cpu_gemm = CpuGemm::kDefault;
   double min_seconds = 0;
   int warmup = 0;
   int min_iters = 1;
@@ -274,7 +275,9 @@ Result run_config(const MlpConfig& config, const Options& options, const std::st
                           {labels, Tensor::from_vector<int32_t>(Shape{batch}, values.labels)}};
 
   Session session(graph, SessionOptions{.device = Device::cpu(),
-                                        .fuse_gemm_epilogues = options.fuse_gemm_epilogues});
+                                        .fuse_gemm_epilogues = options.fuse_gemm_epilogues,
+                                        .cpu_gemm = options.cpu_gemm,
+                                        .intra_op_threads = options.threads});
   session.initialize_variables();
   Node* const targets[] = {train_op};
   if (options.fetch_loss) {
@@ -323,7 +326,8 @@ int run(int argc, char** argv) {
   flags.add_string("configs", "32x64x4,256x1024x8",
                    "comma-separated BATCHxWIDTHxDEPTH: DEPTH relu layers of WIDTH units, then 10 classes");
   flags.add_string("optimizer", "sgd", "sgd (GradientDescent(0.01)) or adam");
-  flags.add_int("threads", 1, "OpenBLAS threads for us, intra_op_parallelism_threads for TensorFlow", 1, 1024);
+  flags.add_int("threads", 1, "our session's intra_op_threads (GEMM threads), intra_op_parallelism_threads for TensorFlow", 1, 1024);
+  flags.add_string("cpu-gemm", "default", "our CPU GEMM library: default, onednn or openblas");
   flags.add_double("min-seconds", 1.0, "minimum timed seconds per side and configuration", 0, 3600);
   flags.add_int("warmup", 3, "untimed steps before timing, per side", 0, 1000000);
   flags.add_int("min-iters", 5, "minimum timed steps per side and configuration", 1, 100000000);
@@ -350,6 +354,12 @@ int run(int argc, char** argv) {
     return flags.usage_error("--optimizer: expected sgd or adam, got '" + options.optimizer + "'");
   }
   options.threads = static_cast<int>(flags.get_int("threads"));
+  if (const std::optional<CpuGemm> gemm = cpu_gemm_from_flag(flags.get_string("cpu-gemm"))) {
+    options.cpu_gemm = *gemm;
+  } else {
+    return flags.usage_error("--cpu-gemm: expected default, onednn or openblas, got '" +
+                             flags.get_string("cpu-gemm") + "'");
+  }
   options.min_seconds = flags.get_double("min-seconds");
   options.warmup = static_cast<int>(flags.get_int("warmup"));
   options.min_iters = static_cast<int>(flags.get_int("min-iters"));
@@ -438,6 +448,7 @@ int run(int argc, char** argv) {
     w.field("optimizer", options.optimizer);
     w.field("train_op", train_op_name);
     w.field("threads", options.threads);
+    w.field("cpu_gemm", cpu_gemm_name(options.cpu_gemm));
     w.field("blas_threads", actual_threads);
     w.field("blas_config", blas_config());
     w.field("min_seconds", options.min_seconds);

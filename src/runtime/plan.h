@@ -14,9 +14,9 @@
 namespace scopeflow {
 
 struct PlanRequest {
-  std::span<const Output> feeds;    // fed values, in the order the run passes them
-  std::span<const Output> fetches;
-  std::span<Node* const> targets;
+  std::span<const Output> feeds{};  // fed values, in the order the run passes them
+  std::span<const Output> fetches{};
+  std::span<Node* const> targets{};
   bool fuse_gemm_epilogues = true;
 };
 

@@ -1,0 +1,204 @@
+// The planner on plans themselves: order, pruning, release points, fusion choices, in-place
+// ordering and fetch snapshots; and the executor's side of snapshots.
+
+#include "runtime/plan.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "scopeflow/ops.h"
+#include "scopeflow/scope.h"
+#include "scopeflow/session.h"
+#include "scopeflow/train.h"
+#include "test_util.h"
+
+namespace scopeflow {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Names of the plan's step nodes, in order.
+std::vector<std::string> step_names(const Plan& plan) {
+  std::vector<std::string> names;
+  for (const PlanStep& step : plan.steps) names.push_back(step.node->name());
+  return names;
+}
+
+size_t position_of(const Plan& plan, const Node* node) {
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    if (plan.steps[i].node == node) return i;
+  }
+  ADD_FAILURE() << node->name() << " is not a step of the plan";
+  return plan.steps.size();
+}
+
+const PlanStep& step_of(const Plan& plan, const Node* node) { return plan.steps.at(position_of(plan, node)); }
+
+struct Dense {
+  Graph graph;
+  Output x, w, b, product, biased, activated;
+};
+
+// relu(x @ w + b) with x fed, w and b constants.
+std::unique_ptr<Dense> dense() {
+  auto d = std::make_unique<Dense>();
+  d->x = ops::placeholder(d->graph, DType::kFloat32, Shape{2, 3}, "x");
+  d->w = ops::constant(d->graph, Tensor::zeros(DType::kFloat32, Shape{3, 4}), "w");
+  d->b = ops::constant(d->graph, Tensor::zeros(DType::kFloat32, Shape{4}), "b");
+  d->product = ops::matmul(d->x, d->w, {}, "product");
+  d->biased = ops::bias_add(d->product, d->b, "biased");
+  d->activated = ops::relu(d->biased, "activated");
+  return d;
+}
+
+TEST(PlanTest, InputsComeFirstAndUnneededNodesArePruned) {
+  auto d = dense();
+  Output unused = ops::neg(d->activated, "unused");
+  const Output feeds[] = {d->x};
+  const Output fetches[] = {d->biased};
+  const Plan plan = make_plan({.feeds = feeds, .fetches = fetches, .fuse_gemm_epilogues = false});
+  EXPECT_THAT(step_names(plan), ElementsAre("w", "product", "b", "biased"));
+  EXPECT_EQ(plan.feed_slots.size(), 1u);
+  EXPECT_EQ(plan.fetch_slots.size(), 1u);
+  (void)unused;
+}
+
+TEST(PlanTest, EachIntermediateIsReleasedAfterItsLastReader) {
+  auto d = dense();
+  const Output feeds[] = {d->x};
+  const Output fetches[] = {d->activated};
+  const Plan plan = make_plan({.feeds = feeds, .fetches = fetches, .fuse_gemm_epilogues = false});
+  // The product's slot dies at the BiasAdd, the BiasAdd's at the Relu; fed and fetched slots
+  // are never released.
+  const PlanStep& bias_step = step_of(plan, d->biased.node);
+  const PlanStep& relu_step = step_of(plan, d->activated.node);
+  const int product_slot = step_of(plan, d->product.node).output_slots.at(0);
+  EXPECT_THAT(bias_step.release_after, ::testing::Contains(product_slot));
+  EXPECT_THAT(relu_step.release_after, ::testing::Contains(bias_step.output_slots.at(0)));
+  for (const PlanStep& step : plan.steps) {
+    EXPECT_THAT(step.release_after, ::testing::Not(::testing::Contains(plan.feed_slots[0]))) << step.node->name();
+    EXPECT_THAT(step.release_after, ::testing::Not(::testing::Contains(plan.fetch_slots[0]))) << step.node->name();
+  }
+}
+
+TEST(PlanTest, AMatMulBiasAddReluChainIsOneStep) {
+  auto d = dense();
+  const Output feeds[] = {d->x};
+  const Output fetches[] = {d->activated};
+  const Plan plan = make_plan({.feeds = feeds, .fetches = fetches});
+  EXPECT_THAT(step_names(plan), ElementsAre("w", "b", "activated"));
+  const PlanStep& fused = plan.steps.back();
+  EXPECT_EQ(fused.fused_matmul, d->product.node);
+  EXPECT_EQ(fused.fused_bias_add, d->biased.node);
+  EXPECT_TRUE(fused.fused_relu);
+  EXPECT_EQ(&fused.kernel_node(), d->product.node);
+  // Inputs: a, b, bias.
+  ASSERT_EQ(fused.input_slots.size(), 3u);
+  EXPECT_EQ(fused.input_slots[0], plan.feed_slots[0]);
+}
+
+TEST(PlanTest, FetchedOrTwiceReadIntermediatesAreNotFusedAway) {
+  auto d = dense();
+  const Output feeds[] = {d->x};
+  {
+    const Output fetches[] = {d->activated, d->product};
+    const Plan plan = make_plan({.feeds = feeds, .fetches = fetches});
+    // The product is fetched, so it must exist as a value: no chain starts at it.
+    EXPECT_THAT(step_names(plan), ::testing::Contains("product"));
+    for (const PlanStep& step : plan.steps) EXPECT_FALSE(step.fused()) << step.node->name();
+  }
+  {
+    // A second reader of the BiasAdd keeps the Relu out of the chain.
+    Output other = ops::neg(d->biased, "other");
+    const Output fetches[] = {d->activated, other};
+    const Plan plan = make_plan({.feeds = feeds, .fetches = fetches});
+    const PlanStep& chain = step_of(plan, d->biased.node);
+    EXPECT_TRUE(chain.fused());
+    EXPECT_FALSE(chain.fused_relu);
+    EXPECT_FALSE(step_of(plan, d->activated.node).fused());
+  }
+}
+
+TEST(PlanTest, AControlDependencyOnTheMatMulKeepsItUnfusedAndBeforeItsWaiter) {
+  auto d = dense();
+  Node* waiter = ops::no_op(d->graph, {d->product.node}, "waiter");
+  const Output feeds[] = {d->x};
+  const Output fetches[] = {d->activated};
+  Node* const targets[] = {waiter};
+  const Plan plan = make_plan({.feeds = feeds, .fetches = fetches, .targets = targets});
+  // Fusing the MatMul into the Relu's step would run it after the NoOp that waits for it.
+  EXPECT_THAT(step_names(plan), ::testing::Contains("product"));
+  EXPECT_LT(position_of(plan, d->product.node), position_of(plan, waiter));
+  for (const PlanStep& step : plan.steps) EXPECT_NE(step.fused_matmul, d->product.node);
+}
+
+TEST(PlanTest, InPlaceUpdatesRunAfterEveryReaderOfTheOldValue) {
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{2}, .initializer = init::ones()});
+  Output read = ops::neg(w.value(), "read");
+  Node* update = ops::assign_sub(w, ops::constant(g, Tensor::from_vector<float>(Shape{2}, {1, 1})), "update");
+  Output later_read = ops::square(w.value(), "later_read");
+  const Output fetches[] = {read, later_read};
+  Node* const targets[] = {update};
+  const Plan plan = make_plan({.fetches = fetches, .targets = targets});
+  EXPECT_GT(position_of(plan, update), position_of(plan, read.node));
+  EXPECT_GT(position_of(plan, update), position_of(plan, later_read.node));
+  EXPECT_EQ(plan.steps.back().node, update);
+}
+
+TEST(PlanTest, AFetchedVariableValueIsSnapshotBeforeALaterUpdate) {
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{2}, .initializer = init::ones()});
+  Output value = w.value();
+  Node* update = ops::assign_sub(w, ops::constant(g, Tensor::from_vector<float>(Shape{2}, {1, 1})), "update");
+  const Output fetches[] = {value};
+  Node* const targets[] = {update};
+  const Plan plan = make_plan({.fetches = fetches, .targets = targets});
+  int snapshots = 0;
+  for (const PlanStep& step : plan.steps) {
+    for (const Snapshot& snapshot : step.snapshots) {
+      ++snapshots;
+      EXPECT_EQ(snapshot.slot, plan.fetch_slots[0]);
+      EXPECT_LT(&step - plan.steps.data(), static_cast<ptrdiff_t>(position_of(plan, update)));
+    }
+  }
+  EXPECT_EQ(snapshots, 1);
+  // Without an update in the plan, nothing is copied.
+  const Plan read_only = make_plan({.fetches = fetches});
+  for (const PlanStep& step : read_only.steps) EXPECT_TRUE(step.snapshots.empty());
+}
+
+TEST(PlanTest, AnUnfedPlaceholderIsAClearError) {
+  auto d = dense();
+  const Output fetches[] = {d->activated};
+  const test::ThrownError e = test::error_of([&] { (void)make_plan({.fetches = fetches}); });
+  EXPECT_EQ(e.code, absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(e.message, HasSubstr("placeholder 'x' must be fed a float32 tensor of shape (2, 3)"));
+}
+
+// The executor's side: a fetched read of a variable returns the value as of the read, also when
+// the same run updates the variable in place afterwards.
+TEST(SessionSnapshotTest, AFetchedReadSeesTheValueBeforeTheUpdateOfTheSameRun) {
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{2}, .initializer = init::ones()});
+  Node* update = ops::assign_sub(w, ops::constant(g, Tensor::from_vector<float>(Shape{2}, {0.25f, 0.5f})), "update");
+  Session session(g, SessionOptions{.device = Device::cpu()});
+  session.initialize_variables();
+  const Output fetches[] = {w.value()};
+  Node* const targets[] = {update};
+  const std::vector<Tensor> first = session.run({}, fetches, targets);
+  EXPECT_EQ(first.at(0).to_vector<float>(), (std::vector<float>{1.0f, 1.0f}));
+  const std::vector<Tensor> second = session.run({}, fetches, targets);
+  EXPECT_EQ(second.at(0).to_vector<float>(), (std::vector<float>{0.75f, 0.5f}));
+  // The first result stayed as it was; the variable holds both updates.
+  EXPECT_EQ(first.at(0).to_vector<float>(), (std::vector<float>{1.0f, 1.0f}));
+  EXPECT_EQ(session.variable_value(w).to_vector<float>(), (std::vector<float>{0.5f, 0.0f}));
+}
+
+}  // namespace
+}  // namespace scopeflow
