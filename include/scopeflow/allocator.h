@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -80,7 +81,7 @@ class Allocator {
   mutable std::mutex mutex_;
   AllocationStats total_;
   std::array<AllocationStats, kNumMemoryKinds> per_kind_{};
-  int64_t byte_limit_ = 0;
+  std::atomic<int64_t> byte_limit_ = 0;  // read without the lock on the uncapped fast path
   int64_t reserved_bytes_ = 0;  // requested by allocations in flight, not yet in the stats
 };
 

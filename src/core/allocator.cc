@@ -32,16 +32,20 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
                 device().to_string(), ": requested ", bytes, " bytes");
   }
   const auto size = static_cast<int64_t>(bytes);
-  {
+  // Without a cap there is nothing to reserve: one lock per allocation (the executor's hot path).
+  const bool capped = byte_limit_.load(std::memory_order_relaxed) > 0;
+  if (capped) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (byte_limit_ > 0 && (size > byte_limit_ || total_.bytes_in_use + reserved_bytes_ > byte_limit_ - size)) {
+    const int64_t limit = byte_limit_.load(std::memory_order_relaxed);
+    if (limit > 0 && (size > limit || total_.bytes_in_use + reserved_bytes_ > limit - size)) {
       throw_error(absl::StatusCode::kResourceExhausted, "allocator",
                   "out of memory on ", device().to_string(), ": requested ", bytes,
-                  " bytes with ", total_.bytes_in_use, " of ", byte_limit_, " bytes in use");
+                  " bytes with ", total_.bytes_in_use, " of ", limit, " bytes in use");
     }
     reserved_bytes_ += size;
   }
   auto release_reservation = [&] {
+    if (!capped) return;
     std::lock_guard<std::mutex> lock(mutex_);
     reserved_bytes_ -= size;
   };
@@ -58,7 +62,7 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
                 device().to_string(), ": requested ", bytes, " bytes");
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  reserved_bytes_ -= size;
+  if (capped) reserved_bytes_ -= size;
   for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
     s->bytes_in_use += size;
     s->peak_bytes = std::max(s->peak_bytes, s->bytes_in_use);
@@ -96,7 +100,7 @@ void Allocator::reset_peaks() {
 
 void Allocator::set_byte_limit(int64_t limit) {
   std::lock_guard<std::mutex> lock(mutex_);
-  byte_limit_ = std::max<int64_t>(limit, 0);
+  byte_limit_.store(std::max<int64_t>(limit, 0), std::memory_order_relaxed);
 }
 
 absl::StatusOr<DeviceMemoryInfo> Allocator::device_memory_info() const {
