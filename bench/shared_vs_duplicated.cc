@@ -181,6 +181,7 @@ void run_variant_in_process(const Config& config, VariantResult* result) {
   result->trainable_variables = static_cast<int64_t>(trainable_variables(graph).size());
 
   SessionOptions options;  // "auto": the GPU when one answers, else the CPU
+  options.intra_op_threads = config.threads;
   if (std::string_view(config.device) == "cpu") options.device = Device::cpu();
   if (std::string_view(config.device) == "cuda") options.device = Device::cuda();
   Session session(graph, options);
@@ -393,7 +394,7 @@ int run(int argc, char** argv) {
   flags.add_int("batch", 32, "batch size", 1, 1 << 20);
   flags.add_int("steps", 5, "timed training steps per variant (median reported)", 1, 1000000);
   flags.add_int("warmup", 1, "untimed training steps before timing", 0, 1000000);
-  flags.add_int("threads", 1, "OpenBLAS threads", 1, 1024);
+  flags.add_int("threads", 1, "the session's intra_op_threads (GEMM threads) and OpenBLAS's", 1, 1024);
   flags.add_int("seed", 1, "graph seed and seed of the fed values", 0, 4294967295);
   flags.add_bool("fork", true, "run each variant in a child process (per-variant peak RSS)");
   flags.add_string("chart", "shared_vs_duplicated.svg", "SVG chart to write ('' = none)");
