@@ -699,6 +699,29 @@ TimingResult time_it(F f, int warmup, int min_iters, double min_seconds,
 /// sides of a comparison. Use the same n as TensorFlow's intra_op_parallelism_threads.
 inline void set_blas_threads(int n) { openblas_set_num_threads(n); }
 
+/// `text` cut at every `separator` (empty pieces kept).
+inline std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t at = text.find(separator, start);
+    parts.push_back(text.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+    if (at == std::string_view::npos) return parts;
+    start = at + 1;
+  }
+}
+
+/// A bench's main: run(argc, argv), with an escaping exception printed as "program: what" and
+/// exit code 1.
+inline int guarded_main(int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program_name(argv[0]).c_str(), e.what());
+    return 1;
+  }
+}
+
 /// The --cpu-gemm flag: "default", "onednn" or "openblas"; nullopt for anything else.
 inline std::optional<CpuGemm> cpu_gemm_from_flag(std::string_view value) {
   if (value == "default") return CpuGemm::kDefault;

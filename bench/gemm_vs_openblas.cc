@@ -87,17 +87,6 @@ struct CaseResult {
   bool agree = false;
 };
 
-std::vector<std::string_view> split(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t at = text.find(separator, start);
-    parts.push_back(text.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
-    if (at == std::string_view::npos) return parts;
-    start = at + 1;
-  }
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
@@ -435,11 +424,4 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace scopeflow::bench
 
-int main(int argc, char** argv) {
-  try {
-    return scopeflow::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", scopeflow::bench::program_name(argv[0]).c_str(), e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return scopeflow::bench::guarded_main(scopeflow::bench::run, argc, argv); }

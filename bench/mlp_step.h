@@ -39,17 +39,6 @@ struct MlpConfig {
 
 namespace detail {
 
-inline std::vector<std::string_view> split_text(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t at = text.find(separator, start);
-    parts.push_back(text.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
-    if (at == std::string_view::npos) return parts;
-    start = at + 1;
-  }
-}
-
 inline std::string_view trim_text(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == ';')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == ';')) s.remove_suffix(1);
@@ -60,10 +49,10 @@ inline std::string_view trim_text(std::string_view s) {
 
 /// "32x64x4,256x1024x8" -> configs (appended); false with *error set (naming --configs).
 inline bool parse_mlp_configs(std::string_view text, std::vector<MlpConfig>* configs, std::string* error) {
-  for (std::string_view item : detail::split_text(text, ',')) {
+  for (std::string_view item : split(text, ',')) {
     item = detail::trim_text(item);
     if (item.empty()) continue;
-    const std::vector<std::string_view> dims = detail::split_text(item, 'x');
+    const std::vector<std::string_view> dims = split(item, 'x');
     int64_t values[3] = {0, 0, 0};
     bool ok = dims.size() == 3;
     for (size_t i = 0; ok && i < 3; ++i) {

@@ -390,10 +390,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: note: could not rerun with OMP_WAIT_POLICY=PASSIVE: %s\n",
                  scopeflow::bench::program_name(argv[0]).c_str(), std::strerror(errno));
   }
-  try {
-    return scopeflow::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", scopeflow::bench::program_name(argv[0]).c_str(), e.what());
-    return 1;
-  }
+  return scopeflow::bench::guarded_main(scopeflow::bench::run, argc, argv);
 }

@@ -560,11 +560,4 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace scopeflow::bench
 
-int main(int argc, char** argv) {
-  try {
-    return scopeflow::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", scopeflow::bench::program_name(argv[0]).c_str(), e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return scopeflow::bench::guarded_main(scopeflow::bench::run, argc, argv); }
