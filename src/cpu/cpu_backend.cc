@@ -128,6 +128,7 @@ class CpuBackend final : public Backend {
       std::memcpy(device_tensor.raw_data(), host.raw_data(), host.byte_size());
     }
   }
+  Tensor copy(const Tensor& device_tensor, MemoryKind kind) override { return device_tensor.clone(allocator_, kind); }
   Tensor download(const Tensor& device_tensor) override { return device_tensor.clone(); }
   void synchronize() override {}
 

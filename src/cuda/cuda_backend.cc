@@ -122,6 +122,16 @@ class CudaBackend final : public Backend {
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
+  Tensor copy(const Tensor& device_tensor, MemoryKind kind) override {
+    Tensor result(device_tensor.dtype(), device_tensor.shape(), allocator_, kind);
+    if (result.byte_size() == 0) return result;
+    cuda::DeviceGuard guard(index_);
+    check(cudaMemcpyAsync(result.raw_data(), device_tensor.raw_data(), result.byte_size(),
+                          cudaMemcpyDeviceToDevice, stream_),
+          "cudaMemcpyAsync (device to device)");
+    return result;
+  }
+
   Tensor download(const Tensor& device_tensor) override {
     Tensor host(device_tensor.dtype(), device_tensor.shape());
     const size_t bytes = device_tensor.byte_size();

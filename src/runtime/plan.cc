@@ -13,11 +13,6 @@ namespace {
 
 constexpr std::string_view kRun = "session.run";
 
-// Key of one value in the graph: node id and output index.
-uint64_t value_key(const Node* node, int index) {
-  return (static_cast<uint64_t>(node->id()) << 16) | static_cast<uint64_t>(index);
-}
-
 OpId op_of(const Node* node) { return node->op_def().id; }
 
 // Post-order DFS from fetches and targets (iterative: deep unrolled graphs must not overflow

@@ -4,6 +4,7 @@
 // fused, and each intermediate released after its last reader. It knows nothing of devices or
 // kernels; the session binds each step to its backend's kernel once (runtime/session.cc).
 
+#include <cstdint>
 #include <span>
 #include <utility>
 #include <vector>
@@ -53,6 +54,11 @@ struct Plan {
   std::vector<int> fetch_slots;  // one per request fetch, in its order
   size_t max_inputs = 0;
 };
+
+/// Key of one value in the graph: node id and output index (feed order and run signatures).
+inline uint64_t value_key(const Node* node, int index) {
+  return (static_cast<uint64_t>(node->id()) << 16) | static_cast<uint64_t>(index);
+}
 
 /// Plans one run. Throws Error(kInvalidArgument) when a placeholder the fetches need is unfed.
 Plan make_plan(const PlanRequest& request);

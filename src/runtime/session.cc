@@ -20,11 +20,6 @@ namespace {
 
 constexpr std::string_view kRun = "session.run";
 
-// Key of one value in the graph: node id and output index.
-uint64_t value_key(const Node* node, int index) {
-  return (static_cast<uint64_t>(node->id()) << 16) | static_cast<uint64_t>(index);
-}
-
 void check_in_graph(const Graph& graph, const Output& output, std::string_view role) {
   if (output.node == nullptr) throw_invalid(kRun, role, " is a null output");
   if (output.node->graph() != &graph) {
@@ -453,7 +448,7 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
     }
     for (const Snapshot& snapshot : s.snapshots) {
       slots[static_cast<size_t>(snapshot.slot)] =
-          outputs[static_cast<size_t>(snapshot.output_index)].clone(allocator_, MemoryKind::kOther);
+          backend_->copy(outputs[static_cast<size_t>(snapshot.output_index)], MemoryKind::kOther);
     }
     if (trace) {
       // Device work is asynchronous: wait for it so the node's time is its own.

@@ -369,6 +369,22 @@ TEST(GpuMemoryTest, OneDeviceAllocationPerVariableAndPerSlot) {
   EXPECT_LE(info->free_bytes, info->total_bytes);
 }
 
+// A fetched read of a variable is its value before the in-place update of the same run, as on
+// the CPU (the plan copies it on the device).
+TEST(GpuMemoryTest, AFetchedReadSeesTheValueBeforeTheUpdateOfTheSameRun) {
+  SCOPEFLOW_REQUIRE_GPU();
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{2}, .initializer = init::ones()});
+  Node* update = ops::assign_sub(w, ops::constant(g, Tensor::from_vector<float>(Shape{2}, {0.25f, 0.5f})), "update");
+  Session gpu(g, on_gpu());
+  gpu.initialize_variables();
+  const Output fetches[] = {w.value()};
+  Node* const targets[] = {update};
+  EXPECT_EQ(gpu.run({}, fetches, targets).at(0).to_vector<float>(), (std::vector<float>{1.0f, 1.0f}));
+  EXPECT_EQ(gpu.run({}, fetches, targets).at(0).to_vector<float>(), (std::vector<float>{0.75f, 0.5f}));
+  EXPECT_EQ(gpu.to_host(gpu.variable_value(w)).to_vector<float>(), (std::vector<float>{0.5f, 0.0f}));
+}
+
 TEST(GpuBoundaryTest, OutOfDeviceMemoryIsAnErrorAndTheSessionStaysUsable) {
   SCOPEFLOW_REQUIRE_GPU();
   Graph g;
