@@ -6,6 +6,7 @@
 
 #include "cpu/cpu_kernels.h"
 #include "cpu/gemm.h"
+#include "cpu/softmax_onednn.h"
 #include "ops/op_util.h"
 #include "runtime/backend.h"
 
@@ -71,6 +72,7 @@ struct CpuPreparedKernel final : PreparedKernel {
   CpuKernelFn kernel = nullptr;
   cpu::Gemm* gemm = nullptr;  // owned by the backend's cache
   bool bias = false;
+  std::unique_ptr<cpu::RowSoftmax> softmax;  // Softmax, LogSoftmax on oneDNN sessions
 };
 
 class CpuBackend final : public Backend {
@@ -102,6 +104,13 @@ class CpuBackend final : public Backend {
       prepared->bias = step.fused();
     } else if (row.kernel != nullptr && !step.fused()) {
       prepared->kernel = row.kernel;
+      const OpId op = node.op_def().id;
+      if ((op == OpId::kSoftmax || op == OpId::kLogSoftmax) && gemm_library_ == cpu::GemmLibrary::kOneDnn) {
+        const Shape& shape = node.input(0).shape();
+        const int64_t classes = shape.rank() == 0 ? 1 : shape.dims().back();
+        const int64_t rows = classes == 0 ? 0 : shape.num_elements() / classes;
+        prepared->softmax = cpu::make_onednn_softmax(rows, classes, op == OpId::kLogSoftmax);
+      }
     } else {
       throw_error(absl::StatusCode::kInternal, node.op_def().builder_name, "op ", node.op(),
                   " has no CPU kernel to run node '", node.name(), "'");
@@ -111,6 +120,10 @@ class CpuBackend final : public Backend {
 
   std::string_view run(const PreparedKernel& kernel, KernelContext& ctx) override {
     const auto& prepared = static_cast<const CpuPreparedKernel&>(kernel);
+    if (prepared.softmax != nullptr) {
+      prepared.softmax->run(ctx.inputs[0].data<float>(), ctx.outputs[0].data<float>());
+      return {};
+    }
     if (prepared.gemm == nullptr) {
       prepared.kernel(ctx);
       return {};
