@@ -78,7 +78,8 @@ struct CpuPreparedKernel final : PreparedKernel {
 class CpuBackend final : public Backend {
  public:
   CpuBackend(cpu::GemmLibrary gemm_library, int threads)
-      : allocator_(std::make_shared<CpuAllocator>()), gemm_library_(gemm_library), threads_(threads) {}
+      : allocator_(std::make_shared<CpuAllocator>()), gemm_library_(gemm_library), threads_(threads),
+        gemms_(threads) {}
 
   Device device() const override { return Device::cpu(); }
   const std::shared_ptr<Allocator>& allocator() const override { return allocator_; }
@@ -109,7 +110,7 @@ class CpuBackend final : public Backend {
         const Shape& shape = node.input(0).shape();
         const int64_t classes = shape.rank() == 0 ? 1 : shape.dims().back();
         const int64_t rows = classes == 0 ? 0 : shape.num_elements() / classes;
-        prepared->softmax = cpu::make_onednn_softmax(rows, classes, op == OpId::kLogSoftmax);
+        prepared->softmax = cpu::make_onednn_softmax(rows, classes, op == OpId::kLogSoftmax, threads_);
       }
     } else {
       throw_error(absl::StatusCode::kInternal, node.op_def().builder_name, "op ", node.op(),

@@ -12,8 +12,6 @@
 #include "scopeflow/error.h"
 
 #if SCOPEFLOW_WITH_ONEDNN
-#include <omp.h>
-
 #include <oneapi/dnnl/dnnl.hpp>
 #endif
 
@@ -122,8 +120,12 @@ const dnnl::engine& cpu_engine() {
 
 class OneDnnGemm final : public Gemm {
  public:
-  explicit OneDnnGemm(const GemmShape& shape) : shape_(shape) {
+  OneDnnGemm(const GemmShape& shape, int threads) : shape_(shape) {
     if (shape.m == 0 || shape.n == 0 || shape.k == 0) return;  // run() handles empty products
+    const double flops = 2.0 * static_cast<double>(shape.m) * static_cast<double>(shape.n) * static_cast<double>(shape.k);
+    threads_ = flops <= kSingleThreadGemmFlops ? 1 : threads;
+    // Created with the team it runs with: oneDNN partitions the work when it creates a primitive.
+    const OmpThreadScope team(threads_);
     using dt = dnnl::memory::data_type;
     using dims = dnnl::memory::dims;
     const int64_t m = shape.m, n = shape.n, k = shape.k;
@@ -166,6 +168,7 @@ class OneDnnGemm final : public Gemm {
     const GemmShape& s = shape_;
     if (s.m == 0 || s.n == 0) return;
     if (s.k == 0) return run_empty_inner(s, bias, c);
+    const OmpThreadScope team(threads_);
     // The C API binds the four buffers and runs without building an argument map per call.
     bind(a_, a);
     bind(b_, b);
@@ -192,6 +195,7 @@ class OneDnnGemm final : public Gemm {
   }
 
   GemmShape shape_;
+  int threads_ = 0;  // its OpenMP team; 0: the caller's
   dnnl::matmul primitive_;
   dnnl::stream stream_;
   dnnl::memory a_, b_, c_, bias_;
@@ -207,11 +211,11 @@ class OneDnnGemm final : public Gemm {
 
 bool onednn_built() { return SCOPEFLOW_WITH_ONEDNN != 0; }
 
-std::unique_ptr<Gemm> make_gemm(GemmLibrary library, const GemmShape& shape) {
+std::unique_ptr<Gemm> make_gemm(GemmLibrary library, const GemmShape& shape, int threads) {
   check_dimensions(shape);
   if (library == GemmLibrary::kOpenBlas) return std::make_unique<OpenBlasGemm>(shape);
 #if SCOPEFLOW_WITH_ONEDNN
-  return std::make_unique<OneDnnGemm>(shape);
+  return std::make_unique<OneDnnGemm>(shape, threads);
 #else
   throw_error(absl::StatusCode::kFailedPrecondition, kWhere,
               "scopeflow was built without oneDNN (configure with -DSCOPEFLOW_CPU_GEMM=onednn)");
@@ -221,26 +225,15 @@ std::unique_ptr<Gemm> make_gemm(GemmLibrary library, const GemmShape& shape) {
 Gemm& GemmCache::get(GemmLibrary library, const GemmShape& shape) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = gemms_.find(std::pair{library, shape});
-  if (it == gemms_.end()) it = gemms_.emplace(std::pair{library, shape}, make_gemm(library, shape)).first;
+  if (it == gemms_.end()) it = gemms_.emplace(std::pair{library, shape}, make_gemm(library, shape, threads_)).first;
   return *it->second;
 }
 
-GemmThreadScope::GemmThreadScope(int threads) {
-  if (threads <= 0) return;
-#if SCOPEFLOW_WITH_ONEDNN
-  previous_omp_threads_ = omp_get_max_threads();
-  if (previous_omp_threads_ != threads) omp_set_num_threads(threads);
-#endif
+GemmThreadScope::GemmThreadScope(int threads) : omp_(threads) {
   // OpenBLAS's count is global; it is set only when it differs, since setting it may start threads.
-  if (openblas_get_num_threads() != threads) openblas_set_num_threads(threads);
+  if (threads > 0 && openblas_get_num_threads() != threads) openblas_set_num_threads(threads);
 }
 
-GemmThreadScope::~GemmThreadScope() {
-#if SCOPEFLOW_WITH_ONEDNN
-  if (previous_omp_threads_ > 0 && omp_get_max_threads() != previous_omp_threads_) {
-    omp_set_num_threads(previous_omp_threads_);
-  }
-#endif
-}
+GemmThreadScope::~GemmThreadScope() = default;
 
 }  // namespace scopeflow::cpu

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
+#include "cpu/omp_threads.h"
 
 namespace scopeflow::cpu {
 
@@ -47,17 +48,26 @@ class Gemm {
   virtual std::string_view description() const = 0;
 };
 
-/// Prepares a product; throws Error(kInvalidArgument) for dimensions the library cannot index
-/// and Error(kFailedPrecondition) for oneDNN when the library was built without it.
-std::unique_ptr<Gemm> make_gemm(GemmLibrary library, const GemmShape& shape);
+/// Products of at most this many flops (2·m·n·k) run on one thread on oneDNN: waking a team
+/// costs more than it saves (measured, 2 threads: 64x64x64 5.1 us on one against 3.9 us on two
+/// with spinning workers, 49.7 us with OMP_WAIT_POLICY=PASSIVE; 256x256x256 292 us against 149).
+inline constexpr double kSingleThreadGemmFlops = 4194304;
 
-/// Prepared products of one backend, keyed by library and shape.
+/// Prepares a product; throws Error(kInvalidArgument) for dimensions the library cannot index
+/// and Error(kFailedPrecondition) for oneDNN when the library was built without it. `threads`:
+/// the session's thread count (0: the library's default), which oneDNN primitives are created
+/// and run with (one thread for small products).
+std::unique_ptr<Gemm> make_gemm(GemmLibrary library, const GemmShape& shape, int threads = 0);
+
+/// Prepared products of one backend (one thread count), keyed by library and shape.
 class GemmCache {
  public:
+  explicit GemmCache(int threads = 0) : threads_(threads) {}
   Gemm& get(GemmLibrary library, const GemmShape& shape);
 
  private:
   std::mutex mutex_;
+  int threads_;
   absl::flat_hash_map<std::pair<GemmLibrary, GemmShape>, std::unique_ptr<Gemm>> gemms_;
 };
 
@@ -72,7 +82,7 @@ class GemmThreadScope {
   GemmThreadScope& operator=(const GemmThreadScope&) = delete;
 
  private:
-  int previous_omp_threads_ = 0;
+  OmpThreadScope omp_;
 };
 
 }  // namespace scopeflow::cpu

@@ -1,5 +1,6 @@
 #include "cpu/softmax_onednn.h"
 
+#include "cpu/omp_threads.h"
 #include "scopeflow/error.h"
 
 #if SCOPEFLOW_WITH_ONEDNN
@@ -14,7 +15,9 @@ namespace {
 
 class OneDnnRowSoftmax final : public RowSoftmax {
  public:
-  OneDnnRowSoftmax(int64_t rows, int64_t classes, bool log) {
+  OneDnnRowSoftmax(int64_t rows, int64_t classes, bool log, int threads)
+      : threads_(rows * classes <= kSingleThreadSoftmaxElements ? 1 : threads) {
+    const OmpThreadScope team(threads_);
     const dnnl::memory::desc md(dnnl::memory::dims{rows, classes}, dnnl::memory::data_type::f32,
                                 dnnl::memory::format_tag::ab);
     try {
@@ -38,6 +41,7 @@ class OneDnnRowSoftmax final : public RowSoftmax {
   }
 
   void run(const float* x, float* y) override {
+    const OmpThreadScope team(threads_);
     // The C API runs without building an argument map per call; inputs are only read.
     dnnl_status_t status = dnnl_memory_set_data_handle(src_.get(), const_cast<float*>(x));
     if (status == dnnl_success) status = dnnl_memory_set_data_handle(dst_.get(), y);
@@ -49,6 +53,7 @@ class OneDnnRowSoftmax final : public RowSoftmax {
   }
 
  private:
+  int threads_;
   dnnl::engine engine_;
   dnnl::stream stream_;
   dnnl::primitive primitive_;
@@ -58,14 +63,15 @@ class OneDnnRowSoftmax final : public RowSoftmax {
 
 }  // namespace
 
-std::unique_ptr<RowSoftmax> make_onednn_softmax(int64_t rows, int64_t classes, bool log) {
+std::unique_ptr<RowSoftmax> make_onednn_softmax(int64_t rows, int64_t classes, bool log, int threads) {
   if (rows <= 0 || classes <= 0) return nullptr;
-  return std::make_unique<OneDnnRowSoftmax>(rows, classes, log);
+  return std::make_unique<OneDnnRowSoftmax>(rows, classes, log, threads);
 }
 
 #else
 
-std::unique_ptr<RowSoftmax> make_onednn_softmax(int64_t /*rows*/, int64_t /*classes*/, bool /*log*/) {
+std::unique_ptr<RowSoftmax> make_onednn_softmax(int64_t /*rows*/, int64_t /*classes*/, bool /*log*/,
+                                                int /*threads*/) {
   return nullptr;
 }
 

@@ -17,8 +17,12 @@ class RowSoftmax {
   virtual void run(const float* x, float* y) = 0;
 };
 
-/// The primitive for (rows, classes); null when the library is built without oneDNN or the
-/// shape is empty (the hand-written kernel then runs).
-std::unique_ptr<RowSoftmax> make_onednn_softmax(int64_t rows, int64_t classes, bool log);
+/// Tensors of at most this many elements run on one thread (a team costs more than it saves).
+inline constexpr int64_t kSingleThreadSoftmaxElements = 32768;
+
+/// The primitive for (rows, classes), created and run with `threads` (the session's; 0: the
+/// library's default; one for small tensors); null when the library is built without oneDNN
+/// or the shape is empty (the hand-written kernel then runs).
+std::unique_ptr<RowSoftmax> make_onednn_softmax(int64_t rows, int64_t classes, bool log, int threads);
 
 }  // namespace scopeflow::cpu
