@@ -57,6 +57,27 @@ inline bool make_broadcast_index(const int64_t* out_dims, int out_rank, const in
   return true;
 }
 
+/// An index that reads an input of `in_dims` transposed by `perm` (a permutation of 0..rank-1):
+/// output dimension d is input dimension perm[d], so out[i] = in[index.offset(0, i)]. Returns
+/// false when the rank exceeds kMaxIndexRank.
+inline bool make_transpose_index(const int64_t* in_dims, int rank, const int64_t* perm,
+                                 StridedIndex& index) {
+  if (rank > kMaxIndexRank) return false;
+  int64_t strides[kMaxIndexRank] = {};
+  int64_t stride = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    strides[d] = stride;
+    stride *= in_dims[d];
+  }
+  index = StridedIndex{};
+  index.rank = rank;
+  for (int d = 0; d < rank; ++d) {
+    index.out_dims[d] = in_dims[perm[d]];
+    index.strides[0][d] = strides[perm[d]];
+  }
+  return true;
+}
+
 /// How a reduction over some axes is laid out: the kept axes, then the reduced ones, so that
 /// the reduction becomes a row sum of an (outer, inner) matrix. `needs_transpose` is false when
 /// the input already has that order (the reduced axes are the trailing ones).

@@ -106,6 +106,48 @@ struct Sign {
   }
 };
 
+// Exp, Log, Sqrt and Rsqrt as TensorFlow defines them on float32: log(0) = -inf, log(x < 0) and
+// sqrt(x < 0) are NaN, rsqrt(0) = inf. Rsqrt is 1 / sqrt(x), the same on the CPU and the GPU.
+struct Exp {
+  SCOPEFLOW_HOST_DEVICE float operator()(float x) const { return expf(x); }
+};
+struct Log {
+  SCOPEFLOW_HOST_DEVICE float operator()(float x) const { return logf(x); }
+};
+struct Sqrt {
+  SCOPEFLOW_HOST_DEVICE float operator()(float x) const { return sqrtf(x); }
+};
+struct Rsqrt {
+  SCOPEFLOW_HOST_DEVICE float operator()(float x) const { return 1.0f / sqrtf(x); }
+};
+
+// TensorFlow's Maximum and Minimum propagate NaN from either side (a plain comparison would
+// drop a NaN on one side).
+struct Maximum {
+  template <typename T>
+  SCOPEFLOW_HOST_DEVICE T operator()(T a, T b) const {
+    if constexpr (std::is_floating_point_v<T>) {
+      if (a != a) return a;
+      if (b != b) return b;
+    }
+    return a >= b ? a : b;
+  }
+};
+struct Minimum {
+  template <typename T>
+  SCOPEFLOW_HOST_DEVICE T operator()(T a, T b) const {
+    if constexpr (std::is_floating_point_v<T>) {
+      if (a != a) return a;
+      if (b != b) return b;
+    }
+    return a <= b ? a : b;
+  }
+};
+// C's powf, as TensorFlow's float32 Pow: pow(0, 0) = 1, pow(x < 0, non-integer) = NaN.
+struct Pow {
+  SCOPEFLOW_HOST_DEVICE float operator()(float a, float b) const { return powf(a, b); }
+};
+
 // Gradients of the activations, as TensorFlow's ReluGrad, SigmoidGrad and TanhGrad define them.
 struct ReluGrad {  // (gradients, features) -> gradients where features > 0
   SCOPEFLOW_HOST_DEVICE float operator()(float dy, float x) const { return x > 0.0f ? dy : 0.0f; }

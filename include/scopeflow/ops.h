@@ -67,6 +67,22 @@ Output square(Output x, std::string_view name = "");
 Output abs(Output x, std::string_view name = "");
 /// tf.sign of a float32 tensor (Sign): -1, 0 or +1, and NaN for NaN.
 Output sign(Output x, std::string_view name = "");
+/// tf.exp of a float32 tensor (Exp).
+Output exp(Output x, std::string_view name = "");
+/// tf.math.log of a float32 tensor (Log): log(0) = -inf, log(x < 0) = NaN.
+Output log(Output x, std::string_view name = "");
+/// tf.sqrt of a float32 tensor (Sqrt): sqrt(x < 0) = NaN.
+Output sqrt(Output x, std::string_view name = "");
+/// tf.math.rsqrt of a float32 tensor (Rsqrt): 1 / sqrt(x), so rsqrt(0) = inf.
+Output rsqrt(Output x, std::string_view name = "");
+/// tf.maximum with broadcasting (float32, int32, int64); NaN on either side gives NaN.
+Output maximum(Output x, Output y, std::string_view name = "");
+/// tf.minimum with broadcasting (float32, int32, int64); NaN on either side gives NaN.
+Output minimum(Output x, Output y, std::string_view name = "");
+/// tf.pow of float32 tensors with broadcasting (Pow): pow(0, 0) = 1.
+Output pow(Output x, Output y, std::string_view name = "");
+/// tf.transpose: output dimension d is dimension perm[d] of x (any dtype).
+Output transpose(Output x, std::vector<int64_t> perm, std::string_view name = "");
 /// tf.broadcast_to: NumPy-broadcasts x to `shape`.
 Output broadcast_to(Output x, Shape shape, std::string_view name = "");
 /// tf.cast; float to integer truncates toward zero, anything to bool is "!= 0".

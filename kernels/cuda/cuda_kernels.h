@@ -13,10 +13,10 @@
 
 namespace scopeflow::cuda {
 
-enum class UnaryOp { kRelu, kSigmoid, kTanh, kNeg, kSquare, kAbs, kSign };
-enum class BinaryOp { kAdd, kSub, kMul, kReluGrad, kSigmoidGrad, kTanhGrad };
+enum class UnaryOp { kRelu, kSigmoid, kTanh, kNeg, kSquare, kAbs, kSign, kExp, kLog, kSqrt, kRsqrt };
+enum class BinaryOp { kAdd, kSub, kMul, kMaximum, kMinimum, kPow, kReluGrad, kSigmoidGrad, kTanhGrad };
 
-/// out[i] = op(in[i]) over n elements of `dtype` (float32 for the activations, Abs and Sign).
+/// out[i] = op(in[i]) over n elements of `dtype` (float32 for all but Neg and Square).
 cudaError_t launch_unary(UnaryOp op, DType dtype, const void* in, void* out, int64_t n,
                          cudaStream_t stream);
 /// out[i] = op(a[index.offset(0, i)], b[index.offset(1, i)]); `same_shape` skips the indexing.
@@ -29,8 +29,8 @@ cudaError_t launch_equal(DType dtype, const void* a, const void* b, bool* out,
 /// out[i] = cast(in[i]).
 cudaError_t launch_cast(DType from, DType to, const void* in, void* out, int64_t n,
                         cudaStream_t stream);
-/// out[i] = in[index.offset(0, i)] for any element size: BroadcastTo, and the transpose that
-/// brings reduced axes last.
+/// out[i] = in[index.offset(0, i)] for any element size: BroadcastTo, Transpose, and the
+/// transpose that brings reduced axes last.
 cudaError_t launch_gather(size_t element_bytes, const void* in, void* out,
                           const StridedIndex& index, int64_t n, cudaStream_t stream);
 /// value (rows, channels) + bias (channels,).

@@ -158,6 +158,10 @@ cudaError_t launch_unary(UnaryOp op, DType dtype, const void* in, void* out, int
     case UnaryOp::kTanh: run_unary<float>(in, out, n, functors::Tanh{}, stream); break;
     case UnaryOp::kAbs: run_unary<float>(in, out, n, functors::Abs{}, stream); break;
     case UnaryOp::kSign: run_unary<float>(in, out, n, functors::Sign{}, stream); break;
+    case UnaryOp::kExp: run_unary<float>(in, out, n, functors::Exp{}, stream); break;
+    case UnaryOp::kLog: run_unary<float>(in, out, n, functors::Log{}, stream); break;
+    case UnaryOp::kSqrt: run_unary<float>(in, out, n, functors::Sqrt{}, stream); break;
+    case UnaryOp::kRsqrt: run_unary<float>(in, out, n, functors::Rsqrt{}, stream); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
@@ -171,6 +175,12 @@ cudaError_t launch_binary(BinaryOp op, DType dtype, const void* a, const void* b
     case BinaryOp::kAdd: return numeric_binary(dtype, a, b, out, index, same_shape, n, functors::Add{}, stream);
     case BinaryOp::kSub: return numeric_binary(dtype, a, b, out, index, same_shape, n, functors::Sub{}, stream);
     case BinaryOp::kMul: return numeric_binary(dtype, a, b, out, index, same_shape, n, functors::Mul{}, stream);
+    case BinaryOp::kMaximum: return numeric_binary(dtype, a, b, out, index, same_shape, n, functors::Maximum{}, stream);
+    case BinaryOp::kMinimum: return numeric_binary(dtype, a, b, out, index, same_shape, n, functors::Minimum{}, stream);
+    case BinaryOp::kPow:
+      if (dtype != DType::kFloat32) return cudaErrorInvalidValue;
+      run_binary<float>(a, b, out, index, same_shape, n, functors::Pow{}, stream);
+      break;
     case BinaryOp::kReluGrad:
       run_binary<float>(a, b, out, index, same_shape, n, functors::ReluGrad{}, stream);
       break;

@@ -28,6 +28,14 @@ void neg(KernelContext& ctx);
 void square(KernelContext& ctx);
 void abs(KernelContext& ctx);           // float32; NaN stays NaN
 void sign(KernelContext& ctx);          // float32; -1, 0, +1 or NaN
+void exp(KernelContext& ctx);           // float32
+void log(KernelContext& ctx);           // float32; log(0) = -inf
+void sqrt(KernelContext& ctx);          // float32
+void rsqrt(KernelContext& ctx);         // float32; 1 / sqrt(x)
+void maximum(KernelContext& ctx);       // broadcasting; NaN propagates
+void minimum(KernelContext& ctx);       // broadcasting; NaN propagates
+void pow(KernelContext& ctx);           // broadcasting float32 x^y
+void transpose(KernelContext& ctx);     // any dtype, by the decoded PermAttrs
 void add_n(KernelContext& ctx);         // sum of N same-shaped inputs
 void cast(KernelContext& ctx);          // any pair of dtypes; float -> int truncates toward zero
 void equal(KernelContext& ctx);         // broadcasting x == y -> bool

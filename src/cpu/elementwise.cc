@@ -23,6 +23,14 @@ void binary_kernel(KernelContext& ctx, F f) {
 }
 
 template <typename F>
+void float_binary_kernel(KernelContext& ctx, F f) {
+  const Tensor& a = ctx.inputs[0];
+  const Tensor& b = ctx.inputs[1];
+  Tensor& out = ctx.outputs[0];
+  broadcast_binary(a.data<float>(), a.shape(), b.data<float>(), b.shape(), out.data<float>(), out.shape(), f);
+}
+
+template <typename F>
 void unary_kernel(KernelContext& ctx, F f) {
   const float* in = ctx.inputs[0].data<float>();
   float* out = ctx.outputs[0].data<float>();
@@ -41,6 +49,9 @@ std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
 void add(KernelContext& ctx) { binary_kernel(ctx, functors::Add{}); }
 void sub(KernelContext& ctx) { binary_kernel(ctx, functors::Sub{}); }
 void mul(KernelContext& ctx) { binary_kernel(ctx, functors::Mul{}); }
+void maximum(KernelContext& ctx) { binary_kernel(ctx, functors::Maximum{}); }
+void minimum(KernelContext& ctx) { binary_kernel(ctx, functors::Minimum{}); }
+void pow(KernelContext& ctx) { float_binary_kernel(ctx, functors::Pow{}); }
 
 void bias_add(KernelContext& ctx) {
   // value (rows, c) + bias (c,): the row-broadcast case of broadcast_binary, kept direct.
@@ -60,5 +71,9 @@ void bias_add(KernelContext& ctx) {
 void relu(KernelContext& ctx) { unary_kernel(ctx, functors::Relu{}); }
 void sigmoid(KernelContext& ctx) { unary_kernel(ctx, functors::Sigmoid{}); }
 void tanh(KernelContext& ctx) { unary_kernel(ctx, functors::Tanh{}); }
+void exp(KernelContext& ctx) { unary_kernel(ctx, functors::Exp{}); }
+void log(KernelContext& ctx) { unary_kernel(ctx, functors::Log{}); }
+void sqrt(KernelContext& ctx) { unary_kernel(ctx, functors::Sqrt{}); }
+void rsqrt(KernelContext& ctx) { unary_kernel(ctx, functors::Rsqrt{}); }
 
 }  // namespace scopeflow::cpu

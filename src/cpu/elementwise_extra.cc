@@ -1,5 +1,5 @@
-// Elementwise kernels added for training: Neg, Square, Abs, Sign, AddN, Cast, Equal, BroadcastTo
-// and the activation gradients.
+// Elementwise kernels added for training: Neg, Square, Abs, Sign, AddN, Cast, Equal, BroadcastTo,
+// Transpose and the activation gradients.
 
 #include <cstring>
 #include <type_traits>
@@ -62,6 +62,56 @@ void broadcast_typed(const Tensor& in, Tensor& out) {
   broadcast_binary(src, in.shape(), src, in.shape(), out.data<T>(), out.shape(), [](T x, T) { return x; });
 }
 
+// out (perm applied to in's dims) = in read with permuted strides: an odometer over the outer
+// output dimensions, a strided loop over the last one; no heap use up to kMaxIndexRank.
+template <typename T>
+void transpose_typed(const Tensor& in, Tensor& out, const std::vector<int64_t>& perm) {
+  const int64_t n = out.num_elements();
+  if (n == 0) return;
+  const T* src = in.data<T>();
+  T* dst = out.data<T>();
+  const int rank = in.shape().rank();
+  if (rank == 0) {
+    dst[0] = src[0];
+    return;
+  }
+  int64_t fixed[3][kMaxIndexRank];
+  std::vector<int64_t> large;
+  int64_t* in_strides = fixed[0];
+  int64_t* strides = fixed[1];  // input stride of each output dimension
+  int64_t* index = fixed[2];
+  if (rank > kMaxIndexRank) {
+    large.resize(3 * static_cast<size_t>(rank));
+    in_strides = large.data();
+    strides = in_strides + rank;
+    index = strides + rank;
+  }
+  const int64_t* in_dims = in.shape().dims().data();
+  const int64_t* dims = out.shape().dims().data();
+  int64_t stride = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    in_strides[d] = stride;
+    stride *= in_dims[d];
+  }
+  for (int d = 0; d < rank; ++d) {
+    strides[d] = in_strides[perm[static_cast<size_t>(d)]];
+    index[d] = 0;
+  }
+  const int64_t inner = dims[rank - 1];
+  const int64_t step = strides[rank - 1];
+  int64_t offset = 0;
+  for (int64_t base = 0; base < n; base += inner) {
+    for (int64_t j = 0; j < inner; ++j) dst[base + j] = src[offset + j * step];
+    for (int d = rank - 2; d >= 0; --d) {
+      ++index[d];
+      offset += strides[d];
+      if (index[d] < dims[d]) break;
+      offset -= strides[d] * index[d];
+      index[d] = 0;
+    }
+  }
+}
+
 }  // namespace
 
 void neg(KernelContext& ctx) { numeric_unary(ctx, [](auto x) { return functors::Neg{}(x); }); }
@@ -99,6 +149,13 @@ void broadcast_to(KernelContext& ctx) {
   const Tensor& in = ctx.inputs[0];
   Tensor& out = ctx.outputs[0];
   dispatch_dtype(in.dtype(), [&]<class T>() { broadcast_typed<T>(in, out); });
+}
+
+void transpose(KernelContext& ctx) {
+  const Tensor& in = ctx.inputs[0];
+  Tensor& out = ctx.outputs[0];
+  const std::vector<int64_t>& perm = ctx.attr<PermAttrs>().perm;
+  dispatch_dtype(in.dtype(), [&]<class T>() { transpose_typed<T>(in, out, perm); });
 }
 
 void relu_grad(KernelContext& ctx) { float_binary_same_shape(ctx, functors::ReluGrad{}); }

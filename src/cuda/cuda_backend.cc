@@ -481,6 +481,19 @@ void broadcast_to(CudaBackend& b, KernelContext& ctx) {
         "launch_gather");
 }
 
+void transpose(CudaBackend& b, KernelContext& ctx) {
+  const Tensor& x = ctx.inputs[0];
+  Tensor& out = ctx.outputs[0];
+  StridedIndex index;
+  if (!make_transpose_index(x.shape().dims().data(), x.shape().rank(), ctx.attr<PermAttrs>().perm.data(), index)) {
+    throw_error(absl::StatusCode::kUnimplemented, "transpose", "rank ", x.shape().rank(), " exceeds the ",
+                kMaxIndexRank, " dimensions CUDA kernels index");
+  }
+  check(cuda::launch_gather(dtype_size(x.dtype()), x.raw_data(), out.raw_data(), index,
+                            out.num_elements(), b.stream()),
+        "launch_gather");
+}
+
 // (rows, classes) view of a tensor over its last dimension.
 std::pair<int64_t, int64_t> rows_and_classes(const Tensor& t) {
   const int64_t classes = t.shape().rank() == 0 ? 1 : t.shape().dims().back();
@@ -610,6 +623,9 @@ constexpr CudaKernelRow kCudaKernelRows[] = {
     {OpId::kAddV2, binary<cuda::BinaryOp::kAdd>},
     {OpId::kSub, binary<cuda::BinaryOp::kSub>},
     {OpId::kMul, binary<cuda::BinaryOp::kMul>},
+    {OpId::kMaximum, binary<cuda::BinaryOp::kMaximum>},
+    {OpId::kMinimum, binary<cuda::BinaryOp::kMinimum>},
+    {OpId::kPow, binary<cuda::BinaryOp::kPow>},
     {OpId::kReluGrad, binary<cuda::BinaryOp::kReluGrad>},
     {OpId::kSigmoidGrad, binary<cuda::BinaryOp::kSigmoidGrad>},
     {OpId::kTanhGrad, binary<cuda::BinaryOp::kTanhGrad>},
@@ -620,6 +636,10 @@ constexpr CudaKernelRow kCudaKernelRows[] = {
     {OpId::kSquare, unary<cuda::UnaryOp::kSquare>},
     {OpId::kAbs, unary<cuda::UnaryOp::kAbs>},
     {OpId::kSign, unary<cuda::UnaryOp::kSign>},
+    {OpId::kExp, unary<cuda::UnaryOp::kExp>},
+    {OpId::kLog, unary<cuda::UnaryOp::kLog>},
+    {OpId::kSqrt, unary<cuda::UnaryOp::kSqrt>},
+    {OpId::kRsqrt, unary<cuda::UnaryOp::kRsqrt>},
     {OpId::kBiasAdd, bias_add},
     {OpId::kBiasAddGrad, bias_add_grad},
     {OpId::kSum, sum},
@@ -628,6 +648,7 @@ constexpr CudaKernelRow kCudaKernelRows[] = {
     {OpId::kCast, cast},
     {OpId::kEqual, equal},
     {OpId::kBroadcastTo, broadcast_to},
+    {OpId::kTranspose, transpose},
     {OpId::kSoftmax, softmax},
     {OpId::kLogSoftmax, log_softmax},
     {OpId::kSoftmaxCrossEntropyWithLogits, softmax_cross_entropy},

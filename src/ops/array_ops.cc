@@ -1,6 +1,7 @@
-// Placeholder, Const, Identity, Reshape, BroadcastTo, NoOp.
+// Placeholder, Const, Identity, Reshape, BroadcastTo, NoOp, Transpose.
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ops/gradient_util.h"
 #include "ops/op_util.h"
 #include "scopeflow/ops.h"
@@ -71,6 +72,32 @@ std::vector<OutputSpec> infer_broadcast_to(const InferenceContext& ctx) {
   return {{ctx.input_dtype(0), std::move(out)}};
 }
 
+// TensorFlow's Transpose: perm is a Const int32/int64 vector, a permutation of 0..rank-1.
+std::vector<OutputSpec> infer_transpose(const InferenceContext& ctx) {
+  ctx.expect_dtype(1, {DType::kInt32, DType::kInt64});
+  const Tensor* perm_value = ctx.constant_input(1);
+  if (perm_value == nullptr) ctx.fail("perm must be a constant");
+  if (perm_value->shape().rank() != 1) ctx.fail("perm must be 1-D, got ", perm_value->shape().to_string());
+  const std::vector<int64_t> perm = op_util::int_values(*perm_value);
+  const Shape& in = ctx.input_shape(0);
+  const auto rank = static_cast<size_t>(in.rank());
+  std::vector<bool> seen(rank, false);
+  bool valid = perm.size() == rank;
+  for (size_t i = 0; valid && i < perm.size(); ++i) {
+    const int64_t d = perm[i];
+    valid = d >= 0 && static_cast<size_t>(d) < rank && !seen[static_cast<size_t>(d)];
+    if (valid) seen[static_cast<size_t>(d)] = true;
+  }
+  if (!valid) {
+    ctx.fail("perm [", absl::StrJoin(perm, ", "), "] is not a permutation of 0..rank-1 for input ",
+             in.to_string(), " of rank ", in.rank());
+  }
+  std::vector<int64_t> dims;
+  dims.reserve(rank);
+  for (int64_t d : perm) dims.push_back(in.dim(static_cast<int>(d)));
+  return {{ctx.input_dtype(0), Shape(std::move(dims))}};
+}
+
 std::vector<Output> identity_grad(const GradientContext& g) { return {g.grad(0)}; }
 
 std::vector<Output> reshape_grad(const GradientContext& g) {
@@ -79,6 +106,14 @@ std::vector<Output> reshape_grad(const GradientContext& g) {
 
 std::vector<Output> broadcast_to_grad(const GradientContext& g) {
   return {grad_util::sum_to_shape(g.grad(0), g.input(0).shape()), Output{}};
+}
+
+// TensorFlow's _TransposeGrad: the gradient transposed by the inverse permutation.
+std::vector<Output> transpose_grad(const GradientContext& g) {
+  const std::vector<int64_t> perm = op_util::int_values(g.input(1).node->attr<Tensor>("value"));
+  std::vector<int64_t> inverse(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inverse[static_cast<size_t>(perm[i])] = static_cast<int64_t>(i);
+  return {ops::transpose(g.grad(0), std::move(inverse)), Output{}};
 }
 
 constexpr char kSourceOp[] = "a source op: it has no inputs to differentiate";
@@ -100,6 +135,9 @@ void register_array_ops() {
                .execution = ExecutionKind::kForwardInput, .gradient = reshape_grad});
   register_op({.tf_name = "BroadcastTo", .builder_name = "broadcast_to", .default_name = "BroadcastTo",
                .num_inputs = 2, .infer = infer_broadcast_to, .gradient = broadcast_to_grad});
+  register_op({.tf_name = "Transpose", .builder_name = "transpose", .default_name = "transpose",
+               .num_inputs = 2, .infer = infer_transpose, .decode_attrs = op_util::decode_perm,
+               .gradient = transpose_grad});
   register_op({.tf_name = "NoOp", .builder_name = "no_op", .default_name = "NoOp",
                .num_inputs = 0, .infer = infer_no_op, .execution = ExecutionKind::kNoOutput,
                .no_gradient = "control-only: it has no outputs"});
@@ -158,6 +196,23 @@ Output broadcast_to(Output x, Shape shape, std::string_view name) {
                                           graph.unique_name(absl::StrCat(op_name, "/shape")));
   return op_util::make_exact(graph, "BroadcastTo", {x, shape_node},
                              {{"T", x.dtype()}, {"Tidx", DType::kInt32}}, op_name);
+}
+
+Output transpose(Output x, std::vector<int64_t> perm, std::string_view name) {
+  Graph& graph = op_util::graph_of(x, "transpose");
+  // TensorFlow names the converted perm list "<op>/perm" inside the op's own scope.
+  const std::string op_name =
+      graph.unique_name(graph.current_name_scope() + std::string(name.empty() ? "transpose" : name));
+  std::vector<int32_t> perm32;
+  for (int64_t d : perm) {
+    if (d < INT32_MIN || d > INT32_MAX) throw_invalid("transpose", "perm entry ", d, " is out of range");
+    perm32.push_back(static_cast<int32_t>(d));
+  }
+  Tensor perm_tensor = Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(perm32.size())}, perm32);
+  Output perm_node = op_util::make_exact(graph, "Const", {}, {{"value", perm_tensor}, {"dtype", DType::kInt32}},
+                                         graph.unique_name(absl::StrCat(op_name, "/perm")));
+  return op_util::make_exact(graph, "Transpose", {x, perm_node},
+                             {{"T", x.dtype()}, {"Tperm", DType::kInt32}}, op_name);
 }
 
 Node* no_op(Graph& graph, std::vector<Node*> control_inputs, std::string_view name) {

@@ -1,4 +1,7 @@
-// MatMul, AddV2, Sub, Mul, Sum, Mean, AddN, Neg, Square, Abs, Sign, Cast, Equal, ArgMax.
+// MatMul, AddV2, Sub, Mul, Sum, Mean, AddN, Neg, Square, Abs, Sign, Cast, Equal, ArgMax, Exp, Log,
+// Sqrt, Rsqrt, Maximum, Minimum, Pow.
+
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "ops/gradient_util.h"
@@ -49,6 +52,12 @@ Shape broadcast_pair(const InferenceContext& ctx) {
 std::vector<OutputSpec> infer_binary(const InferenceContext& ctx) {
   ctx.expect_dtype(0, {DType::kFloat32, DType::kInt32, DType::kInt64});
   return {{ctx.input_dtype(0), broadcast_pair(ctx)}};
+}
+
+// Pow: float32 only (TensorFlow's integer Pow fails at run time on negative exponents).
+std::vector<OutputSpec> infer_float_binary(const InferenceContext& ctx) {
+  ctx.expect_float(0);
+  return {{DType::kFloat32, broadcast_pair(ctx)}};
 }
 
 std::vector<OutputSpec> infer_reduction(const InferenceContext& ctx) {
@@ -194,6 +203,56 @@ std::vector<Output> abs_grad(const GradientContext& g) { return {ops::mul(g.grad
 // TensorFlow's _SignGrad: zeros_like(x), a real zero gradient rather than a no-gradient mark.
 std::vector<Output> sign_grad(const GradientContext& g) { return {grad_util::zeros_like(g.input(0))}; }
 
+// TensorFlow's _ExpGrad: grad * y, reusing the forward output.
+std::vector<Output> exp_grad(const GradientContext& g) { return {ops::mul(g.grad(0), g.output(0))}; }
+
+// TensorFlow's _LogGrad: grad / x (x^-1 through Pow: there is no division op).
+std::vector<Output> log_grad(const GradientContext& g) {
+  return {ops::mul(g.grad(0), ops::pow(g.input(0), grad_util::scalar(g.graph, -1.0f)))};
+}
+
+// TensorFlow's SqrtGrad: grad * 0.5 / y.
+std::vector<Output> sqrt_grad(const GradientContext& g) {
+  Output half_over_y = ops::mul(grad_util::scalar(g.graph, 0.5f), ops::pow(g.output(0), grad_util::scalar(g.graph, -1.0f)));
+  return {ops::mul(g.grad(0), half_over_y)};
+}
+
+// TensorFlow's RsqrtGrad: grad * -0.5 * y^3.
+std::vector<Output> rsqrt_grad(const GradientContext& g) {
+  const Output y = g.output(0);
+  return {ops::mul(g.grad(0), ops::mul(grad_util::scalar(g.graph, -0.5f), ops::mul(ops::square(y), y)))};
+}
+
+// TensorFlow's _MaximumGrad and _MinimumGrad: the gradient goes to x where x won (x >= y for
+// Maximum, x <= y for Minimum; ties go to x), else to y. "x won" is z == x, so a NaN sends it to y
+// as TensorFlow's comparison does. Each side is summed over its broadcast dimensions.
+std::vector<Output> select_grad(const GradientContext& g) {
+  const Output x = g.input(0);
+  const Output y = g.input(1);
+  const Output to_x = ops::cast(ops::equal(g.output(0), x), g.grad(0).dtype());  // output's shape
+  const Output to_y = ops::sub(grad_util::scalar(g.graph, 1.0f), to_x);
+  return {grad_util::sum_to_shape(ops::mul(g.grad(0), to_x), x.shape()),
+          grad_util::sum_to_shape(ops::mul(g.grad(0), to_y), y.shape())};
+}
+
+// TensorFlow's _PowGrad: dx = grad * y * x^(y - 1); dy = grad * z * log(x) where x > 0, else 0.
+// log(x) is taken of max(x, FLT_MIN) and masked, so x <= 0 gives 0, never NaN or inf.
+std::vector<Output> pow_grad(const GradientContext& g) {
+  const Output x = g.input(0);
+  const Output y = g.input(1);
+  const Output dz = g.grad(0);
+  Graph& graph = g.graph;
+  const Output one = grad_util::scalar(graph, 1.0f);
+  const Output dx = ops::mul(dz, ops::mul(y, ops::pow(x, ops::sub(y, one))));
+  // 1 where x > 0: min(x, 0) == x exactly where x <= 0.
+  const Output not_positive = ops::cast(ops::equal(ops::minimum(x, grad_util::scalar(graph, 0.0f)), x), DType::kFloat32);
+  const Output positive = ops::sub(one, not_positive);
+  const Output safe_x = ops::maximum(x, grad_util::scalar(graph, std::numeric_limits<float>::min()));
+  const Output log_x = ops::mul(ops::log(safe_x), positive);
+  const Output dy = ops::mul(dz, ops::mul(g.output(0), log_x));
+  return {grad_util::sum_to_shape(dx, x.shape()), grad_util::sum_to_shape(dy, y.shape())};
+}
+
 std::vector<Output> cast_grad(const GradientContext& g) {
   // Only float -> float casts carry a gradient; integer and bool values are constants to it.
   if (!is_floating(g.input(0).dtype()) || !is_floating(g.output(0).dtype())) return {Output{}};
@@ -225,6 +284,20 @@ void register_math_ops() {
                .infer = infer_float_unary, .gradient = abs_grad});
   register_op({.tf_name = "Sign", .builder_name = "sign", .default_name = "Sign", .num_inputs = 1,
                .infer = infer_float_unary, .gradient = sign_grad});
+  register_op({.tf_name = "Exp", .builder_name = "exp", .default_name = "Exp", .num_inputs = 1,
+               .infer = infer_float_unary, .gradient = exp_grad});
+  register_op({.tf_name = "Log", .builder_name = "log", .default_name = "Log", .num_inputs = 1,
+               .infer = infer_float_unary, .gradient = log_grad});
+  register_op({.tf_name = "Sqrt", .builder_name = "sqrt", .default_name = "Sqrt", .num_inputs = 1,
+               .infer = infer_float_unary, .gradient = sqrt_grad});
+  register_op({.tf_name = "Rsqrt", .builder_name = "rsqrt", .default_name = "Rsqrt", .num_inputs = 1,
+               .infer = infer_float_unary, .gradient = rsqrt_grad});
+  register_op({.tf_name = "Maximum", .builder_name = "maximum", .default_name = "Maximum",
+               .num_inputs = 2, .infer = infer_binary, .gradient = select_grad});
+  register_op({.tf_name = "Minimum", .builder_name = "minimum", .default_name = "Minimum",
+               .num_inputs = 2, .infer = infer_binary, .gradient = select_grad});
+  register_op({.tf_name = "Pow", .builder_name = "pow", .default_name = "Pow", .num_inputs = 2,
+               .infer = infer_float_binary, .gradient = pow_grad});
   register_op({.tf_name = "Cast", .builder_name = "cast", .default_name = "Cast", .num_inputs = 1,
                .infer = infer_cast, .gradient = cast_grad});
   register_op({.tf_name = "Equal", .builder_name = "equal", .default_name = "Equal",
@@ -263,6 +336,14 @@ Output square(Output x, std::string_view name) { return unary("Square", "square"
 Output abs(Output x, std::string_view name) { return unary("Abs", "abs", x, name); }
 
 Output sign(Output x, std::string_view name) { return unary("Sign", "sign", x, name); }
+
+Output exp(Output x, std::string_view name) { return unary("Exp", "exp", x, name); }
+Output log(Output x, std::string_view name) { return unary("Log", "log", x, name); }
+Output sqrt(Output x, std::string_view name) { return unary("Sqrt", "sqrt", x, name); }
+Output rsqrt(Output x, std::string_view name) { return unary("Rsqrt", "rsqrt", x, name); }
+Output maximum(Output x, Output y, std::string_view name) { return binary("Maximum", "maximum", x, y, name); }
+Output minimum(Output x, Output y, std::string_view name) { return binary("Minimum", "minimum", x, y, name); }
+Output pow(Output x, Output y, std::string_view name) { return binary("Pow", "pow", x, y, name); }
 
 Output cast(Output x, DType dtype, std::string_view name) {
   Graph& graph = op_util::graph_of(x, "cast");

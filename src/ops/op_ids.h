@@ -10,8 +10,10 @@
 
 #define SCOPEFLOW_OP_LIST(X)                                                                  \
   /* array */ X(Placeholder) X(Const) X(Identity) X(Reshape) X(BroadcastTo) X(NoOp)           \
+      X(Transpose)                                                                            \
   /* math */ X(MatMul) X(AddV2) X(Sub) X(Mul) X(Sum) X(Mean) X(AddN) X(Neg) X(Square) X(Abs)   \
-      X(Sign) X(Cast) X(Equal) X(ArgMax)                                                      \
+      X(Sign) X(Cast) X(Equal) X(ArgMax) X(Exp) X(Log) X(Sqrt) X(Rsqrt) X(Maximum) X(Minimum)  \
+      X(Pow)                                                                                  \
   /* nn */ X(BiasAdd) X(Relu) X(Sigmoid) X(Tanh) X(Softmax) X(LogSoftmax) X(BiasAddGrad)      \
       X(ReluGrad) X(SigmoidGrad) X(TanhGrad)                                                  \
   /* losses */ X(SoftmaxCrossEntropyWithLogits) X(SparseSoftmaxCrossEntropyWithLogits)        \

@@ -82,7 +82,11 @@ struct SeedAttrs {  // random ops: the Philox key's halves
 struct AxesAttrs {  // Sum, Mean, ArgMax: the Const axes input, normalised to [0, rank)
   std::vector<int64_t> axes;
 };
-using DecodedAttrs = std::variant<std::monostate, MatMulAttrs, NesterovAttrs, SeedAttrs, AxesAttrs>;
+struct PermAttrs {  // Transpose: the Const perm input; output dimension d is input dimension perm[d]
+  std::vector<int64_t> perm;
+};
+using DecodedAttrs =
+    std::variant<std::monostate, MatMulAttrs, NesterovAttrs, SeedAttrs, AxesAttrs, PermAttrs>;
 using AttrDecodeFn = DecodedAttrs (*)(const Node&);
 
 /// What a kernel gets: its node, input values, preallocated outputs and decoded attributes.

@@ -131,6 +131,10 @@ DecodedAttrs decode_constant_axes(const Node& node) {
   return attrs;
 }
 
+DecodedAttrs decode_perm(const Node& node) {
+  return PermAttrs{int_values(node.input(1).node->attr<Tensor>("value"))};
+}
+
 AxisSplit split_at_axis(const Shape& shape, int64_t axis) {
   if (axis < 0) axis += shape.rank();
   AxisSplit split;

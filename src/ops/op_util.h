@@ -50,6 +50,8 @@ DecodedAttrs decode_nesterov_attrs(const Node& node);
 DecodedAttrs decode_seed_attrs(const Node& node);
 /// Input 1 is a Const of axes (Sum, Mean, ArgMax): its values, negative ones from the end.
 DecodedAttrs decode_constant_axes(const Node& node);
+/// Input 1 is Transpose's Const perm (checked to be a permutation by shape inference).
+DecodedAttrs decode_perm(const Node& node);
 
 /// A shape seen as (outer, extent, inner) around one axis (negative: from the end), as the
 /// arg-max kernels walk it.

@@ -80,6 +80,37 @@ def test_import_and_run_reproduces_outputs(name):
         np.testing.assert_allclose(theirs, expected, rtol=RTOL, atol=ATOL, err_msg=f"{name}: {fetch}")
 
 
+def test_math_and_transpose_values_and_gradients_match_tensorflow():
+    """TensorFlow's Exp, Log, Sqrt, Rsqrt, Maximum, Minimum, Pow and Transpose, and their registered
+    gradients, give our values (NaN and inf included) and our gradients of the loss."""
+    assert "math_transpose" in CASES
+    case = load_case("math_transpose")
+    graph, _ = import_case(case)
+    fetches = case["fetches"]
+    types = [graph.get_tensor_by_name(name).op.type for name in fetches[:8]]
+    assert types == ["Exp", "Log", "Sqrt", "Rsqrt", "Maximum", "Minimum", "Pow", "Transpose"]
+    transpose = graph.get_tensor_by_name(fetches[7]).op
+    assert transpose.get_attr("Tperm") == tf.int32 and transpose.get_attr("T") == tf.float32
+    x, y, e = (graph.get_tensor_by_name(n) for n in ("x:0", "y:0", "e:0"))
+    feeds = {graph.get_tensor_by_name(t): array(spec) for t, spec in case["feeds"].items()}
+    loss = graph.get_tensor_by_name(fetches[8])
+    e2 = graph.get_tensor_by_name(fetches[16]).op.inputs[1]
+    with graph.as_default():
+        tf_grads = tf.compat.v1.gradients(loss, [x, y])
+        direct = [tf.exp(e), tf.math.log(e), tf.sqrt(e), tf.math.rsqrt(e), tf.maximum(e, e2), tf.minimum(e, e2),
+                  tf.pow(e, e2)]
+    with session(graph) as sess:
+        theirs = sess.run(tf_grads + direct, feed_dict=feeds)
+    ours = [array(spec) for spec in case["outputs"]]
+    np.testing.assert_allclose(ours[9], theirs[0], rtol=RTOL, atol=ATOL, err_msg="d loss / d x")
+    np.testing.assert_allclose(ours[10], theirs[1], rtol=RTOL, atol=ATOL, err_msg="d loss / d y")
+    for k, name in enumerate(["exp", "log", "sqrt", "rsqrt", "maximum", "minimum", "pow"]):
+        np.testing.assert_allclose(ours[11 + k], theirs[2 + k], rtol=RTOL, atol=ATOL, err_msg=name)
+    log_e, sqrt_e, rsqrt_e, max_e, min_e, pow_e = (ours[12], ours[13], ours[14], ours[15], ours[16], ours[17])
+    assert log_e[0] == -np.inf and np.isnan(sqrt_e[1]) and rsqrt_e[0] == np.inf and pow_e[0] == 1.0
+    assert np.isnan(max_e[2]) and np.isnan(min_e[2])
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_output_shapes_match_tensorflow_inference(name):
     """Our _output_shapes agree with the static shapes TensorFlow infers on import."""

@@ -588,6 +588,42 @@ void write_abs_sign_case(const fs::path& out) {
 }
 
 // ------------------------------------------------------------------------------------------
+// Exp, Log, Sqrt, Rsqrt, Maximum, Minimum, Pow and Transpose: a loss over all of them on positive
+// x and mixed y (fetches: each op, loss, d loss / d x, d loss / d y), then the edge values
+// TensorFlow defines (log(0), sqrt(-1), rsqrt(0), pow(0, 0), NaN in maximum and minimum) on a
+// second input e. tests/interop/test_import_graph_def.py differentiates the loss with TensorFlow.
+
+void write_math_transpose_case(const fs::path& out) {
+  Graph graph;
+  const Shape shape{2, 3};
+  Output x = ops::placeholder(graph, DType::kFloat32, shape, "x");
+  Output y = ops::placeholder(graph, DType::kFloat32, Shape{3}, "y");
+  const std::vector<Output> values = {ops::exp(x), ops::log(x), ops::sqrt(x), ops::rsqrt(x),
+                                      ops::maximum(x, y), ops::minimum(x, y), ops::pow(x, y)};
+  Output t = ops::transpose(x, {1, 0});
+  Output w = ops::constant(graph, Tensor::from_vector<float>(shape, {0.5f, -1.0f, 2.0f, 1.5f, -0.25f, 3.0f}));
+  std::vector<Output> terms;
+  for (const Output& v : values) terms.push_back(ops::reduce_sum(ops::mul(v, w)));
+  terms.push_back(ops::reduce_sum(ops::mul(ops::matmul(t, w), ops::matmul(t, w))));
+  Output loss = ops::add_n(terms, "loss");
+  const std::vector<Output> grads = gradients(loss, {x, y});
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Output e = ops::placeholder(graph, DType::kFloat32, Shape{6}, "e");
+  Output e2 = ops::constant(graph, Tensor::from_vector<float>(Shape{6}, {0.0f, 2.0f, nan, 1.0f, 0.5f, -1.0f}));
+  std::vector<Output> fetches = values;
+  for (Output extra : {t, loss, grads.at(0), grads.at(1), ops::exp(e), ops::log(e), ops::sqrt(e), ops::rsqrt(e),
+                       ops::maximum(e, e2), ops::minimum(e, e2), ops::pow(e, e2), ops::transpose(ops::reshape(e, {2, 3}), {1, 0})}) {
+    fetches.push_back(extra);
+  }
+  Session session(graph, cpu_session());
+  const Tensor x_value = Tensor::from_vector<float>(shape, {0.25f, 1.0f, 2.5f, 0.75f, 4.0f, 1.5f});
+  const Tensor y_value = Tensor::from_vector<float>(Shape{3}, {0.5f, 1.0f, -1.5f});
+  const Tensor e_value = Tensor::from_vector<float>(Shape{6}, {0.0f, -1.0f, 3.0f, inf, -inf, 0.0f});
+  write_case(out / "graphs" / "math_transpose", graph, session, {{x, x_value}, {y, y_value}, {e, e_value}}, fetches);
+}
+
+// ------------------------------------------------------------------------------------------
 // Training cases: a layer shared three times, a dense-label cross-entropy loss, our gradients
 // and one optimizer step. TensorFlow recomputes the gradients with tf.gradients on the imported
 // graph and runs the exported update op (tests/interop/test_training.py).
@@ -952,11 +988,12 @@ int main(int argc, char** argv) {
     write_file(out / "logs_expected.json", expectations_json(runs));
     for (int i = 0; i < num_random; ++i) write_random_graph(out, i, seed + static_cast<uint64_t>(i));
     write_abs_sign_case(out);
+    write_math_transpose_case(out);
     const char* training_cases[] = {"train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw"};
     for (const char* name : training_cases) write_training_case(out, name, seed);
     write_dtype_case(out);
     write_scopes_case(out, seed);
-    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 1 + 5 + 1,
+    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 2 + 5 + 1,
                 out.string().c_str());
     return 0;
   } catch (const std::exception& e) {

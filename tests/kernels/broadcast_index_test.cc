@@ -124,5 +124,26 @@ TEST(ReductionLayoutTest, GatherAndGemvMatchTheCpuSum) {
   }
 }
 
+TEST(StridedIndexTest, TransposeIndexMatchesTheCpuTranspose) {
+  Graph graph;
+  const Shape in_shape{2, 3, 4, 5};
+  const std::vector<int64_t> perm = {3, 1, 0, 2};
+  const std::vector<float> values = iota_values(in_shape.num_elements());
+  Output t = ops::transpose(ops::constant(graph, Tensor::from_vector<float>(in_shape, values)), perm);
+  Session session(graph, SessionOptions{.device = Device::cpu()});
+  const std::vector<float> expected = session.run(t).to_vector<float>();
+  StridedIndex index;
+  ASSERT_TRUE(make_transpose_index(in_shape.dims().data(), in_shape.rank(), perm.data(), index));
+  EXPECT_EQ(index.rank, 4);
+  EXPECT_EQ(index.out_dims[0], 5);
+  EXPECT_EQ(index.out_dims[3], 4);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(values[static_cast<size_t>(index.offset(0, static_cast<int64_t>(i)))], expected[i]) << i;
+  }
+  const int64_t dims9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+  const int64_t perm9[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT_FALSE(make_transpose_index(dims9, 9, perm9, index));
+}
+
 }  // namespace
 }  // namespace scopeflow

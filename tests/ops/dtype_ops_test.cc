@@ -213,8 +213,8 @@ TEST(DTypeErrorTest, MatMulNamesTheDtypeAndWhatIsSupported) {
 // Every differentiable op's case, built on each non-float32 dtype: only the ops that move or
 // convert data accept it (and the arithmetic ones int32); every other op says why not.
 TEST(DTypeErrorTest, EveryFloat32OnlyOpRejectsOtherDtypesAtBuildTime) {
-  const std::set<std::string> any_dtype = {"Cast", "BroadcastTo", "Identity", "Reshape"};
-  const std::set<std::string> also_int32 = {"AddV2", "Sub", "Mul", "Neg", "Square"};
+  const std::set<std::string> any_dtype = {"Cast", "BroadcastTo", "Identity", "Reshape", "Transpose"};
+  const std::set<std::string> also_int32 = {"AddV2", "Sub", "Mul", "Neg", "Square", "Maximum", "Minimum"};
   std::mt19937 rng(1);
   for (const test::OpGradientCase& c : test::op_gradient_cases()) {
     for (DType dtype : kAllDTypes) {

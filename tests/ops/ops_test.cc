@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -1021,6 +1022,215 @@ TEST(ElementwiseFunctorsTest, Arithmetic) {
   EXPECT_EQ(add(int64_t{1} << 40, int64_t{1}), (int64_t{1} << 40) + 1);
   EXPECT_EQ(sub(int64_t{0}, int64_t{1} << 40), -(int64_t{1} << 40));
   EXPECT_EQ(mul(int64_t{1} << 20, int64_t{1} << 20), int64_t{1} << 40);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exp, Log, Sqrt, Rsqrt, Maximum, Minimum, Pow, Transpose
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// Runs binary `op` on two constants.
+Tensor run_binary(Output (*op)(Output, Output, std::string_view), const Tensor& x, const Tensor& y) {
+  Graph g;
+  return run_one(g, op(ops::constant(g, x), ops::constant(g, y), ""));
+}
+
+TEST(MathOpTest, ExpLogSqrtRsqrtValues) {
+  const std::vector<float> x = {0.0f, 1.0f, 4.0f, 0.25f, -1.0f, kInf, -kInf, kNaN};
+  const std::vector<float> e = run_unary(ops::exp, x).to_vector<float>();
+  const std::vector<float> l = run_unary(ops::log, x).to_vector<float>();
+  const std::vector<float> s = run_unary(ops::sqrt, x).to_vector<float>();
+  const std::vector<float> r = run_unary(ops::rsqrt, x).to_vector<float>();
+  EXPECT_EQ(e[0], 1.0f);
+  EXPECT_NEAR(e[1], 2.718281828f, 1e-6f);
+  EXPECT_NEAR(e[4], 0.367879441f, 1e-7f);
+  EXPECT_EQ(e[5], kInf);
+  EXPECT_EQ(e[6], 0.0f);
+  EXPECT_TRUE(std::isnan(e[7]));
+  EXPECT_EQ(run_unary(ops::exp, {100.0f, -200.0f}).to_vector<float>(), (std::vector<float>{kInf, 0.0f}));
+  EXPECT_EQ(l[0], -kInf);  // TensorFlow: log(0) = -inf
+  EXPECT_EQ(l[1], 0.0f);
+  EXPECT_NEAR(l[2], 1.386294361f, 1e-6f);
+  EXPECT_TRUE(std::isnan(l[4]));  // log of a negative number is NaN
+  EXPECT_EQ(l[5], kInf);
+  EXPECT_TRUE(std::isnan(l[6]));
+  EXPECT_TRUE(std::isnan(l[7]));
+  EXPECT_EQ(s[0], 0.0f);
+  EXPECT_EQ(s[2], 2.0f);
+  EXPECT_EQ(s[3], 0.5f);
+  EXPECT_TRUE(std::isnan(s[4]));  // sqrt(-1) = NaN
+  EXPECT_EQ(s[5], kInf);
+  EXPECT_TRUE(std::isnan(s[7]));
+  EXPECT_EQ(r[0], kInf);  // rsqrt(0) = inf
+  EXPECT_EQ(r[1], 1.0f);
+  EXPECT_EQ(r[2], 0.5f);
+  EXPECT_EQ(r[3], 2.0f);
+  EXPECT_TRUE(std::isnan(r[4]));
+  EXPECT_EQ(r[5], 0.0f);
+  EXPECT_TRUE(std::isnan(r[7]));
+  const std::vector<float> neg_zero = run_unary(ops::rsqrt, {-0.0f}).to_vector<float>();
+  EXPECT_EQ(neg_zero[0], -kInf);  // 1 / sqrt(-0) = 1 / -0
+}
+
+TEST(MathOpTest, UnaryNodesAndDtypeErrors) {
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{2, 3}, "x");
+  EXPECT_EQ(ops::exp(x).node->name(), "Exp");
+  EXPECT_EQ(ops::log(x).node->name(), "Log");
+  EXPECT_EQ(ops::sqrt(x).node->name(), "Sqrt");
+  EXPECT_EQ(ops::rsqrt(x, "r").node->name(), "r");
+  EXPECT_EQ(ops::rsqrt(x).node->op(), "Rsqrt");
+  EXPECT_EQ(ops::exp(x).shape(), Shape({2, 3}));
+  Output i = ops::placeholder(g, DType::kInt32, Shape{2}, "i");
+  expect_builder_error([&] { ops::exp(i); }, "exp", {"int32", "only float32"});
+  expect_builder_error([&] { ops::log(i); }, "log", {"int32"});
+  expect_builder_error([&] { ops::sqrt(i); }, "sqrt", {"int32"});
+  expect_builder_error([&] { ops::rsqrt(i); }, "rsqrt", {"int32"});
+  expect_builder_error([&] { ops::exp(Output{}); }, "exp", {"null"});
+}
+
+TEST(MathOpTest, MaximumMinimumBroadcastAndPropagateNaN) {
+  const Tensor x = Tensor::from_vector<float>(Shape{2, 3}, {1.0f, -2.0f, kNaN, 4.0f, 0.0f, -kInf});
+  const Tensor y = Tensor::from_vector<float>(Shape{3}, {0.5f, kNaN, 3.0f});
+  const std::vector<float> mx = run_binary(ops::maximum, x, y).to_vector<float>();
+  const std::vector<float> mn = run_binary(ops::minimum, x, y).to_vector<float>();
+  // NaN on either side gives NaN, as TensorFlow's Maximum and Minimum do.
+  EXPECT_EQ(mx[0], 1.0f);
+  EXPECT_TRUE(std::isnan(mx[1]));
+  EXPECT_TRUE(std::isnan(mx[2]));
+  EXPECT_EQ(mx[3], 4.0f);
+  EXPECT_TRUE(std::isnan(mx[4]));
+  EXPECT_EQ(mx[5], 3.0f);
+  EXPECT_EQ(mn[0], 0.5f);
+  EXPECT_TRUE(std::isnan(mn[1]));
+  EXPECT_TRUE(std::isnan(mn[2]));
+  EXPECT_EQ(mn[3], 0.5f);
+  EXPECT_TRUE(std::isnan(mn[4]));
+  EXPECT_EQ(mn[5], -kInf);
+  // Integers, broadcast on both sides.
+  const Tensor a = Tensor::from_vector<int32_t>(Shape{2, 1}, {1, 5});
+  const Tensor b = Tensor::from_vector<int32_t>(Shape{1, 3}, {0, 3, 7});
+  EXPECT_THAT(run_binary(ops::maximum, a, b).to_vector<int32_t>(), ElementsAre(1, 3, 7, 5, 5, 7));
+  EXPECT_THAT(run_binary(ops::minimum, a, b).to_vector<int32_t>(), ElementsAre(0, 1, 1, 0, 3, 5));
+  const Tensor c = Tensor::from_vector<int64_t>(Shape{2}, {int64_t{1} << 40, -3});
+  EXPECT_THAT(run_binary(ops::maximum, c, Tensor::scalar<int64_t>(0)).to_vector<int64_t>(),
+              ElementsAre(int64_t{1} << 40, 0));
+}
+
+TEST(MathOpTest, PowValuesAndEdgeCases) {
+  const Tensor x = Tensor::from_vector<float>(Shape{8}, {0.0f, 2.0f, 4.0f, -2.0f, -2.0f, 0.0f, kInf, 1.0f});
+  const Tensor y = Tensor::from_vector<float>(Shape{8}, {0.0f, 3.0f, 0.5f, 2.0f, 0.5f, -1.0f, -1.0f, kNaN});
+  const std::vector<float> z = run_binary(ops::pow, x, y).to_vector<float>();
+  EXPECT_EQ(z[0], 1.0f);  // pow(0, 0) = 1
+  EXPECT_EQ(z[1], 8.0f);
+  EXPECT_EQ(z[2], 2.0f);
+  EXPECT_EQ(z[3], 4.0f);
+  EXPECT_TRUE(std::isnan(z[4]));  // a negative base to a non-integer power
+  EXPECT_EQ(z[5], kInf);
+  EXPECT_EQ(z[6], 0.0f);
+  EXPECT_EQ(z[7], 1.0f);  // pow(1, NaN) = 1, as C and TensorFlow define it
+  // Broadcast exponent.
+  EXPECT_THAT(run_binary(ops::pow, Tensor::from_vector<float>(Shape{2, 2}, {1, 2, 3, 4}),
+                         Tensor::from_vector<float>(Shape{2}, {2, 0.5f}))
+                  .to_vector<float>(),
+              ElementsAre(1.0f, std::sqrt(2.0f), 9.0f, 2.0f));
+}
+
+TEST(MathOpTest, BinaryNodesAndErrors) {
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{2, 3}, "x");
+  Output y = ops::placeholder(g, DType::kFloat32, Shape{4}, "y");
+  Output i = ops::placeholder(g, DType::kInt32, Shape{3}, "i");
+  Output m = ops::maximum(x, x);
+  EXPECT_EQ(m.node->op(), "Maximum");
+  EXPECT_EQ(m.node->name(), "Maximum");
+  EXPECT_EQ(m.node->attr<DType>("T"), DType::kFloat32);
+  EXPECT_EQ(ops::minimum(x, x).node->name(), "Minimum");
+  EXPECT_EQ(ops::pow(x, x).node->name(), "Pow");
+  expect_builder_error([&] { ops::maximum(x, y); }, "maximum", {"(2, 3)", "(4,)", "broadcast"});
+  expect_builder_error([&] { ops::minimum(x, i); }, "minimum", {"float32", "int32"});
+  expect_builder_error([&] { ops::pow(i, i); }, "pow", {"int32", "only float32"});
+  expect_builder_error([&] { ops::pow(x, Output{}); }, "pow", {"null"});
+}
+
+TEST(TransposeTest, PermutesValuesOfEveryDtype) {
+  Graph g;
+  // (2, 3, 4) -> perm {2, 0, 1} -> (4, 2, 3): out[k][i][j] = in[i][j][k].
+  std::vector<float> values(24);
+  std::iota(values.begin(), values.end(), 0.0f);
+  Output x = ops::constant(g, Tensor::from_vector<float>(Shape{2, 3, 4}, values));
+  Output t = ops::transpose(x, {2, 0, 1});
+  EXPECT_EQ(t.shape(), Shape({4, 2, 3}));
+  const std::vector<float> out = run_one(g, t).to_vector<float>();
+  for (int k = 0; k < 4; ++k) {
+    for (int i = 0; i < 2; ++i) {
+      for (int j = 0; j < 3; ++j) EXPECT_EQ(out[static_cast<size_t>(k * 6 + i * 3 + j)], values[static_cast<size_t>(i * 12 + j * 4 + k)]);
+    }
+  }
+  // A matrix, on int64, bool and float16.
+  Output m = ops::constant(g, Tensor::from_vector<int64_t>(Shape{2, 3}, {1, 2, 3, 4, 5, 6}));
+  EXPECT_THAT(run_one(g, ops::transpose(m, {1, 0})).to_vector<int64_t>(), ElementsAre(1, 4, 2, 5, 3, 6));
+  Output b = ops::constant(g, Tensor::from_vector<bool>(Shape{1, 2}, {true, false}));
+  const Tensor bt = run_one(g, ops::transpose(b, {1, 0}));
+  EXPECT_EQ(bt.shape(), Shape({2, 1}));
+  EXPECT_THAT(bt.to_vector<bool>(), ElementsAre(true, false));
+  Output h = ops::cast(ops::constant(g, Tensor::from_vector<float>(Shape{2, 2}, {1, 2, 3, 4})), DType::kFloat16);
+  EXPECT_THAT(run_one(g, ops::cast(ops::transpose(h, {1, 0}), DType::kFloat32)).to_vector<float>(),
+              ElementsAre(1, 3, 2, 4));
+  // Identity permutation, a scalar, an empty tensor, and rank 9 (beyond the fixed index).
+  EXPECT_EQ(run_one(g, ops::transpose(x, {0, 1, 2})).to_vector<float>(), values);
+  EXPECT_EQ(run_one(g, ops::transpose(ops::scalar(g, 3.0f), {})).to_vector<float>(), std::vector<float>{3.0f});
+  Output empty = ops::constant(g, Tensor(DType::kFloat32, Shape{0, 3}));
+  EXPECT_EQ(run_one(g, ops::transpose(empty, {1, 0})).shape(), Shape({3, 0}));
+  Output big = ops::reshape(ops::constant(g, Tensor::from_vector<float>(Shape{4}, {1, 2, 3, 4})), {1, 1, 1, 2, 1, 1, 1, 2, 1});
+  Output big_t = ops::transpose(big, {7, 1, 2, 3, 4, 5, 6, 0, 8});
+  EXPECT_EQ(big_t.shape(), Shape({2, 1, 1, 2, 1, 1, 1, 1, 1}));
+  EXPECT_THAT(run_one(g, big_t).to_vector<float>(), ElementsAre(1, 3, 2, 4));
+}
+
+TEST(TransposeTest, NodesAndPermErrors) {
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{2, 3, 4}, "x");
+  Output t = ops::transpose(x, {1, 2, 0});
+  EXPECT_EQ(t.node->op(), "Transpose");
+  EXPECT_EQ(t.node->name(), "transpose");
+  EXPECT_EQ(t.node->attr<DType>("T"), DType::kFloat32);
+  EXPECT_EQ(t.node->attr<DType>("Tperm"), DType::kInt32);
+  EXPECT_EQ(t.node->input(1).node->name(), "transpose/perm");
+  EXPECT_EQ(t.node->input(1).node->op(), "Const");
+  EXPECT_EQ(ops::transpose(x, {0, 1, 2}).node->name(), "transpose_1");
+  expect_builder_error([&] { ops::transpose(x, {0, 1}); }, "transpose",
+                       {"perm [0, 1] is not a permutation of 0..rank-1", "(2, 3, 4)", "rank 3"});
+  expect_builder_error([&] { ops::transpose(x, {0, 1, 1}); }, "transpose", {"perm [0, 1, 1] is not a permutation"});
+  expect_builder_error([&] { ops::transpose(x, {0, 1, 3}); }, "transpose", {"not a permutation"});
+  expect_builder_error([&] { ops::transpose(x, {-1, 0, 1}); }, "transpose", {"not a permutation"});
+  expect_builder_error([&] { ops::transpose(Output{}, {0}); }, "transpose", {"null"});
+  // A perm that is not a Const, and an int64 perm built by hand.
+  NodeSpec spec;
+  spec.op = "Transpose";
+  spec.inputs = {x, ops::placeholder(g, DType::kInt32, Shape{3}, "p")};
+  spec.attrs = {{"T", DType::kFloat32}, {"Tperm", DType::kInt32}};
+  expect_builder_error([&] { g.add_node(spec); }, "transpose", {"perm must be a constant"});
+  spec.inputs[1] = ops::constant(g, Tensor::from_vector<int64_t>(Shape{3}, {2, 1, 0}));
+  spec.attrs = {{"T", DType::kFloat32}, {"Tperm", DType::kInt64}};
+  EXPECT_EQ(g.add_node(spec)->output_shape(0), Shape({4, 3, 2}));
+  spec.inputs[1] = ops::constant(g, Tensor::from_vector<float>(Shape{3}, {2, 1, 0}));
+  expect_builder_error([&] { g.add_node(spec); }, "transpose", {"float32", "int32"});
+}
+
+TEST(ElementwiseFunctorsTest, MathFunctors) {
+  EXPECT_EQ(functors::Exp{}(0.0f), 1.0f);
+  EXPECT_EQ(functors::Log{}(0.0f), -kInf);
+  EXPECT_TRUE(std::isnan(functors::Sqrt{}(-1.0f)));
+  EXPECT_EQ(functors::Rsqrt{}(0.0f), kInf);
+  EXPECT_EQ(functors::Pow{}(0.0f, 0.0f), 1.0f);
+  EXPECT_TRUE(std::isnan(functors::Maximum{}(kNaN, 1.0f)));
+  EXPECT_TRUE(std::isnan(functors::Maximum{}(1.0f, kNaN)));
+  EXPECT_TRUE(std::isnan(functors::Minimum{}(kNaN, 1.0f)));
+  EXPECT_TRUE(std::isnan(functors::Minimum{}(1.0f, kNaN)));
+  EXPECT_EQ(functors::Maximum{}(int32_t{-3}, int32_t{2}), 2);
+  EXPECT_EQ(functors::Minimum{}(int64_t{-3}, int64_t{2}), -3);
 }
 
 }  // namespace

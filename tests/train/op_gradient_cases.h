@@ -22,6 +22,7 @@ struct OpGradientCase {
   std::vector<Shape> shapes;
   std::function<Output(std::vector<Output>&)> build;
   float min_abs = 0.0f;  // keep inputs away from kinks
+  float low = -1.0f;     // inputs are drawn from [low, 1]: positive for Log, Sqrt, Rsqrt
 };
 
 inline std::vector<OpGradientCase> op_gradient_cases() {
@@ -49,6 +50,16 @@ inline std::vector<OpGradientCase> op_gradient_cases() {
       // |x| >= 0.05 keeps the central differences (step 0.01) off the kink and the step at 0.
       {"Abs", "Abs", {Shape{3, 4}}, [](auto& in) { return abs(in[0]); }, 0.05f},
       {"Sign", "Sign", {Shape{3, 4}}, [](auto& in) { return sign(in[0]); }, 0.05f},
+      {"Exp", "Exp", {Shape{3, 4}}, [](auto& in) { return exp(in[0]); }},
+      {"Log", "Log", {Shape{3, 4}}, [](auto& in) { return log(in[0]); }, 0.0f, 0.2f},
+      {"Sqrt", "Sqrt", {Shape{3, 4}}, [](auto& in) { return sqrt(in[0]); }, 0.0f, 0.2f},
+      {"Rsqrt", "Rsqrt", {Shape{3, 4}}, [](auto& in) { return rsqrt(in[0]); }, 0.0f, 0.2f},
+      // Random inputs almost never tie, so the central differences stay on one side of x == y.
+      {"MaximumBroadcast", "Maximum", {Shape{3, 4}, Shape{4}}, [](auto& in) { return maximum(in[0], in[1]); }},
+      {"MinimumBroadcast", "Minimum", {Shape{3, 1}, Shape{1, 4}}, [](auto& in) { return minimum(in[0], in[1]); }},
+      {"PowBroadcast", "Pow", {Shape{2, 3}, Shape{3}}, [](auto& in) { return pow(in[0], in[1]); }, 0.0f, 0.2f},
+      {"Transpose", "Transpose", {Shape{2, 3, 4}}, [](auto& in) { return transpose(in[0], {2, 0, 1}); }},
+      {"TransposeMatrix", "Transpose", {Shape{3, 5}}, [](auto& in) { return transpose(in[0], {1, 0}); }},
       {"Cast", "Cast", {Shape{4}}, [](auto& in) { return cast(in[0], DType::kFloat32); }},
       {"BroadcastTo", "BroadcastTo", {Shape{3, 1}}, [](auto& in) { return broadcast_to(in[0], Shape{2, 3, 4}); }},
       {"Identity", "Identity", {Shape{2, 2}}, [](auto& in) { return identity(in[0]); }},
@@ -94,7 +105,7 @@ inline OpCaseGraph build_op_case(Graph& graph, const OpGradientCase& c, std::mt1
   for (size_t i = 0; i < c.shapes.size(); ++i) {
     Output p = ops::placeholder(graph, DType::kFloat32, c.shapes[i], absl::StrCat("x", i));
     built.inputs.push_back(p);
-    built.feeds.emplace_back(p, random_tensor(c.shapes[i], rng, -1.0f, 1.0f, c.min_abs));
+    built.feeds.emplace_back(p, random_tensor(c.shapes[i], rng, c.low, 1.0f, c.min_abs));
   }
   built.y = c.build(built.inputs);
   built.loss = ops::reduce_sum(ops::mul(built.y, ops::constant(graph, random_tensor(built.y.shape(), rng))));
