@@ -182,6 +182,17 @@ constexpr decltype(auto) dispatch_dtype(DType dtype, F&& f) {
   throw_invalid_dtype(dtype);
 }
 
+/// True for the dtypes of indices and labels (int32, int64).
+constexpr bool is_index_dtype(DType dtype) { return dtype == DType::kInt32 || dtype == DType::kInt64; }
+
+/// dispatch_dtype for index and label tensors: int32 or int64; other dtypes are an error.
+template <typename F>
+constexpr decltype(auto) dispatch_index_dtype(DType dtype, F&& f) {
+  if (dtype == DType::kInt32) return f.template operator()<int32_t>();
+  if (dtype == DType::kInt64) return f.template operator()<int64_t>();
+  throw_invalid_dtype(dtype);
+}
+
 /// Size of one element in bytes.
 constexpr size_t dtype_size(DType dtype) {
   // A capture default: nvcc warns about the function-pointer conversion of captureless ones.

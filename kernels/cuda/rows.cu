@@ -162,15 +162,11 @@ cudaError_t launch_sparse_softmax_cross_entropy(const float* logits, const void*
                                                 unsigned long long* first_bad_row,
                                                 cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
-  if (label_dtype == DType::kInt32) {
+  if (!is_index_dtype(label_dtype)) return cudaErrorInvalidValue;
+  dispatch_index_dtype(label_dtype, [&]<class Label>() {
     sparse_softmax_cross_entropy_kernel<<<row_blocks(rows), kRowThreads, 0, stream>>>(
-        logits, static_cast<const int32_t*>(labels), loss, backprop, rows, classes, first_bad_row);
-  } else if (label_dtype == DType::kInt64) {
-    sparse_softmax_cross_entropy_kernel<<<row_blocks(rows), kRowThreads, 0, stream>>>(
-        logits, static_cast<const int64_t*>(labels), loss, backprop, rows, classes, first_bad_row);
-  } else {
-    return cudaErrorInvalidValue;
-  }
+        logits, static_cast<const Label*>(labels), loss, backprop, rows, classes, first_bad_row);
+  });
   return cudaGetLastError();
 }
 
@@ -180,13 +176,10 @@ cudaError_t launch_arg_max(const float* x, void* out, DType out_dtype, int64_t o
   if (n == 0) return cudaSuccess;
   const unsigned int blocks =
       static_cast<unsigned int>(std::min<int64_t>((n + kRowThreads - 1) / kRowThreads, 65535 * 8));
-  if (out_dtype == DType::kInt32) {
-    arg_max_kernel<<<blocks, kRowThreads, 0, stream>>>(x, static_cast<int32_t*>(out), outer, extent, inner);
-  } else if (out_dtype == DType::kInt64) {
-    arg_max_kernel<<<blocks, kRowThreads, 0, stream>>>(x, static_cast<int64_t*>(out), outer, extent, inner);
-  } else {
-    return cudaErrorInvalidValue;
-  }
+  if (!is_index_dtype(out_dtype)) return cudaErrorInvalidValue;
+  dispatch_index_dtype(out_dtype, [&]<class Index>() {
+    arg_max_kernel<<<blocks, kRowThreads, 0, stream>>>(x, static_cast<Index*>(out), outer, extent, inner);
+  });
   return cudaGetLastError();
 }
 

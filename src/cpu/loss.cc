@@ -89,11 +89,7 @@ void arg_max(KernelContext& ctx) {
   const Tensor& in = ctx.inputs[0];
   const int64_t axis = ctx.attr<AxesAttrs>().axes.at(0);
   Tensor& out = ctx.outputs[0];
-  if (out.dtype() == DType::kInt32) {
-    arg_max_typed<int32_t>(in, axis, out);
-  } else {
-    arg_max_typed<int64_t>(in, axis, out);
-  }
+  dispatch_index_dtype(out.dtype(), [&]<class Index>() { arg_max_typed<Index>(in, axis, out); });
 }
 
 void log_softmax(KernelContext& ctx) {
@@ -126,11 +122,7 @@ void softmax_cross_entropy(KernelContext& ctx) {
 }
 
 void sparse_softmax_cross_entropy(KernelContext& ctx) {
-  if (ctx.inputs[1].dtype() == DType::kInt32) {
-    sparse_xent_typed<int32_t>(ctx);
-  } else {
-    sparse_xent_typed<int64_t>(ctx);
-  }
+  dispatch_index_dtype(ctx.inputs[1].dtype(), [&]<class Label>() { sparse_xent_typed<Label>(ctx); });
 }
 
 }  // namespace scopeflow::cpu
