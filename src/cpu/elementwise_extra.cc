@@ -62,8 +62,8 @@ void broadcast_typed(const Tensor& in, Tensor& out) {
   broadcast_binary(src, in.shape(), src, in.shape(), out.data<T>(), out.shape(), [](T x, T) { return x; });
 }
 
-// out (perm applied to in's dims) = in read with permuted strides: an odometer over the outer
-// output dimensions, a strided loop over the last one; no heap use up to kMaxIndexRank.
+// out (perm applied to in's dims) = in read with permuted strides, through the broadcasting
+// kernels' row walk (no heap use up to kMaxIndexRank).
 template <typename T>
 void transpose_typed(const Tensor& in, Tensor& out, const std::vector<int64_t>& perm) {
   const int64_t n = out.num_elements();
@@ -75,41 +75,21 @@ void transpose_typed(const Tensor& in, Tensor& out, const std::vector<int64_t>& 
     dst[0] = src[0];
     return;
   }
-  int64_t fixed[3][kMaxIndexRank];
-  std::vector<int64_t> large;
-  int64_t* in_strides = fixed[0];
-  int64_t* strides = fixed[1];  // input stride of each output dimension
-  int64_t* index = fixed[2];
-  if (rank > kMaxIndexRank) {
-    large.resize(3 * static_cast<size_t>(rank));
-    in_strides = large.data();
-    strides = in_strides + rank;
-    index = strides + rank;
-  }
+  DimArrays<2> arrays(rank);
+  int64_t* in_strides = arrays[0];
+  int64_t* strides = arrays[1];  // input stride of each output dimension
   const int64_t* in_dims = in.shape().dims().data();
-  const int64_t* dims = out.shape().dims().data();
   int64_t stride = 1;
   for (int d = rank - 1; d >= 0; --d) {
     in_strides[d] = stride;
     stride *= in_dims[d];
   }
-  for (int d = 0; d < rank; ++d) {
-    strides[d] = in_strides[perm[static_cast<size_t>(d)]];
-    index[d] = 0;
-  }
-  const int64_t inner = dims[rank - 1];
+  for (int d = 0; d < rank; ++d) strides[d] = in_strides[perm[static_cast<size_t>(d)]];
+  const int64_t inner = out.shape().dims()[static_cast<size_t>(rank - 1)];
   const int64_t step = strides[rank - 1];
-  int64_t offset = 0;
-  for (int64_t base = 0; base < n; base += inner) {
-    for (int64_t j = 0; j < inner; ++j) dst[base + j] = src[offset + j * step];
-    for (int d = rank - 2; d >= 0; --d) {
-      ++index[d];
-      offset += strides[d];
-      if (index[d] < dims[d]) break;
-      offset -= strides[d] * index[d];
-      index[d] = 0;
-    }
-  }
+  for_each_row<1>(out.shape().dims().data(), rank, n, {strides}, [&](int64_t base, const std::array<int64_t, 1>& at) {
+    for (int64_t j = 0; j < inner; ++j) dst[base + j] = src[at[0] + j * step];
+  });
 }
 
 }  // namespace

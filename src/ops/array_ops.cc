@@ -168,32 +168,28 @@ Output identity(Output x, std::string_view name) {
 Output reshape(Output x, std::vector<int64_t> shape, std::string_view name) {
   Graph& graph = op_util::graph_of(x, "reshape");
   // TensorFlow names the converted shape list "<op>/shape" inside the op's own scope.
-  const std::string op_name =
-      graph.unique_name(graph.current_name_scope() + std::string(name.empty() ? "Reshape" : name));
+  const std::string op_name = op_util::scoped_op_name(graph, name, "Reshape");
   std::vector<int32_t> dims32;
   for (int64_t d : shape) {
     if (d < -1 || d > INT32_MAX) throw_invalid("reshape", "target dimension ", d, " is invalid");
     dims32.push_back(static_cast<int32_t>(d));
   }
-  Tensor dims = Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(dims32.size())}, dims32);
-  Output shape_node = op_util::make_exact(graph, "Const", {}, {{"value", dims}, {"dtype", DType::kInt32}},
-                                          graph.unique_name(absl::StrCat(op_name, "/shape")));
+  Output shape_node = op_util::int32_const_input(
+      graph, op_name, "shape", Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(dims32.size())}, dims32));
   return op_util::make_exact(graph, "Reshape", {x, shape_node},
                              {{"T", x.dtype()}, {"Tshape", DType::kInt32}}, op_name);
 }
 
 Output broadcast_to(Output x, Shape shape, std::string_view name) {
   Graph& graph = op_util::graph_of(x, "broadcast_to");
-  const std::string op_name =
-      graph.unique_name(graph.current_name_scope() + std::string(name.empty() ? "BroadcastTo" : name));
+  const std::string op_name = op_util::scoped_op_name(graph, name, "BroadcastTo");
   std::vector<int32_t> dims32;
   for (int64_t d : shape.dims()) {
     if (d > INT32_MAX) throw_invalid("broadcast_to", "dimension ", d, " is too large");
     dims32.push_back(static_cast<int32_t>(d));
   }
-  Tensor dims = Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(dims32.size())}, dims32);
-  Output shape_node = op_util::make_exact(graph, "Const", {}, {{"value", dims}, {"dtype", DType::kInt32}},
-                                          graph.unique_name(absl::StrCat(op_name, "/shape")));
+  Output shape_node = op_util::int32_const_input(
+      graph, op_name, "shape", Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(dims32.size())}, dims32));
   return op_util::make_exact(graph, "BroadcastTo", {x, shape_node},
                              {{"T", x.dtype()}, {"Tidx", DType::kInt32}}, op_name);
 }
@@ -201,16 +197,14 @@ Output broadcast_to(Output x, Shape shape, std::string_view name) {
 Output transpose(Output x, std::vector<int64_t> perm, std::string_view name) {
   Graph& graph = op_util::graph_of(x, "transpose");
   // TensorFlow names the converted perm list "<op>/perm" inside the op's own scope.
-  const std::string op_name =
-      graph.unique_name(graph.current_name_scope() + std::string(name.empty() ? "transpose" : name));
+  const std::string op_name = op_util::scoped_op_name(graph, name, "transpose");
   std::vector<int32_t> perm32;
   for (int64_t d : perm) {
     if (d < INT32_MIN || d > INT32_MAX) throw_invalid("transpose", "perm entry ", d, " is out of range");
     perm32.push_back(static_cast<int32_t>(d));
   }
-  Tensor perm_tensor = Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(perm32.size())}, perm32);
-  Output perm_node = op_util::make_exact(graph, "Const", {}, {{"value", perm_tensor}, {"dtype", DType::kInt32}},
-                                         graph.unique_name(absl::StrCat(op_name, "/perm")));
+  Output perm_node = op_util::int32_const_input(
+      graph, op_name, "perm", Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(perm32.size())}, perm32));
   return op_util::make_exact(graph, "Transpose", {x, perm_node},
                              {{"T", x.dtype()}, {"Tperm", DType::kInt32}}, op_name);
 }

@@ -92,11 +92,10 @@ Output reduction(std::string op, std::string_view builder, Output x,
   } else {
     for (int i = 0; i < x.shape().rank(); ++i) values.push_back(i);
   }
-  const std::string op_name =
-      graph.unique_name(graph.current_name_scope() + (name.empty() ? op : std::string(name)));
-  Tensor axes_tensor = Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(values.size())}, values);
-  Output axes_node = op_util::make_exact(graph, "Const", {}, {{"value", axes_tensor}, {"dtype", DType::kInt32}},
-                                         graph.unique_name(absl::StrCat(op_name, "/reduction_indices")));
+  const std::string op_name = op_util::scoped_op_name(graph, name, op);
+  Output axes_node = op_util::int32_const_input(
+      graph, op_name, "reduction_indices",
+      Tensor::from_vector<int32_t>(Shape{static_cast<int64_t>(values.size())}, values));
   return op_util::make_exact(graph, std::move(op), {x, axes_node},
                              {{"keep_dims", keep_dims}, {"T", x.dtype()}, {"Tidx", DType::kInt32}},
                              op_name);
@@ -359,11 +358,9 @@ Output equal(Output x, Output y, std::string_view name) {
 Output argmax(Output x, int64_t axis, DType output_type, std::string_view name) {
   Graph& graph = op_util::graph_of(x, "argmax");
   if (axis < INT32_MIN || axis > INT32_MAX) throw_invalid("argmax", "axis ", axis, " is out of range");
-  const std::string op_name =
-      graph.unique_name(graph.current_name_scope() + (name.empty() ? std::string("ArgMax") : std::string(name)));
-  Output dimension = op_util::make_exact(
-      graph, "Const", {}, {{"value", Tensor::scalar<int32_t>(static_cast<int32_t>(axis))}, {"dtype", DType::kInt32}},
-      graph.unique_name(absl::StrCat(op_name, "/dimension")));
+  const std::string op_name = op_util::scoped_op_name(graph, name, "ArgMax");
+  Output dimension =
+      op_util::int32_const_input(graph, op_name, "dimension", Tensor::scalar<int32_t>(static_cast<int32_t>(axis)));
   return op_util::make_exact(graph, "ArgMax", {x, dimension},
                              {{"T", x.dtype()}, {"Tidx", DType::kInt32}, {"output_type", output_type}},
                              op_name);

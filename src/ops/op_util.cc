@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "core/strings.h"
 
 namespace scopeflow::op_util {
 
@@ -25,6 +26,15 @@ Output make_exact(Graph& graph, std::string op, std::vector<Output> inputs, Attr
   spec.inputs = std::move(inputs);
   spec.attrs = std::move(attrs);
   return graph.add_node(std::move(spec))->output(0);
+}
+
+std::string scoped_op_name(Graph& graph, std::string_view name, std::string_view default_name) {
+  return graph.unique_name(absl::StrCat(graph.current_name_scope(), to_absl(name.empty() ? default_name : name)));
+}
+
+Output int32_const_input(Graph& graph, const std::string& op_name, std::string_view suffix, Tensor value) {
+  return make_exact(graph, "Const", {}, {{"value", std::move(value)}, {"dtype", DType::kInt32}},
+                    graph.unique_name(absl::StrCat(op_name, "/", to_absl(suffix))));
 }
 
 Graph& graph_of(const Output& x, std::string_view where) {

@@ -18,6 +18,13 @@ Output make_exact(Graph& graph, std::string op, std::vector<Output> inputs, Attr
 /// The graph of `x`; throws Error naming `where` when x is a null output.
 Graph& graph_of(const Output& x, std::string_view where);
 
+/// The full name of an op that owns Const inputs: `name` (else `default_name`) in the current
+/// name scope, made unique.
+std::string scoped_op_name(Graph& graph, std::string_view name, std::string_view default_name);
+/// An int32 Const input of op `op_name`, named "<op_name>/<suffix>" as TensorFlow names the
+/// lists it converts (Reshape's shape, Transpose's perm, a reduction's indices).
+Output int32_const_input(Graph& graph, const std::string& op_name, std::string_view suffix, Tensor value);
+
 /// Shape inference of a float32 elementwise unary op (Relu, Abs, ...): same dtype and shape.
 std::vector<OutputSpec> infer_float_unary(const InferenceContext& ctx);
 
