@@ -1,30 +1,17 @@
-// Elementwise, broadcasting, cast and optimizer-update kernels: grid-stride loops over the
-// functors the CPU kernels use.
+// CUDA elementwise family: grid-stride loops over the functors the CPU kernels use.
 
-#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/elementwise.h"
 
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <type_traits>
 
+#include "kernels/cuda/grid.cuh"
 #include "kernels/elementwise_functors.h"
 
 namespace scopeflow::cuda {
 
 namespace {
-
-constexpr int kThreads = 256;
-
-// Enough blocks to cover n once, capped; the grid-stride loops cover the rest.
-unsigned int blocks_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned int>(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535 * 8));
-}
-
-#define SCOPEFLOW_GRID_STRIDE(i, n)                                                         \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 template <typename T, typename F>
 __global__ void unary_kernel(const T* in, T* out, int64_t n, F f) {
@@ -48,11 +35,6 @@ __global__ void cast_kernel(const From* in, To* out, int64_t n) {
   SCOPEFLOW_GRID_STRIDE(i, n) { out[i] = cast_fn(in[i]); }
 }
 
-template <typename T>
-__global__ void gather_kernel(const T* in, T* out, StridedIndex index, int64_t n) {
-  SCOPEFLOW_GRID_STRIDE(i, n) { out[i] = in[index.offset(0, i)]; }
-}
-
 __global__ void bias_add_kernel(const float* value, const float* bias, float* out, int64_t n,
                                 int64_t channels) {
   const functors::Add add_fn;
@@ -66,37 +48,6 @@ __global__ void accumulate_kernel(float* dst, const float* src, int64_t n) {
 
 __global__ void fill_kernel(float* dst, float value, int64_t n) {
   SCOPEFLOW_GRID_STRIDE(i, n) { dst[i] = value; }
-}
-
-__global__ void assign_sub_kernel(float* ref, const float* value, int64_t n) {
-  const functors::Sub sub_fn;
-  SCOPEFLOW_GRID_STRIDE(i, n) { ref[i] = sub_fn(ref[i], value[i]); }
-}
-
-__global__ void apply_gradient_descent_kernel(float* var, const float* alpha, const float* grad,
-                                              int64_t n) {
-  const functors::ApplyGradientDescent update{*alpha};
-  SCOPEFLOW_GRID_STRIDE(i, n) { update(var[i], grad[i]); }
-}
-
-__global__ void apply_momentum_kernel(float* var, float* accum, const float* lr,
-                                      const float* grad, const float* momentum,
-                                      bool use_nesterov, int64_t n) {
-  const functors::ApplyMomentum update{*lr, *momentum, use_nesterov};
-  SCOPEFLOW_GRID_STRIDE(i, n) { update(var[i], accum[i], grad[i]); }
-}
-
-struct AdamScalars {
-  const float* values[6];  // beta1_power, beta2_power, lr, beta1, beta2, epsilon
-};
-
-__global__ void apply_adam_kernel(float* var, float* m, float* v, AdamScalars scalars,
-                                  const float* grad, bool use_nesterov, int64_t n) {
-  const float lr_t = functors::adam_step_size(*scalars.values[2], *scalars.values[0],
-                                              *scalars.values[1]);
-  const functors::ApplyAdam update{lr_t, *scalars.values[3], *scalars.values[4],
-                                   *scalars.values[5], use_nesterov};
-  SCOPEFLOW_GRID_STRIDE(i, n) { update(var[i], m[i], v[i], grad[i]); }
 }
 
 template <typename T, typename F>
@@ -220,24 +171,6 @@ cudaError_t launch_cast(DType from, DType to, const void* in, void* out, int64_t
   return cudaGetLastError();
 }
 
-cudaError_t launch_gather(size_t element_bytes, const void* in, void* out,
-                          const StridedIndex& index, int64_t n, cudaStream_t stream) {
-  if (n == 0) return cudaSuccess;
-  auto run = [&](auto type_tag) {
-    using T = decltype(type_tag);
-    gather_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const T*>(in),
-                                                             static_cast<T*>(out), index, n);
-  };
-  switch (element_bytes) {  // by size, not dtype: a gather only moves bytes
-    case 1: run(uint8_t{}); break;
-    case 2: run(uint16_t{}); break;
-    case 4: run(uint32_t{}); break;
-    case 8: run(uint64_t{}); break;
-    default: return cudaErrorInvalidValue;
-  }
-  return cudaGetLastError();
-}
-
 cudaError_t launch_bias_add(const float* value, const float* bias, float* out, int64_t rows,
                             int64_t channels, cudaStream_t stream) {
   const int64_t n = rows * channels;
@@ -255,39 +188,6 @@ cudaError_t launch_accumulate(float* dst, const float* src, int64_t n, cudaStrea
 cudaError_t launch_fill(float* dst, float value, int64_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(dst, value, n);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_assign_sub(float* ref, const float* value, int64_t n, cudaStream_t stream) {
-  if (n == 0) return cudaSuccess;
-  assign_sub_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ref, value, n);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_apply_gradient_descent(float* var, const float* alpha, const float* grad,
-                                          int64_t n, cudaStream_t stream) {
-  if (n == 0) return cudaSuccess;
-  apply_gradient_descent_kernel<<<blocks_for(n), kThreads, 0, stream>>>(var, alpha, grad, n);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_apply_momentum(float* var, float* accum, const float* lr, const float* grad,
-                                  const float* momentum, bool use_nesterov, int64_t n,
-                                  cudaStream_t stream) {
-  if (n == 0) return cudaSuccess;
-  apply_momentum_kernel<<<blocks_for(n), kThreads, 0, stream>>>(var, accum, lr, grad, momentum,
-                                                                use_nesterov, n);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_apply_adam(float* var, float* m, float* v, const float* const scalars[6],
-                              const float* grad, bool use_nesterov, int64_t n,
-                              cudaStream_t stream) {
-  if (n == 0) return cudaSuccess;
-  AdamScalars packed{};
-  for (int i = 0; i < 6; ++i) packed.values[i] = scalars[i];
-  apply_adam_kernel<<<blocks_for(n), kThreads, 0, stream>>>(var, m, v, packed, grad,
-                                                            use_nesterov, n);
   return cudaGetLastError();
 }
 

@@ -12,6 +12,14 @@
 
 namespace scopeflow::cpu {
 
+/// Strides of `in` seen from the index space of `out` (NumPy broadcasting): 0 along broadcast
+/// dimensions.
+inline std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
+  std::vector<int64_t> strides(static_cast<size_t>(out.rank()), 0);
+  broadcast_strides_into(in.dims().data(), in.rank(), out.rank(), strides.data());
+  return strides;
+}
+
 /// Per-dimension int64 arrays of one kernel call: on the stack up to kMaxIndexRank dimensions,
 /// on the heap beyond.
 template <size_t K>

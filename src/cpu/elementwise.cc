@@ -1,9 +1,12 @@
+// CPU elementwise family: unary math and activations, broadcasting binary ops, the activation
+// gradients, BiasAdd, AddN, Cast and Equal, over the functors the CUDA kernels share
+// (kernels/elementwise_functors.h); and their rows of the CPU kernel table.
+
 #include <cstring>
-#include <vector>
+#include <type_traits>
 
 #include "cpu/broadcast.h"
-#include "cpu/cpu_kernels.h"
-#include "kernels/broadcast_index.h"
+#include "cpu/kernel_rows.h"
 #include "kernels/elementwise_functors.h"
 
 namespace scopeflow::cpu {
@@ -16,7 +19,7 @@ void binary_kernel(KernelContext& ctx, F f) {
   const Tensor& b = ctx.inputs[1];
   Tensor& out = ctx.outputs[0];
   dispatch_dtype(out.dtype(), [&]<class T>() {
-    if constexpr (functors::is_arithmetic_v<T>) {  // as inferred
+    if constexpr (functors::is_arithmetic_v<T>) {  // the row's dtypes
       broadcast_binary(a.data<T>(), a.shape(), b.data<T>(), b.shape(), out.data<T>(), out.shape(), f);
     }
   });
@@ -30,28 +33,49 @@ void float_binary_kernel(KernelContext& ctx, F f) {
   broadcast_binary(a.data<float>(), a.shape(), b.data<float>(), b.shape(), out.data<float>(), out.shape(), f);
 }
 
+// Same-shape float binary op (the activation gradients).
 template <typename F>
-void unary_kernel(KernelContext& ctx, F f) {
-  const float* in = ctx.inputs[0].data<float>();
+void float_binary_same_shape(KernelContext& ctx, F f) {
+  const float* a = ctx.inputs[0].data<float>();
+  const float* b = ctx.inputs[1].data<float>();
   float* out = ctx.outputs[0].data<float>();
+  const int64_t n = ctx.outputs[0].num_elements();
+  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+}
+
+template <typename T, typename F>
+void typed_unary(KernelContext& ctx, F f) {
+  const T* in = ctx.inputs[0].data<T>();
+  T* out = ctx.outputs[0].data<T>();
   const int64_t n = ctx.outputs[0].num_elements();
   for (int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
 }
 
-}  // namespace
-
-std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
-  std::vector<int64_t> strides(static_cast<size_t>(out.rank()), 0);
-  broadcast_strides_into(in.dims().data(), in.rank(), out.rank(), strides.data());
-  return strides;
+template <typename F>
+void numeric_unary(KernelContext& ctx, F f) {
+  dispatch_dtype(ctx.inputs[0].dtype(), [&]<class T>() {
+    if constexpr (functors::is_arithmetic_v<T>) typed_unary<T>(ctx, f);  // the row's dtypes
+  });
 }
 
-void add(KernelContext& ctx) { binary_kernel(ctx, functors::Add{}); }
-void sub(KernelContext& ctx) { binary_kernel(ctx, functors::Sub{}); }
-void mul(KernelContext& ctx) { binary_kernel(ctx, functors::Mul{}); }
-void maximum(KernelContext& ctx) { binary_kernel(ctx, functors::Maximum{}); }
-void minimum(KernelContext& ctx) { binary_kernel(ctx, functors::Minimum{}); }
+template <typename F>
+void float_unary(KernelContext& ctx) {
+  typed_unary<float>(ctx, F{});
+}
+
+template <typename F>
+void arithmetic_binary(KernelContext& ctx) {
+  binary_kernel(ctx, F{});
+}
+
+template <typename F>
+void activation_grad(KernelContext& ctx) {
+  float_binary_same_shape(ctx, F{});
+}
+
 void pow(KernelContext& ctx) { float_binary_kernel(ctx, functors::Pow{}); }
+void neg(KernelContext& ctx) { numeric_unary(ctx, [](auto x) { return functors::Neg{}(x); }); }
+void square(KernelContext& ctx) { numeric_unary(ctx, [](auto x) { return functors::Square{}(x); }); }
 
 void bias_add(KernelContext& ctx) {
   // value (rows, c) + bias (c,): the row-broadcast case of broadcast_binary, kept direct.
@@ -68,12 +92,81 @@ void bias_add(KernelContext& ctx) {
   }
 }
 
-void relu(KernelContext& ctx) { unary_kernel(ctx, functors::Relu{}); }
-void sigmoid(KernelContext& ctx) { unary_kernel(ctx, functors::Sigmoid{}); }
-void tanh(KernelContext& ctx) { unary_kernel(ctx, functors::Tanh{}); }
-void exp(KernelContext& ctx) { unary_kernel(ctx, functors::Exp{}); }
-void log(KernelContext& ctx) { unary_kernel(ctx, functors::Log{}); }
-void sqrt(KernelContext& ctx) { unary_kernel(ctx, functors::Sqrt{}); }
-void rsqrt(KernelContext& ctx) { unary_kernel(ctx, functors::Rsqrt{}); }
+void add_n(KernelContext& ctx) {
+  Tensor& out = ctx.outputs[0];
+  const int64_t n = out.num_elements();
+  float* dst = out.data<float>();
+  std::memcpy(dst, ctx.inputs[0].data<float>(), static_cast<size_t>(n) * sizeof(float));
+  const functors::Add add_fn;
+  for (size_t k = 1; k < ctx.inputs.size(); ++k) {
+    const float* src = ctx.inputs[k].data<float>();
+    for (int64_t i = 0; i < n; ++i) dst[i] = add_fn(dst[i], src[i]);
+  }
+}
+
+template <typename From, typename To>
+void cast_typed(const Tensor& in, Tensor& out) {
+  const From* src = in.data<From>();
+  To* dst = out.data<To>();
+  const int64_t n = in.num_elements();
+  const functors::CastTo<To> cast_fn;
+  for (int64_t i = 0; i < n; ++i) dst[i] = cast_fn(src[i]);
+}
+
+// Any pair of dtypes; float -> int truncates toward zero.
+void cast(KernelContext& ctx) {
+  const Tensor& in = ctx.inputs[0];
+  Tensor& out = ctx.outputs[0];
+  dispatch_dtype(in.dtype(), [&]<class From>() {
+    dispatch_dtype(out.dtype(), [&]<class To>() { cast_typed<From, To>(in, out); });
+  });
+}
+
+// Broadcasting x == y -> bool, for the arithmetic dtypes and bool (as inferred).
+void equal(KernelContext& ctx) {
+  const Tensor& a = ctx.inputs[0];
+  const Tensor& b = ctx.inputs[1];
+  Tensor& out = ctx.outputs[0];
+  dispatch_dtype(a.dtype(), [&]<class T>() {
+    if constexpr (functors::is_arithmetic_v<T> || std::is_same_v<T, bool>) {
+      broadcast_binary(a.data<T>(), a.shape(), b.data<T>(), b.shape(), out.data<bool>(), out.shape(),
+                       functors::Equal{});
+    }
+  });
+}
+
+using namespace functors;  // the functors' names, for the table
+
+constexpr CpuKernelRow kRows[] = {
+    {OpId::kAddV2, arithmetic_binary<Add>, nullptr, kArithmeticDTypes},
+    {OpId::kSub, arithmetic_binary<Sub>, nullptr, kArithmeticDTypes},
+    {OpId::kMul, arithmetic_binary<Mul>, nullptr, kArithmeticDTypes},
+    {OpId::kMaximum, arithmetic_binary<Maximum>, nullptr, kArithmeticDTypes},
+    {OpId::kMinimum, arithmetic_binary<Minimum>, nullptr, kArithmeticDTypes},
+    {OpId::kPow, pow, nullptr, kFloat32Only},
+    {OpId::kNeg, neg, nullptr, kArithmeticDTypes},
+    {OpId::kSquare, square, nullptr, kArithmeticDTypes},
+    {OpId::kAbs, float_unary<Abs>, nullptr, kFloat32Only},
+    {OpId::kSign, float_unary<Sign>, nullptr, kFloat32Only},
+    {OpId::kExp, float_unary<Exp>, nullptr, kFloat32Only},
+    {OpId::kLog, float_unary<Log>, nullptr, kFloat32Only},
+    {OpId::kSqrt, float_unary<Sqrt>, nullptr, kFloat32Only},
+    {OpId::kRsqrt, float_unary<Rsqrt>, nullptr, kFloat32Only},
+    {OpId::kRelu, float_unary<Relu>, nullptr, kFloat32Only},
+    {OpId::kSigmoid, float_unary<Sigmoid>, nullptr, kFloat32Only},
+    {OpId::kTanh, float_unary<Tanh>, nullptr, kFloat32Only},
+    {OpId::kReluGrad, activation_grad<ReluGrad>, nullptr, kFloat32Only},
+    {OpId::kSigmoidGrad, activation_grad<SigmoidGrad>, nullptr, kFloat32Only},
+    {OpId::kTanhGrad, activation_grad<TanhGrad>, nullptr, kFloat32Only},
+    {OpId::kBiasAdd, bias_add, nullptr, kFloat32Only},
+    {OpId::kAddN, add_n, nullptr, kFloat32Only},
+    {OpId::kCast, cast},
+    {OpId::kEqual, equal, nullptr, {DType::kBool}},
+};
+static_assert(no_op_twice(kRows));
+
+}  // namespace
+
+std::span<const CpuKernelRow> elementwise_rows() { return kRows; }
 
 }  // namespace scopeflow::cpu

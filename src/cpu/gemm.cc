@@ -1,3 +1,6 @@
+// CPU GEMM family: MatMul (and fused MatMul -> BiasAdd [-> Relu] chains) as products prepared
+// when a plan is made, on oneDNN or OpenBLAS; and MatMul's row of the CPU kernel table.
+
 #include "cpu/gemm.h"
 
 #include <cblas.h>
@@ -7,8 +10,10 @@
 #include <cstring>
 #include <string>
 
+#include "cpu/kernel_rows.h"
 #include "kernels/elementwise_functors.h"
 #include "kernels/gemm_args.h"
+#include "ops/op_util.h"
 #include "scopeflow/error.h"
 
 #if SCOPEFLOW_WITH_ONEDNN
@@ -235,5 +240,46 @@ GemmThreadScope::GemmThreadScope(int threads) : omp_(threads) {
 }
 
 GemmThreadScope::~GemmThreadScope() = default;
+
+namespace {
+
+// A MatMul step, or a fused chain ending at BiasAdd or Relu (inputs a, b, bias), as one product.
+class GemmKernel final : public PreparedCpuKernel {
+ public:
+  GemmKernel(Gemm& gemm, bool bias) : gemm_(gemm), bias_(bias) {}
+
+  std::string_view run(KernelContext& ctx) const override {
+    gemm_.run(ctx.inputs[0].data<float>(), ctx.inputs[1].data<float>(),
+              bias_ ? ctx.inputs[2].data<float>() : nullptr, ctx.outputs[0].data<float>());
+    return gemm_.description();
+  }
+
+ private:
+  Gemm& gemm_;  // owned by the backend's cache
+  bool bias_;
+};
+
+std::unique_ptr<PreparedCpuKernel> prepare_matmul(const PlanStep& step, const DecodedAttrs& attrs,
+                                                  KernelSetup& setup) {
+  const Node& node = step.kernel_node();
+  const auto* matmul = std::get_if<MatMulAttrs>(&attrs);
+  if (matmul == nullptr) {
+    throw_error(absl::StatusCode::kInternal, node.op_def().builder_name, "node '", node.name(),
+                "' has no decoded transpose attributes");
+  }
+  const op_util::MatMulDims d = op_util::matmul_dims(*matmul, node.input(0).shape(), node.output_shape(0));
+  const GemmShape shape{.m = d.m, .n = d.n, .k = d.k, .transpose_a = d.transpose_a,
+                        .transpose_b = d.transpose_b, .bias = step.fused(), .relu = step.fused_relu};
+  return std::make_unique<GemmKernel>(setup.gemms.get(setup.gemm_library, shape), step.fused());
+}
+
+constexpr CpuKernelRow kRows[] = {
+    {OpId::kMatMul, nullptr, prepare_matmul, kFloat32Only},
+};
+static_assert(no_op_twice(kRows));
+
+}  // namespace
+
+std::span<const CpuKernelRow> gemm_rows() { return kRows; }
 
 }  // namespace scopeflow::cpu

@@ -1,10 +1,11 @@
-// In-place variable updates: Assign, AssignSub and the optimizers' Apply* ops. Each writes the
-// buffers of its variable inputs directly (one buffer per variable, no copies).
+// CPU training family: the in-place variable updates Assign, AssignSub and the optimizers'
+// Apply* ops, each writing the buffers of its variable inputs directly (one buffer per
+// variable, no copies); and their rows of the CPU kernel table.
 
 #include <cmath>
 #include <cstring>
 
-#include "cpu/cpu_kernels.h"
+#include "cpu/kernel_rows.h"
 #include "kernels/elementwise_functors.h"
 
 namespace scopeflow::cpu {
@@ -12,8 +13,6 @@ namespace scopeflow::cpu {
 namespace {
 
 float scalar_of(const Tensor& t) { return t.data<float>()[0]; }
-
-}  // namespace
 
 void assign(KernelContext& ctx) {
   const Tensor& ref = ctx.inputs[0];
@@ -64,5 +63,18 @@ void apply_adam(KernelContext& ctx) {
   const int64_t n = ctx.inputs[0].num_elements();
   for (int64_t i = 0; i < n; ++i) update(var[i], m[i], v[i], grad[i]);
 }
+
+constexpr CpuKernelRow kRows[] = {
+    {OpId::kAssign, assign},
+    {OpId::kAssignSub, assign_sub, nullptr, kFloat32Only},
+    {OpId::kApplyGradientDescent, apply_gradient_descent, nullptr, kFloat32Only},
+    {OpId::kApplyMomentum, apply_momentum, nullptr, kFloat32Only},
+    {OpId::kApplyAdam, apply_adam, nullptr, kFloat32Only},
+};
+static_assert(no_op_twice(kRows));
+
+}  // namespace
+
+std::span<const CpuKernelRow> training_rows() { return kRows; }
 
 }  // namespace scopeflow::cpu

@@ -1,7 +1,7 @@
 #pragma once
 // The one list of ops. Each entry is the op's TensorFlow name; it gives the op its integer id
 // (OpId::k<Name>). The op table registers each id once, and every backend's kernel table has
-// exactly one row per id, checked when the table compiles (each_op_once).
+// exactly one row per id (runtime/kernel_table.h checks both).
 
 #include <array>
 #include <cstddef>
@@ -39,28 +39,5 @@ constexpr size_t op_index(OpId op) { return static_cast<size_t>(op); }
 
 /// The TensorFlow name of an op id ("MatMul").
 constexpr std::string_view op_id_name(OpId op) { return kOpNames[op_index(op)]; }
-
-/// True when `rows` (anything with an `op` member) names every op exactly once: a backend's
-/// kernel table passes this in a static_assert, so an op added to the list without a row in
-/// every backend does not compile.
-template <typename Row, size_t N>
-constexpr bool each_op_once(const Row (&rows)[N]) {
-  if (N != kNumOps) return false;
-  std::array<bool, kNumOps> seen{};
-  for (const Row& row : rows) {
-    const size_t i = op_index(row.op);
-    if (i >= kNumOps || seen[i]) return false;
-    seen[i] = true;
-  }
-  return true;
-}
-
-/// A table indexed by op id, made from rows in any order (each_op_once must hold).
-template <typename Row, size_t N>
-constexpr std::array<Row, kNumOps> index_by_op(const Row (&rows)[N]) {
-  std::array<Row, kNumOps> table{};
-  for (const Row& row : rows) table[op_index(row.op)] = row;
-  return table;
-}
 
 }  // namespace scopeflow

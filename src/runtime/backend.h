@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "ops/op_registry.h"
+#include "runtime/kernel_table.h"
 #include "runtime/plan.h"
 #include "scopeflow/allocator.h"
 #include "scopeflow/session.h"
@@ -26,6 +27,7 @@ enum class KernelSupport {
 struct KernelSupportInfo {
   KernelSupport support = KernelSupport::kKernel;
   std::string_view note{};  // why it falls back, when it does
+  DTypeSet dtypes = DTypeSet::all();  // of kernel_dtype(node) its kernel is built for
 };
 
 /// A plan step bound to a backend's kernel once, when the plan is made; each backend keeps its

@@ -9,7 +9,7 @@
 #include <numeric>
 #include <vector>
 
-#include "cpu/cpu_kernels.h"
+#include "cpu/broadcast.h"
 #include "kernels/gemm_args.h"
 #include "scopeflow/ops.h"
 #include "scopeflow/session.h"

@@ -10,6 +10,8 @@
 
 #include "ops/op_registry.h"
 #include "runtime/backend.h"
+#include "runtime/kernel_table.h"
+#include "test_util.h"
 
 namespace scopeflow {
 namespace {
@@ -31,8 +33,8 @@ TEST(OpTableTest, EveryOpHasItsPieces) {
   }
 }
 
-// Every op has a row in every backend's table (each_op_once checks that when the tables
-// compile); here: the rows say what the op's execution kind needs.
+// Every op has a row in every backend's table (merging the family files' rows checks that when
+// the table is first used, here); the rows say what the op's execution kind needs.
 TEST(OpTableTest, EveryBackendRunsEveryOp) {
   for (const OpDef* op : all_ops()) {
     const bool runs_a_kernel =
@@ -79,21 +81,53 @@ TEST(OpTableTest, OneIdPerOpOfTheList) {
   EXPECT_EQ(find_op("MatMul")->id, OpId::kMatMul);
 }
 
-// each_op_once is what the backend tables' static_asserts rely on: it must reject a missing
-// row and a repeated one.
-TEST(OpTableTest, TheTableCheckRejectsMissingAndRepeatedRows) {
+// The merge of the family files' rows is what makes a backend's table: it must reject a
+// missing row and a repeated one, naming the op.
+TEST(OpTableTest, TheTableMergeRejectsMissingAndRepeatedRows) {
   struct Row {
-    OpId op;
+    OpId op{};
+    int family = 0;
   };
-  Row complete[kNumOps];
-  for (size_t i = 0; i < kNumOps; ++i) complete[i] = {static_cast<OpId>(i)};
-  EXPECT_TRUE(each_op_once(complete));
-  Row repeated[kNumOps];
-  for (size_t i = 0; i < kNumOps; ++i) repeated[i] = {static_cast<OpId>(i == 1 ? 0 : i)};
-  EXPECT_FALSE(each_op_once(repeated));
-  Row missing[kNumOps - 1];
-  for (size_t i = 0; i + 1 < kNumOps; ++i) missing[i] = {static_cast<OpId>(i)};
-  EXPECT_FALSE(each_op_once(missing));
+  std::vector<Row> first, second;
+  for (size_t i = 0; i < kNumOps; ++i) (i % 2 == 0 ? first : second).push_back({static_cast<OpId>(i), 1});
+  const auto table = merge_kernel_rows<Row>("test", {first, second});
+  for (size_t i = 0; i < kNumOps; ++i) EXPECT_EQ(table[i].op, static_cast<OpId>(i));
+
+  std::vector<Row> repeated = second;
+  repeated.push_back({OpId::kMatMul, 2});
+  repeated.push_back({OpId::kMatMul, 3});
+  const test::ThrownError twice = test::error_of([&] { merge_kernel_rows<Row>("test", {first, repeated}); });
+  EXPECT_EQ(twice.code, absl::StatusCode::kInternal);
+  EXPECT_EQ(twice.message, "[test] op MatMul has two rows in the kernel table");
+
+  const test::ThrownError missing = test::error_of([&] { merge_kernel_rows<Row>("test", {first}); });
+  EXPECT_EQ(missing.code, absl::StatusCode::kInternal);
+  EXPECT_EQ(missing.message, absl::StrCat("[test] op ", std::string(kOpNames[1]),
+                                          " has no row in the kernel table (add it to its family's file)"));
+
+  constexpr Row kUnique[] = {{OpId::kExp}, {OpId::kLog}};
+  constexpr Row kTwice[] = {{OpId::kExp}, {OpId::kExp}};
+  static_assert(no_op_twice(kUnique));
+  static_assert(!no_op_twice(kTwice));
+}
+
+// Both backends build each op's kernel for the same dtypes, and those are the dtypes its shape
+// inference admits (spot checks of the narrower and the wider ones).
+TEST(OpTableTest, BackendsAgreeOnEachKernelsDtypes) {
+  EXPECT_TRUE(cpu_kernel_support(OpId::kAddV2).dtypes.contains(DType::kInt64));
+  EXPECT_FALSE(cpu_kernel_support(OpId::kExp).dtypes.contains(DType::kInt32));
+  EXPECT_TRUE(cpu_kernel_support(OpId::kCast).dtypes.contains(DType::kBFloat16));
+  EXPECT_EQ(cpu_kernel_support(OpId::kArgMax).dtypes.to_string(), "int32, int64");
+  bool cuda_built = false;
+  for (const OpDef* op : all_ops()) {
+    const std::optional<KernelSupportInfo> cuda = cuda_kernel_support(op->id);
+    if (!cuda.has_value()) continue;
+    cuda_built = true;
+    EXPECT_EQ(cuda->dtypes, cpu_kernel_support(op->id).dtypes)
+        << op->tf_name << ": CUDA " << cuda->dtypes.to_string() << ", CPU "
+        << cpu_kernel_support(op->id).dtypes.to_string();
+  }
+  if (!cuda_built) GTEST_SKIP() << "built without the CUDA backend: its kernel table is not linked in";
 }
 
 TEST(OpTableTest, NamesAreUniqueAndFindable) {

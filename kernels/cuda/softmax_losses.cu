@@ -1,7 +1,7 @@
-// Row kernels over the last dimension (softmax, log-softmax, the cross-entropy losses) with
-// cub::BlockReduce, and the arg-max along an axis.
+// CUDA softmax and loss family: row kernels over the last dimension (softmax, log-softmax,
+// the cross-entropy losses), one block per row, with cub::BlockReduce.
 
-#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/softmax_losses.h"
 
 #include <cuda_runtime.h>
 
@@ -115,22 +115,6 @@ __global__ void sparse_softmax_cross_entropy_kernel(const float* logits, const L
   }
 }
 
-template <typename Index>
-__global__ void arg_max_kernel(const float* x, Index* out, int64_t outer, int64_t extent,
-                               int64_t inner) {
-  const int64_t n = outer * inner;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
-    const float* base = x + (i / inner) * extent * inner + (i % inner);
-    int64_t best = 0;
-    // Strictly greater: the first maximum wins and NaN never replaces it, as on the CPU.
-    for (int64_t k = 1; k < extent; ++k) {
-      if (base[k * inner] > base[best * inner]) best = k;
-    }
-    out[i] = static_cast<Index>(best);
-  }
-}
-
 }  // namespace
 
 cudaError_t launch_softmax(const float* x, float* y, int64_t rows, int64_t classes,
@@ -166,19 +150,6 @@ cudaError_t launch_sparse_softmax_cross_entropy(const float* logits, const void*
   dispatch_index_dtype(label_dtype, [&]<class Label>() {
     sparse_softmax_cross_entropy_kernel<<<row_blocks(rows), kRowThreads, 0, stream>>>(
         logits, static_cast<const Label*>(labels), loss, backprop, rows, classes, first_bad_row);
-  });
-  return cudaGetLastError();
-}
-
-cudaError_t launch_arg_max(const float* x, void* out, DType out_dtype, int64_t outer,
-                           int64_t extent, int64_t inner, cudaStream_t stream) {
-  const int64_t n = outer * inner;
-  if (n == 0) return cudaSuccess;
-  const unsigned int blocks =
-      static_cast<unsigned int>(std::min<int64_t>((n + kRowThreads - 1) / kRowThreads, 65535 * 8));
-  if (!is_index_dtype(out_dtype)) return cudaErrorInvalidValue;
-  dispatch_index_dtype(out_dtype, [&]<class Index>() {
-    arg_max_kernel<<<blocks, kRowThreads, 0, stream>>>(x, static_cast<Index*>(out), outer, extent, inner);
   });
   return cudaGetLastError();
 }

@@ -1,9 +1,12 @@
+// CPU reduction family: Sum and Mean over constant axes, BiasAddGrad (a sum over all but the
+// last dimension) and ArgMax; sums accumulate in double. And their rows of the CPU kernel table.
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "cpu/cpu_kernels.h"
+#include "cpu/kernel_rows.h"
 #include "ops/op_util.h"
 
 namespace scopeflow::cpu {
@@ -60,8 +63,6 @@ int64_t reduce_sum_into(KernelContext& ctx) {
   return count;
 }
 
-}  // namespace
-
 void sum(KernelContext& ctx) { reduce_sum_into(ctx); }
 
 void mean(KernelContext& ctx) {
@@ -74,25 +75,55 @@ void mean(KernelContext& ctx) {
   for (int64_t i = 0; i < n; ++i) dst[i] = count == 0 ? scale : dst[i] * scale;
 }
 
-void softmax(KernelContext& ctx) {
-  const Tensor& in = ctx.inputs[0];
+template <typename Index>
+void arg_max_typed(const Tensor& in, int64_t axis, Tensor& out) {
+  const auto [outer, extent, inner] = op_util::split_at_axis(in.shape(), axis);
   const float* x = in.data<float>();
-  float* y = ctx.outputs[0].data<float>();
-  const int64_t classes = in.shape().dims().back();
-  if (classes == 0) return;
-  const int64_t rows = in.num_elements() / classes;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * classes;
-    float* yr = y + r * classes;
-    const float max_value = *std::max_element(xr, xr + classes);
-    double total = 0.0;
-    for (int64_t c = 0; c < classes; ++c) {
-      yr[c] = std::exp(xr[c] - max_value);
-      total += yr[c];
+  Index* dst = out.data<Index>();
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      const float* base = x + o * extent * inner + i;
+      int64_t best = 0;
+      // NaN compares false, so the first NaN-free maximum wins, as in TensorFlow's CPU kernel.
+      for (int64_t k = 1; k < extent; ++k) {
+        if (base[k * inner] > base[best * inner]) best = k;
+      }
+      dst[o * inner + i] = static_cast<Index>(best);
     }
-    const float inv = static_cast<float>(1.0 / total);
-    for (int64_t c = 0; c < classes; ++c) yr[c] *= inv;
   }
 }
+
+void bias_add_grad(KernelContext& ctx) {
+  const Tensor& grad = ctx.inputs[0];
+  const int64_t channels = grad.shape().dims().back();
+  float* out = ctx.outputs[0].data<float>();
+  if (channels == 0) return;
+  const int64_t rows = grad.num_elements() / channels;
+  std::vector<double> acc(static_cast<size_t>(channels), 0.0);
+  const float* g = grad.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < channels; ++c) acc[static_cast<size_t>(c)] += g[r * channels + c];
+  }
+  for (int64_t c = 0; c < channels; ++c) out[c] = static_cast<float>(acc[static_cast<size_t>(c)]);
+}
+
+void arg_max(KernelContext& ctx) {
+  const Tensor& in = ctx.inputs[0];
+  const int64_t axis = ctx.attr<AxesAttrs>().axes.at(0);
+  Tensor& out = ctx.outputs[0];
+  dispatch_index_dtype(out.dtype(), [&]<class Index>() { arg_max_typed<Index>(in, axis, out); });
+}
+
+constexpr CpuKernelRow kRows[] = {
+    {OpId::kSum, sum, nullptr, kFloat32Only},
+    {OpId::kMean, mean, nullptr, kFloat32Only},
+    {OpId::kBiasAddGrad, bias_add_grad, nullptr, kFloat32Only},
+    {OpId::kArgMax, arg_max, nullptr, kIndexDTypes},
+};
+static_assert(no_op_twice(kRows));
+
+}  // namespace
+
+std::span<const CpuKernelRow> reduction_rows() { return kRows; }
 
 }  // namespace scopeflow::cpu
