@@ -35,7 +35,8 @@ struct NodeRunStats {
   int64_t allocated_bytes = 0;    // bytes this node allocated for its outputs
   std::vector<Shape> output_shapes{};
   std::vector<DType> output_dtypes{};
-  /// For the last node of a fused MatMul -> BiasAdd [-> Relu] chain: which kernels ran it.
+  /// For the last node of a fused MatMul -> BiasAdd [-> Relu] chain, and for an update that ran
+  /// its delta's MatMul inside it: which kernels ran it.
   std::string fused_kernel{};
 };
 
@@ -66,7 +67,10 @@ struct SessionOptions {
   /// with the bias and ReLU applied in its epilogue: cuBLASLt epilogues on CUDA, a
   /// bias-initialised sgemm on the CPU. Saves a pass over the activations and their buffers;
   /// traced runs report the chain's earlier nodes with zero duration and name the kernels
-  /// that ran the chain (NodeRunStats::fused_kernel).
+  /// that ran the chain (NodeRunStats::fused_kernel). Likewise an ApplyGradientDescent whose
+  /// delta is a MatMul's product that nothing else reads (the weight gradient of a layer used
+  /// once) runs as one GEMM accumulating -learning_rate * product into the variable (oneDNN
+  /// output scale and sum post-op, or BLAS alpha and beta = 1), where the update runs.
   bool fuse_gemm_epilogues = true;
   /// CPU sessions: the GEMM library (see CpuGemm).
   CpuGemm cpu_gemm = CpuGemm::kDefault;

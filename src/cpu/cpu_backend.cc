@@ -59,7 +59,7 @@ class CpuBackend final : public Backend {
       prepared->prepared = row.prepare(step, attrs, setup);
     }
     if (prepared->prepared == nullptr) {
-      if (row.kernel == nullptr || step.fused()) {
+      if (row.kernel == nullptr || step.fused() || step.update_matmul != nullptr) {
         throw_error(absl::StatusCode::kInternal, op.builder_name, "op ", op.tf_name,
                     " has no CPU kernel to run node '", node.name(), "'");
       }

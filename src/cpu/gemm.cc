@@ -42,6 +42,9 @@ void check_dimensions(const GemmShape& s) {
                     INT_MAX, "]");
     }
   }
+  if (s.scaled && (s.bias || s.relu)) {
+    throw_error(absl::StatusCode::kInternal, kWhere, "a scaled product takes no bias or ReLU epilogue");
+  }
 }
 
 // The parts of a product both libraries share: empty products, bias rows, ReLU after.
@@ -77,7 +80,7 @@ class OpenBlasGemm final : public Gemm {
       : shape_(shape),
         args_(column_major_gemm_for_row_major(shape.m, shape.n, shape.k, shape.transpose_a, shape.transpose_b)) {}
 
-  void run(const float* a, const float* b, const float* bias, float* c) override {
+  void run_scaled(float alpha, const float* a, const float* b, const float* bias, float* c) override {
     const GemmShape& s = shape_;
     if (s.m == 0 || s.n == 0) return;
     if (s.k == 0) return run_empty_inner(s, bias, c);
@@ -93,7 +96,7 @@ class OpenBlasGemm final : public Gemm {
     const ColumnMajorGemm& g = args_;
     cblas_sgemm(CblasColMajor, g.transpose_first ? CblasTrans : CblasNoTrans,
                 g.transpose_second ? CblasTrans : CblasNoTrans, static_cast<blasint>(g.m),
-                static_cast<blasint>(g.n), static_cast<blasint>(g.k), 1.0f, b,
+                static_cast<blasint>(g.n), static_cast<blasint>(g.k), s.scaled ? alpha : 1.0f, b,
                 static_cast<blasint>(g.ld_first), a, static_cast<blasint>(g.ld_second), beta, c,
                 static_cast<blasint>(g.ld_result));
     if (s.relu) relu_in_place(s, c);
@@ -101,6 +104,7 @@ class OpenBlasGemm final : public Gemm {
 
   std::string_view description() const override {
     if (shape_.bias) return shape_.relu ? "sgemm onto the bias, then ReLU" : "sgemm onto the bias";
+    if (shape_.scaled) return shape_.accumulate ? "sgemm (alpha, beta = 1)" : "sgemm (alpha)";
     return shape_.accumulate ? "sgemm (beta = 1)" : "sgemm";
   }
 
@@ -146,6 +150,8 @@ class OneDnnGemm final : public Gemm {
       if (shape.relu) post_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
       dnnl::primitive_attr attr;
       attr.set_post_ops(post_ops);
+      // alpha as a runtime output scale: applied to the product before the sum post-op adds C.
+      if (shape.scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
       const dnnl::matmul::desc desc = shape.bias ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md)
                                                  : dnnl::matmul::desc(a_md, b_md, c_md);
       const dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
@@ -155,6 +161,9 @@ class OneDnnGemm final : public Gemm {
       b_ = dnnl::memory(b_md, cpu_engine(), DNNL_MEMORY_NONE);
       c_ = dnnl::memory(c_md, cpu_engine(), DNNL_MEMORY_NONE);
       if (shape.bias) bias_ = dnnl::memory(bias_md, cpu_engine(), DNNL_MEMORY_NONE);
+      if (shape.scaled) {
+        scale_ = dnnl::memory(dnnl::memory::desc(dims{1}, dt::f32, dims{1}), cpu_engine(), DNNL_MEMORY_NONE);
+      }
       implementation_ = pd.impl_info_str();
     } catch (const dnnl::error& e) {
       throw_onednn(e, "matmul primitive creation");
@@ -164,21 +173,24 @@ class OneDnnGemm final : public Gemm {
     args_[2] = {DNNL_ARG_DST, c_.get()};
     num_args_ = 3;
     if (shape.bias) args_[num_args_++] = {DNNL_ARG_BIAS, bias_.get()};
-    description_ = absl::StrCat("oneDNN matmul (", implementation_, ")", shape.bias ? " with bias" : "",
-                                shape.relu ? ", ReLU" : "", shape.accumulate ? ", sum" : "",
+    if (shape.scaled) args_[num_args_++] = {DNNL_ARG_ATTR_OUTPUT_SCALES, scale_.get()};
+    description_ = absl::StrCat("oneDNN matmul (", implementation_, ")", shape.scaled ? " with output scale" : "",
+                                shape.bias ? " with bias" : "", shape.relu ? ", ReLU" : "",
+                                shape.accumulate ? ", sum" : "",
                                 shape.bias || shape.relu || shape.accumulate ? " post-ops" : "");
   }
 
-  void run(const float* a, const float* b, const float* bias, float* c) override {
+  void run_scaled(float alpha, const float* a, const float* b, const float* bias, float* c) override {
     const GemmShape& s = shape_;
     if (s.m == 0 || s.n == 0) return;
     if (s.k == 0) return run_empty_inner(s, bias, c);
     const OmpThreadScope team(threads_);
-    // The C API binds the four buffers and runs without building an argument map per call.
+    // The C API binds the buffers and runs without building an argument map per call.
     bind(a_, a);
     bind(b_, b);
     bind(c_, c);
     if (s.bias) bind(bias_, bias);
+    if (s.scaled) bind(scale_, &alpha);
     const dnnl_status_t status =
         dnnl_primitive_execute(primitive_.get(), stream_.get(), num_args_, args_);
     if (status != dnnl_success) {
@@ -203,8 +215,8 @@ class OneDnnGemm final : public Gemm {
   int threads_ = 0;  // its OpenMP team; 0: the caller's
   dnnl::matmul primitive_;
   dnnl::stream stream_;
-  dnnl::memory a_, b_, c_, bias_;
-  dnnl_exec_arg_t args_[4] = {};
+  dnnl::memory a_, b_, c_, bias_, scale_;
+  dnnl_exec_arg_t args_[5] = {};
   int num_args_ = 0;
   std::string implementation_;
   std::string description_;
@@ -259,6 +271,23 @@ class GemmKernel final : public PreparedCpuKernel {
   bool bias_;
 };
 
+// An SGD update whose delta is a product (inputs var, alpha, a, b): var += (-alpha) a b as one
+// product accumulating into the variable, so the delta is never written out and read back.
+class GemmUpdateKernel final : public PreparedCpuKernel {
+ public:
+  explicit GemmUpdateKernel(Gemm& gemm) : gemm_(gemm) {}
+
+  std::string_view run(KernelContext& ctx) const override {
+    const float alpha = ctx.inputs[1].data<float>()[0];
+    gemm_.run_scaled(-alpha, ctx.inputs[2].data<float>(), ctx.inputs[3].data<float>(), nullptr,
+                     ctx.inputs[0].data<float>());
+    return gemm_.description();
+  }
+
+ private:
+  Gemm& gemm_;  // owned by the backend's cache
+};
+
 std::unique_ptr<PreparedCpuKernel> prepare_matmul(const PlanStep& step, const DecodedAttrs& attrs,
                                                   KernelSetup& setup) {
   const Node& node = step.kernel_node();
@@ -268,6 +297,11 @@ std::unique_ptr<PreparedCpuKernel> prepare_matmul(const PlanStep& step, const De
                 "' has no decoded transpose attributes");
   }
   const op_util::MatMulDims d = op_util::matmul_dims(*matmul, node.input(0).shape(), node.output_shape(0));
+  if (step.update_matmul != nullptr) {
+    const GemmShape shape{.m = d.m, .n = d.n, .k = d.k, .transpose_a = d.transpose_a,
+                          .transpose_b = d.transpose_b, .accumulate = true, .scaled = true};
+    return std::make_unique<GemmUpdateKernel>(setup.gemms.get(setup.gemm_library, shape));
+  }
   const GemmShape shape{.m = d.m, .n = d.n, .k = d.k, .transpose_a = d.transpose_a,
                         .transpose_b = d.transpose_b, .bias = step.fused(), .relu = step.fused_relu};
   return std::make_unique<GemmKernel>(setup.gemms.get(setup.gemm_library, shape), step.fused());

@@ -1,5 +1,5 @@
 #pragma once
-// CPU GEMM: one row-major product C = op(A) op(B) [+ bias] [ReLU] [+ C], set up once per shape
+// CPU GEMM: one row-major product C = [alpha] op(A) op(B) [+ bias] [ReLU] [+ C], set up once per shape
 // when a plan is made and run many times. oneDNN matmul primitives by default (bias, ReLU and
 // sum post-ops); OpenBLAS's cblas_sgemm when chosen (CMake SCOPEFLOW_CPU_GEMM or
 // SessionOptions::cpu_gemm), through the column-major mapping cuBLAS also receives.
@@ -28,12 +28,13 @@ struct GemmShape {
   bool bias = false;         // add a (n,) bias to every row
   bool relu = false;         // then max(0, x) (NaN stays NaN)
   bool accumulate = false;   // add the product to C's values (BLAS beta = 1)
+  bool scaled = false;       // multiply the product by an alpha given at each run (BLAS alpha)
 
   friend bool operator==(const GemmShape&, const GemmShape&) = default;
   template <typename H>
   friend H AbslHashValue(H h, const GemmShape& s) {
     return H::combine(std::move(h), s.m, s.n, s.k, s.transpose_a, s.transpose_b, s.bias, s.relu,
-                      s.accumulate);
+                      s.accumulate, s.scaled);
   }
 };
 
@@ -43,7 +44,10 @@ class Gemm {
  public:
   virtual ~Gemm() = default;
   /// a, b: the operands as stored; bias: (n,) when shape.bias; c: (m, n).
-  virtual void run(const float* a, const float* b, const float* bias, float* c) = 0;
+  void run(const float* a, const float* b, const float* bias, float* c) { run_scaled(1.0f, a, b, bias, c); }
+  /// C = alpha op(A) op(B) [+ C]: alpha is used only by a shape.scaled product (which applies no
+  /// bias or ReLU), as the optimizer's -learning_rate of a fused SGD update.
+  virtual void run_scaled(float alpha, const float* a, const float* b, const float* bias, float* c) = 0;
   /// Which library calls run the product, for traces ("oneDNN matmul with bias, ReLU post-ops").
   virtual std::string_view description() const = 0;
 };

@@ -87,9 +87,9 @@ std::unique_ptr<PreparedKernel> CudaBackend::prepare(const PlanStep& step, const
   prepared->device = device();
   if (row.prepare != nullptr) prepared->prepared = row.prepare(step, attrs);
   if (prepared->prepared != nullptr) return prepared;
-  if (step.fused()) {
+  if (step.fused() || step.update_matmul != nullptr) {
     throw_error(absl::StatusCode::kInternal, op.builder_name, "op ", op.tf_name,
-                " cannot run the fused chain ending at node '", step.node->name(), "'");
+                " cannot run the fused step ending at node '", step.node->name(), "'");
   }
   if (row.kernel != nullptr) {
     prepared->kernel = row.kernel;

@@ -7,6 +7,7 @@
 
 #include "cuda/cuda_backend.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/training.h"
 #include "kernels/gemm_args.h"
 #include "ops/op_util.h"
 
@@ -176,8 +177,33 @@ std::string_view FusedGemmKernel::run(CudaBackend& b, KernelContext& ctx) const 
   return "unfused: no cuBLASLt algorithm (cublasSgemm, bias and ReLU kernels)";
 }
 
-// Fused chains get their epilogue set up per step; a plain MatMul runs its adapter.
+// An SGD update whose delta is a product (inputs var, alpha, a, b): the product into scratch
+// memory, then the update kernel. (cuBLAS would take -alpha only from host memory or with beta
+// in device memory too; the delta stays on the device either way.)
+class GemmUpdateKernel final : public PreparedCudaKernel {
+ public:
+  explicit GemmUpdateKernel(const MatMulAttrs& matmul) : matmul_(matmul) {}
+
+  std::string_view run(CudaBackend& b, KernelContext& ctx) const override {
+    const Tensor& var = ctx.inputs[0];
+    const Tensor& a = ctx.inputs[2];
+    const op_util::MatMulDims d = op_util::matmul_dims(matmul_, a.shape(), var.shape());
+    if (d.m == 0 || d.n == 0 || d.k == 0) return "empty product: the variable is unchanged";
+    Tensor delta = b.scratch(DType::kFloat32, var.shape());
+    sgemm(b, d, a.data<float>(), ctx.inputs[3].data<float>(), delta.data<float>());
+    check(launch_apply_gradient_descent(var.data<float>(), ctx.inputs[1].data<float>(), delta.data<float>(),
+                                        var.num_elements(), b.stream()),
+          "launch_apply_gradient_descent");
+    return "cublasSgemm into scratch, then the gradient-descent kernel";
+  }
+
+ private:
+  MatMulAttrs matmul_;
+};
+
+// Fused chains and updates get their kernels set up per step; a plain MatMul runs its adapter.
 std::unique_ptr<PreparedCudaKernel> prepare_matmul(const PlanStep& step, const DecodedAttrs& attrs) {
+  if (step.update_matmul != nullptr) return std::make_unique<GemmUpdateKernel>(std::get<MatMulAttrs>(attrs));
   if (!step.fused()) return nullptr;
   return std::make_unique<FusedGemmKernel>(std::get<MatMulAttrs>(attrs), step.fused_relu);
 }

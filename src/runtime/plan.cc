@@ -147,6 +147,42 @@ const Node* aliased_variable(const Node* node, int index) {
   }
 }
 
+// ApplyGradientDescent steps whose delta can be computed inside the update: the delta is output
+// 0 of a MatMul of the plan that nothing else reads (not fetched, not fed, no control dependency
+// on the MatMul, no other reader in the plan), and neither operand is a variable's buffer, so
+// that running the product later, where the update runs (after every reader of the variable),
+// sees the same operands. Returns the MatMul of each such update.
+absl::flat_hash_map<const Node*, const Node*> find_gemm_updates(
+    const std::vector<const Node*>& order, const absl::flat_hash_set<uint64_t>& fed,
+    const absl::flat_hash_set<uint64_t>& fetched, const absl::flat_hash_set<const Node*>& fused_away) {
+  absl::flat_hash_set<const Node*> planned(order.begin(), order.end());
+  absl::flat_hash_set<const Node*> control_inputs;
+  for (const Node* node : order) control_inputs.insert(node->control_inputs().begin(), node->control_inputs().end());
+  absl::flat_hash_map<const Node*, const Node*> updates;
+  for (const Node* node : order) {
+    if (op_of(node) != OpId::kApplyGradientDescent) continue;
+    const Output delta = node->input(2);
+    const Node* matmul = delta.node;
+    if (op_of(matmul) != OpId::kMatMul || delta.index != 0 || !planned.contains(matmul) ||
+        fused_away.contains(matmul) || control_inputs.contains(matmul)) {
+      continue;
+    }
+    const uint64_t key = value_key(matmul, 0);
+    if (fed.contains(key) || fetched.contains(key)) continue;
+    int readers = 0;
+    for (const auto& [reader, input_index] : matmul->consumers()) {
+      if (planned.contains(reader)) ++readers;
+    }
+    if (readers != 1) continue;
+    bool reads_a_variable = false;
+    for (const Output& in : matmul->inputs()) {
+      reads_a_variable = reads_a_variable || aliased_variable(in.node, in.index) != nullptr;
+    }
+    if (!reads_a_variable) updates.emplace(node, matmul);
+  }
+  return updates;
+}
+
 }  // namespace
 
 Plan make_plan(const PlanRequest& request) {
@@ -157,7 +193,8 @@ Plan make_plan(const PlanRequest& request) {
       in_place_updates_last(reachable_in_topological_order(request, fed));
 
   absl::flat_hash_map<const Node*, GemmChain> chains;
-  absl::flat_hash_set<const Node*> fused_away;  // nodes that run inside a chain's last step
+  absl::flat_hash_map<const Node*, const Node*> gemm_updates;  // update -> its delta's MatMul
+  absl::flat_hash_set<const Node*> fused_away;  // nodes that run inside a later step
   if (request.fuse_gemm_epilogues) {
     absl::flat_hash_set<uint64_t> fetched;
     for (const Output& f : request.fetches) fetched.insert(value_key(f.node, f.index));
@@ -166,6 +203,8 @@ Plan make_plan(const PlanRequest& request) {
       fused_away.insert(chain.matmul);
       if (chain.relu != nullptr) fused_away.insert(chain.bias_add);
     }
+    gemm_updates = find_gemm_updates(order, fed, fetched, fused_away);
+    for (const auto& [update, matmul] : gemm_updates) fused_away.insert(matmul);
   }
 
   absl::flat_hash_map<uint64_t, int> slot_of;
@@ -193,6 +232,12 @@ Plan make_plan(const PlanRequest& request) {
       step.fused_relu = chain->second.relu != nullptr;
       for (const Output& in : {step.fused_matmul->input(0), step.fused_matmul->input(1),
                                step.fused_bias_add->input(1)}) {
+        step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
+      }
+    } else if (auto update = gemm_updates.find(node); update != gemm_updates.end()) {
+      step.update_matmul = update->second;
+      for (const Output& in : {node->input(0), node->input(1), step.update_matmul->input(0),
+                               step.update_matmul->input(1)}) {
         step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
       }
     } else {

@@ -422,7 +422,7 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
         // The kernel writes into the variable buffers among its inputs; output 0 is input 0.
         outputs.push_back(inputs[0]);
         KernelContext ctx{*s.node, inputs, std::span<Tensor>(), state_->invocations[step.node_id]++, &step.attrs};
-        backend_->run(*step.kernel, ctx);
+        kernel_description = backend_->run(*step.kernel, ctx);
         break;
       }
       case ExecutionKind::kForwardInput:
@@ -457,8 +457,9 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
         record_fused_node_stats(*s.fused_matmul, step.device, wall_start, *stats);
         if (s.fused_relu) record_fused_node_stats(*s.fused_bias_add, step.device, wall_start, *stats);
       }
+      if (s.update_matmul != nullptr) record_fused_node_stats(*s.update_matmul, step.device, wall_start, *stats);
       record_node_stats(*s.node, step.device, s.kind, outputs, wall_start, steady_start, *stats);
-      if (s.fused()) stats->nodes.back().fused_kernel = std::string(kernel_description);
+      if (s.fused() || s.update_matmul != nullptr) stats->nodes.back().fused_kernel = std::string(kernel_description);
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
       const int slot = s.output_slots[i];

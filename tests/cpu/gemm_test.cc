@@ -79,6 +79,34 @@ TEST(CpuGemmTest, EveryEpilogueAndTransposeMatchesTheReference) {
   }
 }
 
+// C += alpha op(A) op(B), alpha given per run: the SGD update with its product inside.
+TEST(CpuGemmTest, AScaledProductAccumulatesAlphaTimesTheProduct) {
+  for (const GemmLibrary library : libraries()) {
+    for (int flags = 0; flags < 4; ++flags) {
+      const GemmShape shape{.m = 17, .n = 9, .k = 33, .transpose_a = (flags & 1) != 0,
+                            .transpose_b = (flags & 2) != 0, .accumulate = true, .scaled = true};
+      const std::vector<float> a = values(shape.m * shape.k, 1), b = values(shape.k * shape.n, 2);
+      const std::vector<float> before = values(shape.m * shape.n, 4);
+      std::unique_ptr<Gemm> gemm = make_gemm(library, shape);
+      const GemmShape unscaled{.m = shape.m, .n = shape.n, .k = shape.k, .transpose_a = shape.transpose_a,
+                               .transpose_b = shape.transpose_b};
+      std::vector<float> zeros(before.size(), 0.0f);
+      const std::vector<float> product = reference(unscaled, a, b, {}, zeros);
+      for (const float alpha : {-0.25f, 3.0f}) {
+        std::vector<float> c = before;
+        gemm->run_scaled(alpha, a.data(), b.data(), nullptr, c.data());
+        for (size_t i = 0; i < c.size(); ++i) {
+          ASSERT_NEAR(c[i], before[i] + alpha * product[i], 1e-3) << name_of(library) << " flags " << flags
+                                                                   << " alpha " << alpha << " [" << i << "]";
+        }
+      }
+    }
+    const test::ThrownError e = test::error_of(
+        [&] { (void)make_gemm(library, {.m = 1, .n = 1, .k = 1, .bias = true, .scaled = true}); });
+    EXPECT_EQ(e.code, absl::StatusCode::kInternal) << name_of(library);
+  }
+}
+
 TEST(CpuGemmTest, AnEmptyProductWritesNothing) {
   for (const GemmLibrary library : libraries()) {
     std::unique_ptr<Gemm> gemm = make_gemm(library, {.m = 0, .n = 4, .k = 3});

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -173,12 +174,126 @@ TEST(PlanTest, AFetchedVariableValueIsSnapshotBeforeALaterUpdate) {
   for (const PlanStep& step : read_only.steps) EXPECT_TRUE(step.snapshots.empty());
 }
 
+// loss = sum((x @ w)^2) trained by SGD: w's gradient is one MatMul that only the update reads.
+struct SgdModel {
+  Graph graph;
+  Output x, loss;
+  Variable w;
+  Node* train = nullptr;
+};
+
+std::unique_ptr<SgdModel> sgd_model() {
+  auto m = std::make_unique<SgdModel>();
+  m->x = ops::placeholder(m->graph, DType::kFloat32, Shape{4, 3}, "x");
+  m->w = get_variable(m->graph, "w", {.shape = Shape{3, 2}, .initializer = init::ones()});
+  m->loss = ops::reduce_sum(ops::square(ops::matmul(m->x, m->w.value())));
+  m->train = train::GradientDescent(0.05f).minimize(m->loss);
+  return m;
+}
+
+const PlanStep* update_step(const Plan& plan) {
+  for (const PlanStep& step : plan.steps) {
+    if (step.node->op_def().id == OpId::kApplyGradientDescent) return &step;
+  }
+  return nullptr;
+}
+
+TEST(PlanTest, AnSgdUpdateRunsItsWeightGradientsProductInside) {
+  auto m = sgd_model();
+  const Output feeds[] = {m->x};
+  Node* const targets[] = {m->train};
+  const Plan plan = make_plan({.feeds = feeds, .targets = targets});
+  const PlanStep* update = update_step(plan);
+  ASSERT_NE(update, nullptr);
+  ASSERT_NE(update->update_matmul, nullptr);
+  const Node* gradient = update->node->input(2).node;
+  EXPECT_EQ(update->update_matmul, gradient);
+  EXPECT_EQ(&update->kernel_node(), gradient);
+  for (const PlanStep& step : plan.steps) EXPECT_NE(step.node, gradient) << "the product runs inside the update";
+  // Inputs: the variable, the learning rate and the product's two operands.
+  ASSERT_EQ(update->input_slots.size(), 4u);
+
+  // Unfused, the product is a step of its own before the update.
+  const Plan unfused = make_plan({.feeds = feeds, .targets = targets, .fuse_gemm_epilogues = false});
+  EXPECT_EQ(update_step(unfused)->update_matmul, nullptr);
+  EXPECT_LT(position_of(unfused, gradient), position_of(unfused, update_step(unfused)->node));
+}
+
+// The MatMul that computes w's gradient (found in the unfused plan).
+Node* weight_gradient(const SgdModel& m) {
+  const Output feeds[] = {m.x};
+  Node* const targets[] = {m.train};
+  const Plan plan = make_plan({.feeds = feeds, .targets = targets, .fuse_gemm_epilogues = false});
+  return update_step(plan)->node->input(2).node;
+}
+
+TEST(PlanTest, AFetchedOrWaitedOnWeightGradientStaysItsOwnStep) {
+  {
+    auto m = sgd_model();
+    Node* gradient = weight_gradient(*m);
+    const Output feeds[] = {m->x};
+    const Output fetches[] = {gradient->output(0)};
+    Node* const targets[] = {m->train};
+    const Plan plan = make_plan({.feeds = feeds, .fetches = fetches, .targets = targets});
+    EXPECT_EQ(update_step(plan)->update_matmul, nullptr);
+    EXPECT_THAT(step_names(plan), ::testing::Contains(gradient->name()));
+  }
+  {
+    auto m = sgd_model();
+    Node* gradient = weight_gradient(*m);
+    Node* waiter = ops::no_op(m->graph, {gradient}, "waiter");
+    const Output feeds[] = {m->x};
+    Node* const targets[] = {m->train, waiter};
+    const Plan plan = make_plan({.feeds = feeds, .targets = targets});
+    EXPECT_EQ(update_step(plan)->update_matmul, nullptr);
+    EXPECT_LT(position_of(plan, gradient), position_of(plan, waiter));
+  }
+}
+
 TEST(PlanTest, AnUnfedPlaceholderIsAClearError) {
   auto d = dense();
   const Output fetches[] = {d->activated};
   const test::ThrownError e = test::error_of([&] { (void)make_plan({.fetches = fetches}); });
   EXPECT_EQ(e.code, absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(e.message, HasSubstr("placeholder 'x' must be fed a float32 tensor of shape (2, 3)"));
+}
+
+// The executor's side of fused updates: the same variables as the unfused update, on either CPU
+// GEMM library, and traces name the kernel that ran the product inside the update.
+TEST(SessionGemmUpdateTest, FusedUpdatesMatchTheUnfusedOnesAndAreTraced) {
+  std::vector<CpuGemm> libraries = {CpuGemm::kOpenBlas};
+  if (cpu_gemm_onednn_built()) libraries.push_back(CpuGemm::kOneDnn);
+  for (const CpuGemm library : libraries) {
+    auto m = sgd_model();
+    const Tensor x = Tensor::from_vector<float>(Shape{4, 3}, {1, -2, 3, 0.5f, 4, -1, 2, 2, 2, -3, 1, 0.25f});
+    std::vector<std::vector<float>> trained;
+    for (const bool fuse : {true, false}) {
+      Session session(m->graph, SessionOptions{.device = Device::cpu(), .fuse_gemm_epilogues = fuse, .cpu_gemm = library});
+      session.initialize_variables();
+      Node* const targets[] = {m->train};
+      RunStats stats;
+      for (int step = 0; step < 3; ++step) {
+        session.run({{m->x, x}}, std::span<const Output>(), targets, RunOptions{.trace = true}, &stats);
+      }
+      if (fuse) {
+        bool traced = false;
+        for (const NodeRunStats& node : stats.nodes) {
+          if (node.node->op_def().id == OpId::kApplyGradientDescent) {
+            traced = true;
+            EXPECT_THAT(node.fused_kernel, library == CpuGemm::kOpenBlas ? HasSubstr("sgemm (alpha, beta = 1)")
+                                                                         : HasSubstr("output scale"));
+          }
+        }
+        EXPECT_TRUE(traced);
+      }
+      trained.push_back(session.variable_value(m->w).to_vector<float>());
+    }
+    ASSERT_EQ(trained[0].size(), trained[1].size());
+    for (size_t i = 0; i < trained[0].size(); ++i) {
+      EXPECT_NEAR(trained[0][i], trained[1][i], 1e-5f * std::max(1.0f, std::fabs(trained[1][i]))) << i;
+    }
+    EXPECT_NE(trained[0], (std::vector<float>(6, 1.0f))) << "training moved the variable";
+  }
 }
 
 // The executor's side: a fetched read of a variable returns the value as of the read, also when
