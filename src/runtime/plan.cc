@@ -147,38 +147,59 @@ const Node* aliased_variable(const Node* node, int index) {
   }
 }
 
-// ApplyGradientDescent steps whose delta can be computed inside the update: the delta is output
-// 0 of a MatMul of the plan that nothing else reads (not fetched, not fed, no control dependency
-// on the MatMul, no other reader in the plan), and neither operand is a variable's buffer, so
-// that running the product later, where the update runs (after every reader of the variable),
-// sees the same operands. Returns the MatMul of each such update.
-absl::flat_hash_map<const Node*, const Node*> find_gemm_updates(
+// The product that an ApplyGradientDescent can compute inside itself, and the Identity nodes
+// between it and the update (the gates of TensorFlow's gradient tuples).
+struct GemmUpdate {
+  const Node* matmul = nullptr;
+  std::vector<const Node*> forwarded;
+};
+
+// ApplyGradientDescent steps whose delta can be computed where the update runs (after every
+// reader of the variable): the delta is output 0 of a MatMul of the plan, possibly through
+// Identity nodes, and each of these values is read by the next node alone (not fetched, not
+// fed). Neither operand of the MatMul is a variable's buffer, so no in-place update can change
+// them and the later product has the same value. For the same reason a NoOp that waits on the
+// MatMul or an Identity (a gradient tuple's gate) orders nothing observable and does not stop
+// the fusion; any other waiter does.
+absl::flat_hash_map<const Node*, GemmUpdate> find_gemm_updates(
     const std::vector<const Node*>& order, const absl::flat_hash_set<uint64_t>& fed,
     const absl::flat_hash_set<uint64_t>& fetched, const absl::flat_hash_set<const Node*>& fused_away) {
   absl::flat_hash_set<const Node*> planned(order.begin(), order.end());
-  absl::flat_hash_set<const Node*> control_inputs;
-  for (const Node* node : order) control_inputs.insert(node->control_inputs().begin(), node->control_inputs().end());
-  absl::flat_hash_map<const Node*, const Node*> updates;
+  absl::flat_hash_set<const Node*> awaited_by_more_than_a_noop;
   for (const Node* node : order) {
-    if (op_of(node) != OpId::kApplyGradientDescent) continue;
-    const Output delta = node->input(2);
-    const Node* matmul = delta.node;
-    if (op_of(matmul) != OpId::kMatMul || delta.index != 0 || !planned.contains(matmul) ||
-        fused_away.contains(matmul) || control_inputs.contains(matmul)) {
-      continue;
+    if (node->op_def().execution == ExecutionKind::kNoOutput) continue;
+    awaited_by_more_than_a_noop.insert(node->control_inputs().begin(), node->control_inputs().end());
+  }
+  // True when `consumer` is the plan's only reader of `producer`'s output 0, which it reads once.
+  auto movable_value = [&](const Node* producer, int index) {
+    const uint64_t key = value_key(producer, 0);
+    if (index != 0 || !planned.contains(producer) || fused_away.contains(producer) ||
+        awaited_by_more_than_a_noop.contains(producer) || fed.contains(key) || fetched.contains(key)) {
+      return false;
     }
-    const uint64_t key = value_key(matmul, 0);
-    if (fed.contains(key) || fetched.contains(key)) continue;
     int readers = 0;
-    for (const auto& [reader, input_index] : matmul->consumers()) {
+    for (const auto& [reader, input_index] : producer->consumers()) {
       if (planned.contains(reader)) ++readers;
     }
-    if (readers != 1) continue;
+    return readers == 1;
+  };
+  absl::flat_hash_map<const Node*, GemmUpdate> updates;
+  for (const Node* node : order) {
+    if (op_of(node) != OpId::kApplyGradientDescent) continue;
+    GemmUpdate update;
+    Output delta = node->input(2);
+    while (op_of(delta.node) == OpId::kIdentity && movable_value(delta.node, delta.index)) {
+      update.forwarded.push_back(delta.node);
+      delta = delta.node->input(0);
+    }
+    if (op_of(delta.node) != OpId::kMatMul || !movable_value(delta.node, delta.index)) continue;
     bool reads_a_variable = false;
-    for (const Output& in : matmul->inputs()) {
+    for (const Output& in : delta.node->inputs()) {
       reads_a_variable = reads_a_variable || aliased_variable(in.node, in.index) != nullptr;
     }
-    if (!reads_a_variable) updates.emplace(node, matmul);
+    if (reads_a_variable) continue;
+    update.matmul = delta.node;
+    updates.emplace(node, std::move(update));
   }
   return updates;
 }
@@ -193,7 +214,7 @@ Plan make_plan(const PlanRequest& request) {
       in_place_updates_last(reachable_in_topological_order(request, fed));
 
   absl::flat_hash_map<const Node*, GemmChain> chains;
-  absl::flat_hash_map<const Node*, const Node*> gemm_updates;  // update -> its delta's MatMul
+  absl::flat_hash_map<const Node*, GemmUpdate> gemm_updates;  // keyed by the update
   absl::flat_hash_set<const Node*> fused_away;  // nodes that run inside a later step
   if (request.fuse_gemm_epilogues) {
     absl::flat_hash_set<uint64_t> fetched;
@@ -204,7 +225,10 @@ Plan make_plan(const PlanRequest& request) {
       if (chain.relu != nullptr) fused_away.insert(chain.bias_add);
     }
     gemm_updates = find_gemm_updates(order, fed, fetched, fused_away);
-    for (const auto& [update, matmul] : gemm_updates) fused_away.insert(matmul);
+    for (const auto& [update, fused] : gemm_updates) {
+      fused_away.insert(fused.matmul);
+      fused_away.insert(fused.forwarded.begin(), fused.forwarded.end());
+    }
   }
 
   absl::flat_hash_map<uint64_t, int> slot_of;
@@ -235,7 +259,8 @@ Plan make_plan(const PlanRequest& request) {
         step.input_slots.push_back(slot_for(value_key(in.node, in.index)));
       }
     } else if (auto update = gemm_updates.find(node); update != gemm_updates.end()) {
-      step.update_matmul = update->second;
+      step.update_matmul = update->second.matmul;
+      step.update_forwarded = update->second.forwarded;
       for (const Output& in : {node->input(0), node->input(1), step.update_matmul->input(0),
                                step.update_matmul->input(1)}) {
         step.input_slots.push_back(slot_for(value_key(in.node, in.index)));

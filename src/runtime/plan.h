@@ -41,10 +41,11 @@ struct PlanStep {
   const Node* fused_matmul = nullptr;
   const Node* fused_bias_add = nullptr;
   bool fused_relu = false;
-  // An ApplyGradientDescent(var, alpha, delta) whose delta is this MatMul's product, read by
-  // nothing else: var -= alpha * product as one GEMM accumulating into var, run where the update
-  // runs; inputs (var, alpha, a, b).
+  // An ApplyGradientDescent(var, alpha, delta) whose delta is this MatMul's product (through the
+  // Identity nodes of update_forwarded), read by nothing else: var -= alpha * product as one
+  // GEMM accumulating into var, run where the update runs; inputs (var, alpha, a, b).
   const Node* update_matmul = nullptr;
+  std::vector<const Node*> update_forwarded;
 
   bool fused() const { return fused_matmul != nullptr; }
   /// The node whose attributes the step's kernel reads (the MatMul of a fused chain or update).

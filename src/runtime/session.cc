@@ -457,7 +457,10 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
         record_fused_node_stats(*s.fused_matmul, step.device, wall_start, *stats);
         if (s.fused_relu) record_fused_node_stats(*s.fused_bias_add, step.device, wall_start, *stats);
       }
-      if (s.update_matmul != nullptr) record_fused_node_stats(*s.update_matmul, step.device, wall_start, *stats);
+      if (s.update_matmul != nullptr) {  // the delta's product and its forwarding ran inside this step
+        record_fused_node_stats(*s.update_matmul, step.device, wall_start, *stats);
+        for (const Node* forwarded : s.update_forwarded) record_fused_node_stats(*forwarded, step.device, wall_start, *stats);
+      }
       record_node_stats(*s.node, step.device, s.kind, outputs, wall_start, steady_start, *stats);
       if (s.fused() || s.update_matmul != nullptr) stats->nodes.back().fused_kernel = std::string(kernel_description);
     }

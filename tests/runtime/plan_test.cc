@@ -174,28 +174,32 @@ TEST(PlanTest, AFetchedVariableValueIsSnapshotBeforeALaterUpdate) {
   for (const PlanStep& step : read_only.steps) EXPECT_TRUE(step.snapshots.empty());
 }
 
-// loss = sum((x @ w)^2) trained by SGD: w's gradient is one MatMul that only the update reads.
+// loss = sum((x @ w1 @ w)^2) trained by SGD: each weight's gradient is one MatMul that only its
+// update reads (w's through the Identity of TensorFlow's gradient tuple, gated by a NoOp).
 struct SgdModel {
   Graph graph;
   Output x, loss;
-  Variable w;
+  Variable w1, w;
   Node* train = nullptr;
 };
 
 std::unique_ptr<SgdModel> sgd_model() {
   auto m = std::make_unique<SgdModel>();
   m->x = ops::placeholder(m->graph, DType::kFloat32, Shape{4, 3}, "x");
+  m->w1 = get_variable(m->graph, "w1", {.shape = Shape{3, 3}, .initializer = init::ones()});
   m->w = get_variable(m->graph, "w", {.shape = Shape{3, 2}, .initializer = init::ones()});
-  m->loss = ops::reduce_sum(ops::square(ops::matmul(m->x, m->w.value())));
+  m->loss = ops::reduce_sum(ops::square(ops::matmul(ops::matmul(m->x, m->w1.value()), m->w.value())));
   m->train = train::GradientDescent(0.05f).minimize(m->loss);
   return m;
 }
 
-const PlanStep* update_step(const Plan& plan) {
+// The update of variable `v` in the plan.
+const PlanStep* update_step(const Plan& plan, const Variable& v) {
   for (const PlanStep& step : plan.steps) {
-    if (step.node->op_def().id == OpId::kApplyGradientDescent) return &step;
+    if (step.node->op_def().id == OpId::kApplyGradientDescent && step.node->input(0).node == v.node()) return &step;
   }
-  return nullptr;
+  ADD_FAILURE() << "no update of " << v.name() << " in the plan";
+  return &plan.steps.front();
 }
 
 TEST(PlanTest, AnSgdUpdateRunsItsWeightGradientsProductInside) {
@@ -203,20 +207,28 @@ TEST(PlanTest, AnSgdUpdateRunsItsWeightGradientsProductInside) {
   const Output feeds[] = {m->x};
   Node* const targets[] = {m->train};
   const Plan plan = make_plan({.feeds = feeds, .targets = targets});
-  const PlanStep* update = update_step(plan);
-  ASSERT_NE(update, nullptr);
-  ASSERT_NE(update->update_matmul, nullptr);
-  const Node* gradient = update->node->input(2).node;
-  EXPECT_EQ(update->update_matmul, gradient);
-  EXPECT_EQ(&update->kernel_node(), gradient);
-  for (const PlanStep& step : plan.steps) EXPECT_NE(step.node, gradient) << "the product runs inside the update";
-  // Inputs: the variable, the learning rate and the product's two operands.
-  ASSERT_EQ(update->input_slots.size(), 4u);
-
-  // Unfused, the product is a step of its own before the update.
   const Plan unfused = make_plan({.feeds = feeds, .targets = targets, .fuse_gemm_epilogues = false});
-  EXPECT_EQ(update_step(unfused)->update_matmul, nullptr);
-  EXPECT_LT(position_of(unfused, gradient), position_of(unfused, update_step(unfused)->node));
+  for (const Variable* v : {&m->w1, &m->w}) {
+    const PlanStep* update = update_step(plan, *v);
+    ASSERT_NE(update->update_matmul, nullptr) << v->name();
+    EXPECT_EQ(&update->kernel_node(), update->update_matmul);
+    // Unfused, the product (and the gate's Identity, for w) are steps of their own before it.
+    const PlanStep* separate = update_step(unfused, *v);
+    EXPECT_EQ(separate->update_matmul, nullptr);
+    const Node* delta = separate->node->input(2).node;
+    std::vector<const Node*> forwarded;
+    while (delta->op_def().id == OpId::kIdentity) {
+      forwarded.push_back(delta);
+      delta = delta->input(0).node;
+    }
+    EXPECT_EQ(update->update_matmul, delta) << v->name();
+    EXPECT_EQ(update->update_forwarded, forwarded) << v->name();
+    EXPECT_EQ(forwarded.size(), v == &m->w ? 1u : 0u) << v->name() << ": w's gradient comes through its tuple's gate";
+    EXPECT_LT(position_of(unfused, delta), position_of(unfused, separate->node));
+    for (const PlanStep& step : plan.steps) EXPECT_NE(step.node, delta) << "the product runs inside the update";
+    // Inputs: the variable, the learning rate and the product's two operands.
+    ASSERT_EQ(update->input_slots.size(), 4u);
+  }
 }
 
 // The MatMul that computes w's gradient (found in the unfused plan).
@@ -224,10 +236,12 @@ Node* weight_gradient(const SgdModel& m) {
   const Output feeds[] = {m.x};
   Node* const targets[] = {m.train};
   const Plan plan = make_plan({.feeds = feeds, .targets = targets, .fuse_gemm_epilogues = false});
-  return update_step(plan)->node->input(2).node;
+  Node* delta = update_step(plan, m.w)->node->input(2).node;
+  while (delta->op_def().id == OpId::kIdentity) delta = delta->input(0).node;
+  return delta;
 }
 
-TEST(PlanTest, AFetchedOrWaitedOnWeightGradientStaysItsOwnStep) {
+TEST(PlanTest, AFetchedOrAwaitedWeightGradientStaysItsOwnStep) {
   {
     auto m = sgd_model();
     Node* gradient = weight_gradient(*m);
@@ -235,18 +249,34 @@ TEST(PlanTest, AFetchedOrWaitedOnWeightGradientStaysItsOwnStep) {
     const Output fetches[] = {gradient->output(0)};
     Node* const targets[] = {m->train};
     const Plan plan = make_plan({.feeds = feeds, .fetches = fetches, .targets = targets});
-    EXPECT_EQ(update_step(plan)->update_matmul, nullptr);
+    EXPECT_EQ(update_step(plan, m->w)->update_matmul, nullptr);
     EXPECT_THAT(step_names(plan), ::testing::Contains(gradient->name()));
   }
   {
+    // A node with a value that waits on the product keeps it a step of its own, before the waiter.
+    auto m = sgd_model();
+    Node* gradient = weight_gradient(*m);
+    Output waiter;
+    {
+      ControlDependencies after = m->graph.control_dependencies({gradient});
+      waiter = ops::identity(ops::constant(m->graph, Tensor::from_vector<float>(Shape{1}, {1})), "waiter");
+    }
+    const Output feeds[] = {m->x};
+    const Output fetches[] = {waiter};
+    Node* const targets[] = {m->train};
+    const Plan plan = make_plan({.feeds = feeds, .fetches = fetches, .targets = targets});
+    EXPECT_EQ(update_step(plan, m->w)->update_matmul, nullptr);
+    EXPECT_LT(position_of(plan, gradient), position_of(plan, waiter.node));
+  }
+  {
+    // A NoOp that waits on it orders nothing observable (the product reads no variable buffer).
     auto m = sgd_model();
     Node* gradient = weight_gradient(*m);
     Node* waiter = ops::no_op(m->graph, {gradient}, "waiter");
     const Output feeds[] = {m->x};
     Node* const targets[] = {m->train, waiter};
     const Plan plan = make_plan({.feeds = feeds, .targets = targets});
-    EXPECT_EQ(update_step(plan)->update_matmul, nullptr);
-    EXPECT_LT(position_of(plan, gradient), position_of(plan, waiter));
+    EXPECT_EQ(update_step(plan, m->w)->update_matmul, gradient);
   }
 }
 
@@ -276,23 +306,28 @@ TEST(SessionGemmUpdateTest, FusedUpdatesMatchTheUnfusedOnesAndAreTraced) {
         session.run({{m->x, x}}, std::span<const Output>(), targets, RunOptions{.trace = true}, &stats);
       }
       if (fuse) {
-        bool traced = false;
+        int traced = 0;
         for (const NodeRunStats& node : stats.nodes) {
           if (node.node->op_def().id == OpId::kApplyGradientDescent) {
-            traced = true;
+            ++traced;
             EXPECT_THAT(node.fused_kernel, library == CpuGemm::kOpenBlas ? HasSubstr("sgemm (alpha, beta = 1)")
                                                                          : HasSubstr("output scale"));
           }
         }
-        EXPECT_TRUE(traced);
+        EXPECT_EQ(traced, 2);
       }
-      trained.push_back(session.variable_value(m->w).to_vector<float>());
+      for (const Variable* v : {&m->w1, &m->w}) trained.push_back(session.variable_value(*v).to_vector<float>());
     }
-    ASSERT_EQ(trained[0].size(), trained[1].size());
-    for (size_t i = 0; i < trained[0].size(); ++i) {
-      EXPECT_NEAR(trained[0][i], trained[1][i], 1e-5f * std::max(1.0f, std::fabs(trained[1][i]))) << i;
+    ASSERT_EQ(trained.size(), 4u);  // fused w1, w; unfused w1, w
+    for (size_t v = 0; v < 2; ++v) {
+      const std::vector<float>& fused = trained[v];
+      const std::vector<float>& unfused = trained[v + 2];
+      ASSERT_EQ(fused.size(), unfused.size());
+      for (size_t i = 0; i < fused.size(); ++i) {
+        EXPECT_NEAR(fused[i], unfused[i], 1e-5f * std::max(1.0f, std::fabs(unfused[i]))) << v << " " << i;
+      }
+      EXPECT_NE(fused, std::vector<float>(fused.size(), 1.0f)) << "training moved the variable";
     }
-    EXPECT_NE(trained[0], (std::vector<float>(6, 1.0f))) << "training moved the variable";
   }
 }
 
