@@ -22,6 +22,7 @@ SCOPEFLOW_APT_PACKAGES=(
   python3
   python3-venv
   libabsl-dev
+  nlohmann-json3-dev
   libprotobuf-dev
   protobuf-compiler
   libgtest-dev
