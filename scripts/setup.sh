@@ -27,7 +27,6 @@ SCOPEFLOW_APT_PACKAGES=(
   protobuf-compiler
   libgtest-dev
   libgmock-dev
-  libbenchmark-dev
   libopenblas-dev
   libdnnl-dev
 )
