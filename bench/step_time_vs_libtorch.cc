@@ -52,6 +52,7 @@
 #include "scopeflow/graph.h"
 #include "scopeflow/session.h"
 #include "scopeflow/tensor.h"
+#include "step_flags.h"
 
 namespace scopeflow::bench {
 namespace {
@@ -229,44 +230,27 @@ int run(int argc, char** argv) {
   Flags flags(program_name(argv[0]),
               "Training step time of an MLP in our Session against the same MLP in libtorch's C++\n"
               "frontend (torch::nn::Linear, cross_entropy, torch::optim), same thread count on both sides.");
-  flags.add_string("configs", "32x64x4,256x1024x8",
-                   "comma-separated BATCHxWIDTHxDEPTH: DEPTH relu layers of WIDTH units, then 10 classes");
-  flags.add_string("optimizer", "sgd", "sgd (GradientDescent(0.01) / torch::optim::SGD(0.01)) or adam");
-  flags.add_int("threads", 1, "our session's intra_op_threads (GEMM threads), torch::set_num_threads for libtorch", 1, 1024);
-  flags.add_string("cpu-gemm", "default", "our CPU GEMM library: default, onednn or openblas");
-  flags.add_double("min-seconds", 1.0, "minimum timed seconds per side and configuration", 0, 3600);
-  flags.add_int("warmup", 3, "untimed steps before timing, per side", 0, 1000000);
-  flags.add_int("min-iters", 5, "minimum timed steps per side and configuration", 1, 100000000);
-  flags.add_int("seed", 1, "graph seed and seed of the fed values", 0, 4294967295);
-  flags.add_bool("fuse", true, "run MatMul -> BiasAdd -> Relu as one GEMM on our side (--no-fuse: separate ops)");
+  add_step_flags(flags, "sgd (GradientDescent(0.01) / torch::optim::SGD(0.01)) or adam",
+                 "our session's intra_op_threads (GEMM threads), torch::set_num_threads for libtorch");
   flags.add_bool("set-to-none", true,
                  "libtorch: drop the gradients before each step (PyTorch 2's zero_grad default; "
                  "--no-set-to-none: zero them, libtorch 1.13's zero_grad)");
-  flags.add_bool("json", false, "print one JSON document instead of the table");
   if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
 
-  std::vector<MlpConfig> configs;
-  std::string error;
-  if (!parse_mlp_configs(flags.get_string("configs"), &configs, &error)) return flags.usage_error(error);
+  StepFlagValues step;
+  if (const std::optional<int> exit_code = read_step_flags(flags, &step)) return *exit_code;
+  const std::vector<MlpConfig>& configs = step.configs;
   Options options;
-  options.optimizer = flags.get_string("optimizer");
-  if (options.optimizer != "sgd" && options.optimizer != "adam") {
-    return flags.usage_error(absl::StrCat("--optimizer: expected sgd or adam, got '", options.optimizer, "'"));
-  }
-  options.threads = static_cast<int>(flags.get_int("threads"));
-  if (const std::optional<CpuGemm> gemm = cpu_gemm_from_flag(flags.get_string("cpu-gemm"))) {
-    options.cpu_gemm = *gemm;
-  } else {
-    return flags.usage_error("--cpu-gemm: expected default, onednn or openblas, got '" +
-                             flags.get_string("cpu-gemm") + "'");
-  }
-  options.min_seconds = flags.get_double("min-seconds");
-  options.warmup = static_cast<int>(flags.get_int("warmup"));
-  options.min_iters = static_cast<int>(flags.get_int("min-iters"));
-  options.seed = static_cast<uint32_t>(flags.get_int("seed"));
-  options.fuse_gemm_epilogues = flags.get_bool("fuse");
+  options.optimizer = step.optimizer;
+  options.threads = step.threads;
+  options.cpu_gemm = step.cpu_gemm;
+  options.min_seconds = step.min_seconds;
+  options.warmup = step.warmup;
+  options.min_iters = step.min_iters;
+  options.seed = step.seed;
+  options.fuse_gemm_epilogues = step.fuse;
   options.set_to_none = flags.get_bool("set-to-none");
-  const bool json = flags.get_bool("json");
+  const bool json = step.json;
   const std::string& program = flags.program();
 
   // Threads, before any libtorch work: intra-op as ours, inter-op 1 (one op at a time, as our

@@ -53,6 +53,7 @@
 #include "scopeflow/scope.h"
 #include "scopeflow/session.h"
 #include "scopeflow/train.h"
+#include "step_flags.h"
 
 #ifndef SCOPEFLOW_BENCH_DIR
 #define SCOPEFLOW_BENCH_DIR ""
@@ -323,18 +324,10 @@ int run(int argc, char** argv) {
   Flags flags(program_name(argv[0]),
               "Training step time of an MLP in our Session against TensorFlow 1 running our exported\n"
               "GraphDef (bench/tf_time_graph.py), with the same thread count on both sides.");
-  flags.add_string("configs", "32x64x4,256x1024x8",
-                   "comma-separated BATCHxWIDTHxDEPTH: DEPTH relu layers of WIDTH units, then 10 classes");
-  flags.add_string("optimizer", "sgd", "sgd (GradientDescent(0.01)) or adam");
-  flags.add_int("threads", 1, "our session's intra_op_threads (GEMM threads), intra_op_parallelism_threads for TensorFlow", 1, 1024);
-  flags.add_string("cpu-gemm", "default", "our CPU GEMM library: default, onednn or openblas");
-  flags.add_double("min-seconds", 1.0, "minimum timed seconds per side and configuration", 0, 3600);
-  flags.add_int("warmup", 3, "untimed steps before timing, per side", 0, 1000000);
-  flags.add_int("min-iters", 5, "minimum timed steps per side and configuration", 1, 100000000);
-  flags.add_int("seed", 1, "graph seed and seed of the fed values", 0, 4294967295);
+  add_step_flags(flags, "sgd (GradientDescent(0.01)) or adam",
+                 "our session's intra_op_threads (GEMM threads), intra_op_parallelism_threads for TensorFlow");
   flags.add_bool("fetch-loss", false, "fetch the loss with every step, on both sides");
   flags.add_bool("gpu", true, "also time our step on the GPU when a CUDA device answers (TensorFlow stays on the CPU)");
-  flags.add_bool("fuse", true, "run MatMul -> BiasAdd -> Relu as one GEMM on our side (--no-fuse: separate ops)");
   flags.add_string("python", "",
                    std::string("Python with TensorFlow ('' = the interop venv configured at build time: '") +
                        SCOPEFLOW_INTEROP_PYTHON_DEFAULT + "')");
@@ -342,36 +335,27 @@ int run(int argc, char** argv) {
   flags.add_bool("require-tensorflow", false, "exit 1 when TensorFlow cannot be run (default: ours only, exit 0)");
   flags.add_bool("keep-files", false, "keep the temporary GraphDef and spec.json (path on stderr)");
   flags.add_bool("verbose", false, "print the TensorFlow command line on stderr");
-  flags.add_bool("json", false, "print one JSON document instead of the table");
   if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
 
-  std::vector<MlpConfig> configs;
-  std::string error;
-  if (!parse_mlp_configs(flags.get_string("configs"), &configs, &error)) return flags.usage_error(error);
+  StepFlagValues step;
+  if (const std::optional<int> exit_code = read_step_flags(flags, &step)) return *exit_code;
+  const std::vector<MlpConfig>& configs = step.configs;
   Options options;
-  options.optimizer = flags.get_string("optimizer");
-  if (options.optimizer != "sgd" && options.optimizer != "adam") {
-    return flags.usage_error("--optimizer: expected sgd or adam, got '" + options.optimizer + "'");
-  }
-  options.threads = static_cast<int>(flags.get_int("threads"));
-  if (const std::optional<CpuGemm> gemm = cpu_gemm_from_flag(flags.get_string("cpu-gemm"))) {
-    options.cpu_gemm = *gemm;
-  } else {
-    return flags.usage_error("--cpu-gemm: expected default, onednn or openblas, got '" +
-                             flags.get_string("cpu-gemm") + "'");
-  }
-  options.min_seconds = flags.get_double("min-seconds");
-  options.warmup = static_cast<int>(flags.get_int("warmup"));
-  options.min_iters = static_cast<int>(flags.get_int("min-iters"));
-  options.seed = static_cast<uint32_t>(flags.get_int("seed"));
+  options.optimizer = step.optimizer;
+  options.threads = step.threads;
+  options.cpu_gemm = step.cpu_gemm;
+  options.min_seconds = step.min_seconds;
+  options.warmup = step.warmup;
+  options.min_iters = step.min_iters;
+  options.seed = step.seed;
+  options.fuse_gemm_epilogues = step.fuse;
   options.fetch_loss = flags.get_bool("fetch-loss");
-  options.fuse_gemm_epilogues = flags.get_bool("fuse");
   options.gpu = flags.get_bool("gpu");
   options.keep_files = flags.get_bool("keep-files");
   options.verbose = flags.get_bool("verbose") || options.keep_files;
   options.script = (fs::path(SCOPEFLOW_BENCH_DIR) / "tf_time_graph.py").string();
   const bool require_tf = flags.get_bool("require-tensorflow");
-  const bool json = flags.get_bool("json");
+  const bool json = step.json;
   const std::string& program = flags.program();
 
   // Which Python runs TensorFlow, or why none does.

@@ -54,6 +54,10 @@ inline int run_article_example(int number, const char* title, int argc, char** a
       std::printf("== %s ==\n%s", title, report.to_table().c_str());
       std::printf("TensorBoard logs: %s\n\n", (*writer)->path().c_str());
     }
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+      std::fprintf(stderr, "%s: writing to standard output failed: %s\n", argv[0], std::strerror(errno));
+      return 1;
+    }
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", argv[0], e.what());

@@ -8,6 +8,7 @@
 //   multi_tower [--towers N] [--steps N] [--logdir DIR] [--json]
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "scopeflow/data.h"
 #include "scopeflow/graph_def.h"
 #include "scopeflow/losses.h"
@@ -161,12 +163,22 @@ int main(int argc, char** argv) {
     }
     const MemoryReport report = memory_report(session);
     if (json) {
-      std::printf("{\"towers\":%d,\"steps\":%d,\"first_loss\":%.6f,\"last_loss\":%.6f,\"memory\":%s}\n", towers,
-                  steps, first_loss, last_loss, report.to_json().c_str());
+      // Six decimals, as the losses were printed before; a non-finite one is null (JSON has no NaN).
+      auto rounded = [](float x) { return std::round(static_cast<double>(x) * 1e6) / 1e6; };
+      const nlohmann::ordered_json result = {{"towers", towers},
+                                             {"steps", steps},
+                                             {"first_loss", rounded(first_loss)},
+                                             {"last_loss", rounded(last_loss)},
+                                             {"memory", nlohmann::ordered_json::parse(report.to_json())}};
+      std::printf("%s\n", result.dump().c_str());
     } else {
       std::printf("== multi-tower: %d towers share one set of variables ==\n", towers);
       std::printf("mean tower loss: %.4f at step 1, %.4f at step %d\n", first_loss, last_loss, steps);
       std::printf("%sTensorBoard logs: %s\n", report.to_table().c_str(), (*writer)->path().c_str());
+    }
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+      std::fprintf(stderr, "multi_tower: writing to standard output failed: %s\n", std::strerror(errno));
+      return 1;
     }
     return 0;
   } catch (const std::exception& e) {

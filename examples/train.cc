@@ -14,6 +14,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "absl/strings/str_format.h"
 #include "scopeflow/scopeflow.h"
 #include "train_models.h"
@@ -53,6 +58,14 @@ constexpr int64_t kMaxEvalBatch = 1000;
 // Models above this many parameters are refused (with Adam's slots and the gradients, ~16 bytes
 // each) instead of running the machine out of memory.
 constexpr int64_t kMaxParameters = 50'000'000;
+// Labels are class indices; a label at or above this bound is a data error, not a model size.
+constexpr int64_t kMaxClasses = 100'000;
+// Default --memory-limit: this share of physical memory. The estimate counts every activation
+// without the planner's arena reuse, so it errs high.
+constexpr double kDefaultMemoryShare = 0.75;
+// Default --check-numerics period: a scan of the variables costs about 1/batch of a step, so
+// every 100 steps is well under 1% of the run and still stops a diverged run early.
+constexpr int64_t kDefaultCheckNumericsEvery = 100;
 // final_loss: mean training-batch loss over the last this many steps.
 constexpr int64_t kFinalLossWindow = 50;
 
@@ -96,6 +109,8 @@ struct Options {
   std::optional<std::string> label_column{};
   double test_fraction = 0.2;
   std::optional<Device> device{};  // unset: auto
+  std::optional<int64_t> memory_limit{};  // bytes; unset: kDefaultMemoryShare of physical memory
+  int64_t check_numerics = kDefaultCheckNumericsEvery;  // 0: never
   bool json = false;
   bool quiet = false;
   bool help = false;
@@ -169,6 +184,12 @@ Output:
                            0: never)
   --trace-every=N          traced step written as TensorBoard run metadata every N steps
                            (default 500; 0: never)
+  --check-numerics[=N]     stop with an error naming the variable when any variable holds a NaN
+                           or an infinity, checked every N steps and at the end (default 100;
+                           --check-numerics alone: every step; 0: never)
+  --memory-limit=BYTES     refuse to run when the estimated memory (parameters, gradients,
+                           optimizer slots, activations, data) exceeds BYTES; suffixes K, M, G
+                           (powers of 1024) (default: 75% of physical memory)
   --logdir=DIR             TensorBoard log directory (default logs/train; empty: no logs)
   --json                   print one JSON object on stdout; progress goes to stderr
   --quiet                  no progress; only the final result (or the JSON)
@@ -202,6 +223,29 @@ double parse_double(std::string_view flag, std::string_view text) {
     throw UsageError{absl::StrCat("--", av(flag), " needs a finite number, got '", av(text), "'")};
   }
   return value;
+}
+
+int64_t parse_bytes(std::string_view flag, std::string_view text) {
+  int64_t scale = 1;
+  std::string_view digits = text;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 'K': case 'k': scale = int64_t{1} << 10; break;
+      case 'M': case 'm': scale = int64_t{1} << 20; break;
+      case 'G': case 'g': scale = int64_t{1} << 30; break;
+      default: break;
+    }
+    if (scale != 1) digits.remove_suffix(1);
+  }
+  int64_t value = 0;
+  const char* end = digits.data() + digits.size();
+  auto [ptr, ec] = std::from_chars(digits.data(), end, value);
+  if (digits.empty() || ec != std::errc() || ptr != end || value < 1 ||
+      value > std::numeric_limits<int64_t>::max() / scale) {
+    throw UsageError{absl::StrCat("--", av(flag), " needs a positive byte count (suffix K, M or G allowed), got '",
+                                  av(text), "'")};
+  }
+  return value * scale;
 }
 
 struct Flag {
@@ -254,6 +298,8 @@ std::vector<Flag> flag_table(Options& o) {
                    [&o](std::string_view v) { o.learning_rate = parse_double("learning-rate", v); }});
   flags.push_back({"weight-decay", false,
                    [&o](std::string_view v) { o.weight_decay = parse_double("weight-decay", v); }});
+  flags.push_back({"memory-limit", false,
+                   [&o](std::string_view v) { o.memory_limit = parse_bytes("memory-limit", v); }});
   flags.push_back({"logdir", false, [&o](std::string_view v) { o.logdir = std::string(v); }});
   flags.push_back({"data", false, [&o](std::string_view v) {
                      if (v.empty()) throw UsageError{"--data needs a file name"};
@@ -267,6 +313,7 @@ std::vector<Flag> flag_table(Options& o) {
   flags.push_back({"no-share", true, [&o](std::string_view) { o.share = false; }});
   flags.push_back({"json", true, [&o](std::string_view) { o.json = true; }});
   flags.push_back({"quiet", true, [&o](std::string_view) { o.quiet = true; }});
+  flags.push_back({"check-numerics", true, [](std::string_view) {}});  // parsed in place
   flags.push_back({"help", true, [&o](std::string_view) { o.help = true; }});
   return flags;
 }
@@ -291,6 +338,11 @@ Options parse_command_line(int argc, char** argv) {
     const std::string_view name = body.substr(0, eq);
     const auto flag = std::find_if(flags.begin(), flags.end(), [&](const Flag& f) { return f.name == name; });
     if (flag == flags.end()) throw UsageError{absl::StrCat("unknown flag --", av(name))};
+    if (name == "check-numerics") {  // the one flag whose value is optional
+      options.check_numerics =
+          eq == std::string_view::npos ? 1 : parse_int(name, body.substr(eq + 1));
+      continue;
+    }
     if (flag->is_switch) {
       if (eq != std::string_view::npos) throw UsageError{absl::StrCat("--", av(name), " takes no value")};
       flag->set("");
@@ -326,6 +378,24 @@ Options parse_command_line(int argc, char** argv) {
   throw Error(absl::StatusCode::kInvalidArgument, message);
 }
 
+/// The optimizer computes in float32: a positive value that rounds to 0, to a subnormal or to
+/// infinity there is refused rather than silently changed.
+void require_float32(std::string_view flag, double value) {
+  const auto f = static_cast<float>(value);
+  if (std::isinf(f)) {
+    bad_input(absl::StrCat(av(flag), " ", value, " overflows float32 (largest ",
+                           std::numeric_limits<float>::max(), ")"));
+  }
+  if (f == 0.0f) {
+    bad_input(absl::StrCat(av(flag), " ", value, " is 0 in float32 (smallest normal ",
+                           std::numeric_limits<float>::min(), ")"));
+  }
+  if (!std::isnormal(f)) {
+    bad_input(absl::StrCat(av(flag), " ", value, " is subnormal in float32 (smallest normal ",
+                           std::numeric_limits<float>::min(), ")"));
+  }
+}
+
 void check_ranges(const Options& o) {
   auto require = [](bool ok, const std::string& message) {
     if (!ok) bad_input(message);
@@ -341,10 +411,14 @@ void check_ranges(const Options& o) {
   if (o.steps) require(*o.steps >= 1, absl::StrCat("--steps must be at least 1, got ", *o.steps));
   if (o.learning_rate) {
     require(*o.learning_rate > 0, absl::StrCat("--learning-rate must be positive, got ", *o.learning_rate));
+    require_float32("--learning-rate", *o.learning_rate);
   }
   if (o.weight_decay) {
     require(*o.weight_decay >= 0, absl::StrCat("--weight-decay must be non-negative, got ", *o.weight_decay));
+    if (*o.weight_decay > 0) require_float32("--weight-decay", *o.weight_decay);
   }
+  require(o.check_numerics >= 0,
+          absl::StrCat("--check-numerics must be >= 0 (0: never), got ", o.check_numerics));
   require(o.momentum >= 0 && o.momentum < 1, absl::StrCat("--momentum must be in [0, 1), got ", o.momentum));
   require(o.test_fraction > 0 && o.test_fraction < 1,
           absl::StrCat("--test-fraction must be in (0, 1), got ", o.test_fraction));
@@ -382,6 +456,14 @@ Problem load_problem(const Options& o) {
     p.name = o.data_path.value_or("digits (embedded)");
     data::Dataset all = o.data_path ? data::load_csv(*o.data_path, {.label_column = o.label_column})
                                     : data::load_digits();
+    // The class count is max label + 1: name a label that is not a plausible class index
+    // before it turns into an absurd model size.
+    if (const auto top = std::max_element(all.labels.begin(), all.labels.end());
+        top != all.labels.end() && *top >= kMaxClasses) {
+      bad_input(absl::StrCat(p.name, ": data row ", top - all.labels.begin() + 1, " has label ", *top,
+                             "; labels are class indices 0..C-1 and this program allows at most ",
+                             kMaxClasses, " classes"));
+    }
     const std::set<int32_t> distinct(all.labels.begin(), all.labels.end());
     if (distinct.size() < 2) {
       bad_input(absl::StrCat(p.name, ": all ", all.num_examples, " examples have label ", *distinct.begin(),
@@ -552,28 +634,108 @@ class Evaluator {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Output helpers.
+// Memory estimate and numerics checks.
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", static_cast<int>(c));
-    } else {
-      out += c;
-    }
+int64_t slots_per_parameter(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::kSgd: return 0;
+    case OptimizerKind::kMomentum:
+    case OptimizerKind::kNesterov: return 1;
+    case OptimizerKind::kAdam:
+    case OptimizerKind::kAdamW: return 2;
   }
-  return out + "\"";
+  return 2;
 }
 
-std::string json_number(double value, const char* format = "%.6g") {
-  if (!std::isfinite(value)) return "null";
+/// Physical memory in bytes (sysconf), or 0 when unknown.
+int64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<int64_t>(pages) * static_cast<int64_t>(page_size);
+}
+
+std::string gib(double bytes) {
+  if (bytes >= 0x1.0p30) return absl::StrFormat("%.2f GiB", bytes * 0x1.0p-30);
+  if (bytes >= 0x1.0p20) return absl::StrFormat("%.1f MiB", bytes * 0x1.0p-20);
+  return absl::StrFormat("%.1f KiB", bytes * 0x1.0p-10);
+}
+
+/// Refuses a run whose estimated memory exceeds --memory-limit, naming the flag to reduce.
+/// Estimate (float32): parameters with their gradient and optimizer slots; per example of the
+/// training tower every op output kept for the backward pass plus its gradient; the evaluation
+/// towers' forward outputs; and the data.
+void check_memory(const Options& o, const Problem& problem, int64_t classes, int64_t num_parameters,
+                  int64_t slots) {
+  const double f = 4.0;  // bytes per float32
+  const double parameter_bytes = static_cast<double>(num_parameters) * f * static_cast<double>(2 + slots);
+  // Floats each example produces in one forward pass: matmul, bias_add and activation per layer;
+  // the rnn cell's two matmuls, add, bias_add and tanh per step.
+  const double per_example =
+      o.model == ModelKind::kMlp
+          ? static_cast<double>(problem.train.num_features) +
+                3.0 * static_cast<double>(o.width) * static_cast<double>(o.depth + 1) + 3.0 * static_cast<double>(classes)
+          : static_cast<double>(o.time_steps) * (static_cast<double>(kSequenceChannels) + 5.0 * static_cast<double>(o.width)) +
+                3.0 * static_cast<double>(classes);
+  const double train_activation_bytes = 2.0 * per_example * static_cast<double>(o.batch) * f;
+  const double eval_activation_bytes =
+      per_example * static_cast<double>(std::min(problem.test.num_examples, kMaxEvalBatch)) * f * 2.0;
+  const double data_bytes =
+      static_cast<double>(problem.train.features.size() + problem.test.features.size()) * f;
+  const double total = parameter_bytes + train_activation_bytes + eval_activation_bytes + data_bytes;
+  const int64_t physical = physical_memory_bytes();
+  const double limit = o.memory_limit ? static_cast<double>(*o.memory_limit)
+                                      : kDefaultMemoryShare * static_cast<double>(physical);
+  if (limit <= 0 || total <= limit) return;
+  const char* reduce = train_activation_bytes >= parameter_bytes
+                           ? (o.model == ModelKind::kRnn ? "--batch or --time-steps" : "--batch or --width")
+                           : (o.model == ModelKind::kRnn ? "--width" : "--width or --depth");
+  bad_input(absl::StrCat(
+      "this run needs about ", gib(total), " (training activations ", gib(train_activation_bytes),
+      " for --batch ", o.batch, ", parameters with gradients and optimizer slots ", gib(parameter_bytes),
+      ", evaluation ", gib(eval_activation_bytes), ", data ", gib(data_bytes), "), more than the memory limit of ",
+      gib(limit),
+      o.memory_limit ? std::string(" (--memory-limit)")
+                     : absl::StrCat(" (", static_cast<int>(kDefaultMemoryShare * 100), "% of ", gib(static_cast<double>(physical)),
+                                    " physical memory; --memory-limit sets it)"),
+      "; use a smaller ", reduce));
+}
+
+/// Stops the run when a variable holds a NaN or an infinity, as tf.debugging.check_numerics would.
+void check_numerics(Session& session, const std::vector<Variable>& variables, int64_t step) {
+  for (const Variable& v : variables) {
+    const Tensor value = session.to_host(session.variable_value(v));
+    const std::span<const float> x(value.data<float>(), static_cast<size_t>(value.num_elements()));
+    const auto bad = std::find_if(x.begin(), x.end(), [](float e) { return !std::isfinite(e); });
+    if (bad == x.end()) continue;
+    const auto count = std::count_if(x.begin(), x.end(), [](float e) { return !std::isfinite(e); });
+    bad_input(absl::StrCat("[check_numerics] variable ", v.name(), " has ", count, " non-finite value",
+                           count == 1 ? "" : "s", " (first: ", *bad, " at flat index ", bad - x.begin(),
+                           ") after step ", step, "; try a smaller --learning-rate"));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output helpers.
+
+/// A number for the JSON result: null when not finite, else `value` rounded as printf's
+/// `format` rounds it (so that figures stay as short as they were).
+nlohmann::json json_number(double value, const char* format = "%.6g") {
+  if (!std::isfinite(value)) return nullptr;
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, format, value);
-  return buffer;
+  return std::strtod(buffer, nullptr);
+}
+
+/// 0 when everything written to stdout reached it; else 1 with a message on stderr (a full disk,
+/// a closed pipe: the result would otherwise be lost with exit status 0).
+int check_stdout() {
+  errno = 0;
+  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return 0;
+  const int error = errno;
+  std::fprintf(stderr, "train: writing the result to standard output failed%s%s\n", error != 0 ? ": " : "",
+               error != 0 ? std::strerror(error) : "");
+  return 1;
 }
 
 /// Throws Error (exit status 1) for a failed TensorBoard write.
@@ -643,6 +805,8 @@ int run(const Options& o) {
     bad_input(absl::StrCat("the model has ", num_parameters, " parameters, more than this program's limit of ",
                            kMaxParameters, "; use a smaller --width, --depth or --time-steps"));
   }
+
+  check_memory(o, problem, classes, num_parameters, slots_per_parameter(optimizer_kind));
 
   SessionOptions session_options;
   session_options.device = o.device;
@@ -731,6 +895,10 @@ int run(const Options& o) {
         session.run(feeds, train_fetches, train_targets, RunOptions{.trace = trace}, trace ? &stats : nullptr);
     const double loss = values[0].data<float>()[0];
     const double accuracy = values[1].data<float>()[0];
+    // Variables first: they name the cause more precisely than the loss does.
+    if (o.check_numerics > 0 && (step % o.check_numerics == 0 || step == steps)) {
+      check_numerics(session, trainable, step);
+    }
     if (!std::isfinite(loss)) {
       bad_input(absl::StrCat("the training loss became ", loss, " at step ", step,
                              "; try a smaller --learning-rate (now ", learning_rate, ")"));
@@ -816,36 +984,47 @@ int run(const Options& o) {
   }
 
   if (o.json) {
-    std::string json = absl::StrCat(
-        "{\"model\":", json_string(model_name(o.model)), ",\"shared\":", o.share ? "true" : "false",
-        ",\"steps\":", steps, ",\"final_loss\":", json_number(final_loss),
-        ",\"initial_loss\":", json_number(initial_loss),
-        ",\"test_accuracy\":", json_number(last_eval.accuracy, "%.6f"),
-        ",\"seconds\":", json_number(seconds, "%.3f"),
-        ",\"steps_per_second\":", json_number(steps_per_second, "%.1f"),
-        ",\"test_loss\":", json_number(last_eval.loss), ",\"test_correct\":", last_eval.correct,
-        ",\"test_examples\":", problem.test.num_examples, ",\"train_examples\":", problem.train.num_examples,
-        ",\"features\":", problem.train.num_features, ",\"classes\":", classes,
-        ",\"data\":", json_string(problem.name));
-    absl::StrAppend(&json, ",\"depth\":", o.model == ModelKind::kMlp ? absl::StrCat(o.depth) : "null",
-                    ",\"time_steps\":", o.model == ModelKind::kRnn ? absl::StrCat(o.time_steps) : "null",
-                    ",\"width\":", o.width, ",\"batch\":", o.batch,
-                    ",\"optimizer\":", json_string(optimizer_name(optimizer_kind)),
-                    ",\"learning_rate\":", json_number(learning_rate),
-                    ",\"weight_decay\":", json_number(weight_decay), ",\"seed\":", o.seed,
-                    ",\"parameters\":", num_parameters);
-    absl::StrAppend(&json, ",\"parameter_bytes\":", parameter_stats.bytes_in_use,
-                    ",\"gradient_peak_bytes\":", gradient_stats.peak_bytes,
-                    ",\"optimizer_slot_bytes\":", slot_stats.bytes_in_use,
-                    ",\"shared_model_parameter_bytes\":", shared_bytes,
-                    ",\"unshared_model_parameter_bytes\":", unshared_bytes,
-                    ",\"sharing_saved_parameter_bytes\":", unshared_bytes - shared_bytes,
-                    ",\"duplicated_parameter_bytes\":", report.duplicated_parameter_bytes,
-                    ",\"total_seconds\":", json_number(seconds_since(program_start), "%.3f"),
-                    ",\"logdir\":", writer ? json_string(o.logdir) : "null",
-                    ",\"events_file\":", writer ? json_string(writer->path()) : "null",
-                    ",\"memory\":", report.to_json(), "}");
-    absl::PrintF("%s\n", json.c_str());
+    nlohmann::ordered_json json = {
+        {"model", model_name(o.model)},
+        {"shared", o.share},
+        {"steps", steps},
+        {"final_loss", json_number(final_loss)},
+        {"initial_loss", json_number(initial_loss)},
+        {"test_accuracy", json_number(last_eval.accuracy, "%.6f")},
+        {"seconds", json_number(seconds, "%.3f")},
+        {"steps_per_second", json_number(steps_per_second, "%.1f")},
+        {"test_loss", json_number(last_eval.loss)},
+        {"test_correct", last_eval.correct},
+        {"test_examples", problem.test.num_examples},
+        {"train_examples", problem.train.num_examples},
+        {"features", problem.train.num_features},
+        {"classes", classes},
+        {"data", problem.name},
+        {"depth", o.model == ModelKind::kMlp ? nlohmann::ordered_json(o.depth) : nullptr},
+        {"time_steps", o.model == ModelKind::kRnn ? nlohmann::ordered_json(o.time_steps) : nullptr},
+        {"width", o.width},
+        {"batch", o.batch},
+        {"optimizer", optimizer_name(optimizer_kind)},
+        {"learning_rate", json_number(learning_rate)},
+        {"weight_decay", json_number(weight_decay)},
+        {"seed", o.seed},
+        {"parameters", num_parameters},
+        {"check_numerics_every", o.check_numerics},
+        {"parameter_bytes", parameter_stats.bytes_in_use},
+        {"gradient_peak_bytes", gradient_stats.peak_bytes},
+        {"optimizer_slot_bytes", slot_stats.bytes_in_use},
+        {"shared_model_parameter_bytes", shared_bytes},
+        {"unshared_model_parameter_bytes", unshared_bytes},
+        {"sharing_saved_parameter_bytes", unshared_bytes - shared_bytes},
+        {"duplicated_parameter_bytes", report.duplicated_parameter_bytes},
+        {"total_seconds", json_number(seconds_since(program_start), "%.3f")},
+        {"logdir", writer ? nlohmann::ordered_json(o.logdir) : nullptr},
+        {"events_file", writer ? nlohmann::ordered_json(writer->path()) : nullptr},
+        {"memory", nlohmann::ordered_json::parse(report.to_json())},
+    };
+    // Names from files may hold any bytes: replace invalid UTF-8 rather than throw.
+    const std::string text = json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    absl::PrintF("%s\n", text.c_str());
     return 0;
   }
 
@@ -895,10 +1074,11 @@ int main(int argc, char** argv) {
   }
   if (options.help) {
     std::fputs(scopeflow::examples::kUsage, stdout);
-    return 0;
+    return scopeflow::examples::check_stdout();
   }
   try {
-    return scopeflow::examples::run(options);
+    const int status = scopeflow::examples::run(options);
+    return status != 0 ? status : scopeflow::examples::check_stdout();
   } catch (const scopeflow::Error& e) {
     std::fprintf(stderr, "train: %s\n", e.what());
   } catch (const std::bad_alloc&) {

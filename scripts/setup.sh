@@ -22,11 +22,11 @@ SCOPEFLOW_APT_PACKAGES=(
   python3
   python3-venv
   libabsl-dev
+  nlohmann-json3-dev
   libprotobuf-dev
   protobuf-compiler
   libgtest-dev
   libgmock-dev
-  libbenchmark-dev
   libopenblas-dev
   libdnnl-dev
 )

@@ -3,9 +3,8 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
 #include "ops/op_registry.h"
 
 namespace scopeflow {
@@ -25,24 +24,6 @@ int count_readers(const VariableInfo& info) {
   for (const auto& [consumer, index] : info.read->consumers()) add(consumer);
   for (const auto& [consumer, index] : info.node->consumers()) add(consumer);
   return static_cast<int>(readers.size());
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -113,29 +94,39 @@ std::string MemoryReport::to_table() const {
 }
 
 std::string MemoryReport::to_json() const {
-  std::vector<std::string> items;
+  using nlohmann::ordered_json;
+  ordered_json items = ordered_json::array();
   for (const VariableMemory& v : variables) {
-    items.push_back(absl::StrCat("{\"name\":", json_string(v.name), ",\"shape\":[",
-                                 absl::StrJoin(v.shape.dims(), ","), "],\"dtype\":",
-                                 json_string(dtype_name(v.dtype)), ",\"bytes\":", v.bytes,
-                                 ",\"readers\":", v.readers, ",\"kind\":", json_string(memory_kind_name(v.kind)),
-                                 ",\"initialized\":", v.initialized ? "true" : "false", "}"));
+    items.push_back({{"name", v.name},
+                     {"shape", v.shape.dims()},
+                     {"dtype", dtype_name(v.dtype)},
+                     {"bytes", v.bytes},
+                     {"readers", v.readers},
+                     {"kind", memory_kind_name(v.kind)},
+                     {"initialized", v.initialized}});
   }
-  return absl::StrCat(
-      "{\"device\":", json_string(device), ",\"variables\":[", absl::StrJoin(items, ","),
-      "],\"parameter_bytes\":", parameter_bytes, ",\"parameter_allocations\":",
-      parameter_allocations, ",\"duplicated_parameter_bytes\":", duplicated_parameter_bytes,
-      ",\"optimizer_slot_bytes\":", optimizer_slot_bytes, ",\"optimizer_slot_allocations\":",
-      optimizer_slot_allocations, ",\"gradient_peak_bytes\":", gradient_peak_bytes,
-      ",\"allocator\":{\"bytes_in_use\":", allocator_totals.bytes_in_use, ",\"peak_bytes\":",
-      allocator_totals.peak_bytes, ",\"live_allocations\":", allocator_totals.live_allocations,
-      ",\"total_allocations\":", allocator_totals.total_allocations, ",\"cached_bytes\":",
-      allocator_cached_bytes, "},\"device_memory\":",
-      device_memory.has_value()
-          ? absl::StrCat("{\"free_bytes\":", device_memory->free_bytes, ",\"total_bytes\":",
-                         device_memory->total_bytes, "}")
-          : std::string("null"),
-      "}");
+  const ordered_json report = {
+      {"device", device},
+      {"variables", std::move(items)},
+      {"parameter_bytes", parameter_bytes},
+      {"parameter_allocations", parameter_allocations},
+      {"duplicated_parameter_bytes", duplicated_parameter_bytes},
+      {"optimizer_slot_bytes", optimizer_slot_bytes},
+      {"optimizer_slot_allocations", optimizer_slot_allocations},
+      {"gradient_peak_bytes", gradient_peak_bytes},
+      {"allocator",
+       {{"bytes_in_use", allocator_totals.bytes_in_use},
+        {"peak_bytes", allocator_totals.peak_bytes},
+        {"live_allocations", allocator_totals.live_allocations},
+        {"total_allocations", allocator_totals.total_allocations},
+        {"cached_bytes", allocator_cached_bytes}}},
+      {"device_memory", device_memory.has_value()
+                            ? ordered_json{{"free_bytes", device_memory->free_bytes},
+                                           {"total_bytes", device_memory->total_bytes}}
+                            : ordered_json(nullptr)},
+  };
+  // Variable names are the caller's bytes: invalid UTF-8 is replaced, never thrown.
+  return report.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
 }  // namespace scopeflow
