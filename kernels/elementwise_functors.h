@@ -35,8 +35,8 @@ struct Mul {
   SCOPEFLOW_HOST_DEVICE T operator()(T a, T b) const { return a * b; }
 };
 
-struct Relu {
-  SCOPEFLOW_HOST_DEVICE float operator()(float x) const { return x > 0.0f ? x : 0.0f; }
+struct Relu {  // max(x, 0) as TensorFlow computes it: NaN stays NaN, -0 stays -0
+  SCOPEFLOW_HOST_DEVICE float operator()(float x) const { return x < 0.0f ? 0.0f : x; }
 };
 struct Sigmoid {
   // Split by sign so exp never overflows for large |x|.
@@ -149,8 +149,9 @@ struct Pow {
 };
 
 // Gradients of the activations, as TensorFlow's ReluGrad, SigmoidGrad and TanhGrad define them.
-struct ReluGrad {  // (gradients, features) -> gradients where features > 0
-  SCOPEFLOW_HOST_DEVICE float operator()(float dy, float x) const { return x > 0.0f ? dy : 0.0f; }
+struct ReluGrad {  // (gradients, features) -> gradients * (features > 0), as TensorFlow: a NaN
+                  // or infinite gradient where features <= 0 gives NaN, not 0
+  SCOPEFLOW_HOST_DEVICE float operator()(float dy, float x) const { return dy * (x > 0.0f ? 1.0f : 0.0f); }
 };
 struct SigmoidGrad {  // (y, dy) -> dy * y * (1 - y)
   SCOPEFLOW_HOST_DEVICE float operator()(float y, float dy) const { return dy * y * (1.0f - y); }

@@ -147,7 +147,8 @@ class OneDnnGemm final : public Gemm {
       dnnl::post_ops post_ops;
       // The sum post-op adds the old C (beta = 1) before the ReLU, as BLAS beta would.
       if (shape.accumulate) post_ops.append_sum(1.0f);
-      if (shape.relu) post_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      // No eltwise_relu post-op: oneDNN's maps NaN to 0 where TensorFlow's Relu keeps NaN, so
+      // run() applies our ReLU to the product while it is still in cache.
       dnnl::primitive_attr attr;
       attr.set_post_ops(post_ops);
       // alpha as a runtime output scale: applied to the product before the sum post-op adds C.
@@ -175,9 +176,8 @@ class OneDnnGemm final : public Gemm {
     if (shape.bias) args_[num_args_++] = {DNNL_ARG_BIAS, bias_.get()};
     if (shape.scaled) args_[num_args_++] = {DNNL_ARG_ATTR_OUTPUT_SCALES, scale_.get()};
     description_ = absl::StrCat("oneDNN matmul (", implementation_, ")", shape.scaled ? " with output scale" : "",
-                                shape.bias ? " with bias" : "", shape.relu ? ", ReLU" : "",
-                                shape.accumulate ? ", sum" : "",
-                                shape.bias || shape.relu || shape.accumulate ? " post-ops" : "");
+                                shape.bias ? " with bias" : "", shape.accumulate ? ", sum post-op" : "",
+                                shape.relu ? ", then ReLU" : "");
   }
 
   void run_scaled(float alpha, const float* a, const float* b, const float* bias, float* c) override {
@@ -197,6 +197,7 @@ class OneDnnGemm final : public Gemm {
       throw_error(absl::StatusCode::kInternal, kWhere, "oneDNN matmul execution failed (status ",
                   static_cast<int>(status), ")");
     }
+    if (s.relu) relu_in_place(s, c);
   }
 
   std::string_view description() const override { return description_; }

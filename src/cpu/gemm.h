@@ -1,8 +1,9 @@
 #pragma once
-// CPU GEMM: one row-major product C = [alpha] op(A) op(B) [+ bias] [ReLU] [+ C], set up once per shape
-// when a plan is made and run many times. oneDNN matmul primitives by default (bias, ReLU and
-// sum post-ops); OpenBLAS's cblas_sgemm when chosen (CMake SCOPEFLOW_CPU_GEMM or
-// SessionOptions::cpu_gemm), through the column-major mapping cuBLAS also receives.
+// CPU GEMM: one row-major product C = [alpha] op(A) op(B) [+ bias] [+ C] [ReLU], set up once per
+// shape when a plan is made and run many times. oneDNN matmul primitives by default (bias,
+// output scale and sum post-ops; the ReLU after, in place, since oneDNN's maps NaN to 0);
+// OpenBLAS's cblas_sgemm when chosen (CMake SCOPEFLOW_CPU_GEMM or SessionOptions::cpu_gemm),
+// through the column-major mapping cuBLAS also receives.
 
 #include <cstdint>
 #include <memory>
@@ -48,7 +49,7 @@ class Gemm {
   /// C = alpha op(A) op(B) [+ C]: alpha is used only by a shape.scaled product (which applies no
   /// bias or ReLU), as the optimizer's -learning_rate of a fused SGD update.
   virtual void run_scaled(float alpha, const float* a, const float* b, const float* bias, float* c) = 0;
-  /// Which library calls run the product, for traces ("oneDNN matmul with bias, ReLU post-ops").
+  /// Which library calls run the product, for traces ("oneDNN matmul (...) with bias, then ReLU").
   virtual std::string_view description() const = 0;
 };
 

@@ -1,6 +1,8 @@
-// CPU softmax and loss family: Softmax, LogSoftmax (on oneDNN primitives in oneDNN builds,
-// hand-written otherwise) and the two softmax cross-entropy losses; and their rows of the CPU
-// kernel table. Sums accumulate in double, as in the reductions.
+// CPU softmax and loss family: Softmax (on a oneDNN primitive in oneDNN builds, hand-written
+// otherwise), LogSoftmax and the two softmax cross-entropy losses; and their rows of the CPU
+// kernel table. Sums accumulate in double, as in the reductions. LogSoftmax stays hand-written:
+// oneDNN's gives -inf for the -inf entries of a row that holds NaN, where TensorFlow's (and
+// ours) give NaN throughout (the interop nan_semantics case).
 //
 // oneDNN against the hand-written kernels, one thread: 256x1024 softmax 148 us against
 // 1044 us, 32x10 0.9 us against 1.4 us. ReLU and the other elementwise kernels stay
@@ -124,11 +126,11 @@ constexpr int64_t kSingleThreadSoftmaxElements = 32768;
 
 #if SCOPEFLOW_WITH_ONEDNN
 
-// Softmax or log-softmax over the last dimension of (rows, classes) as one oneDNN primitive,
+// Softmax over the last dimension of (rows, classes) as one oneDNN primitive,
 // created when the plan is made.
 class OneDnnRowSoftmax final : public PreparedCpuKernel {
  public:
-  OneDnnRowSoftmax(int64_t rows, int64_t classes, bool log, int threads)
+  OneDnnRowSoftmax(int64_t rows, int64_t classes, int threads)
       : threads_(rows * classes <= kSingleThreadSoftmaxElements ? 1 : threads) {
     const OmpThreadScope team(threads_);
     const dnnl::memory::desc md(dnnl::memory::dims{rows, classes}, dnnl::memory::data_type::f32,
@@ -136,17 +138,12 @@ class OneDnnRowSoftmax final : public PreparedCpuKernel {
     try {
       engine_ = dnnl::engine(dnnl::engine::kind::cpu, 0);
       stream_ = dnnl::stream(engine_);
-      if (log) {
-        primitive_ = dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc(
-            dnnl::logsoftmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), engine_));
-      } else {
-        primitive_ = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
-            dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), engine_));
-      }
+      primitive_ = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
+          dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), engine_));
       src_ = dnnl::memory(md, engine_, DNNL_MEMORY_NONE);
       dst_ = dnnl::memory(md, engine_, DNNL_MEMORY_NONE);
     } catch (const dnnl::error& e) {
-      throw_error(absl::StatusCode::kInternal, log ? "log_softmax" : "softmax",
+      throw_error(absl::StatusCode::kInternal, "softmax",
                   "oneDNN primitive creation failed: ", e.what());
     }
     args_[0] = {DNNL_ARG_SRC, src_.get()};
@@ -190,7 +187,7 @@ std::unique_ptr<PreparedCpuKernel> prepare_softmax(const PlanStep& step, const D
   const int64_t classes = shape.rank() == 0 ? 1 : shape.dims().back();
   const int64_t rows = classes == 0 ? 0 : shape.num_elements() / classes;
   if (rows <= 0 || classes <= 0) return nullptr;
-  return std::make_unique<OneDnnRowSoftmax>(rows, classes, node.op_def().id == OpId::kLogSoftmax, setup.threads);
+  return std::make_unique<OneDnnRowSoftmax>(rows, classes, setup.threads);
 #else
   (void)step;
   (void)setup;
@@ -200,7 +197,7 @@ std::unique_ptr<PreparedCpuKernel> prepare_softmax(const PlanStep& step, const D
 
 constexpr CpuKernelRow kRows[] = {
     {OpId::kSoftmax, softmax, prepare_softmax, kFloat32Only},
-    {OpId::kLogSoftmax, log_softmax, prepare_softmax, kFloat32Only},
+    {OpId::kLogSoftmax, log_softmax, nullptr, kFloat32Only},
     {OpId::kSoftmaxCrossEntropyWithLogits, softmax_cross_entropy, nullptr, kFloat32Only},
     {OpId::kSparseSoftmaxCrossEntropyWithLogits, sparse_softmax_cross_entropy, nullptr, kFloat32Only},
 };

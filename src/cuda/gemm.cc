@@ -157,9 +157,15 @@ std::string_view FusedGemmKernel::run(CudaBackend& b, KernelContext& ctx) const 
   Tensor& out = ctx.outputs[0];        // (m, n)
   const op_util::MatMulDims d = op_util::matmul_dims(matmul, a.shape(), out.shape());
   if (d.m == 0 || d.n == 0) return "empty product";
-  if (d.k > 0 && lt_gemm_bias(b, d, a.data<float>(), w.data<float>(), bias.data<float>(), relu,
+  // The BIAS epilogue only: cuBLASLt does not document what its RELU epilogue does with NaN
+  // (TensorFlow's Relu keeps it), so our ReLU kernel follows, on the product still in L2.
+  if (d.k > 0 && lt_gemm_bias(b, d, a.data<float>(), w.data<float>(), bias.data<float>(), /*relu=*/false,
                               out.data<float>())) {
-    return relu ? "cublasLt RELU_BIAS epilogue" : "cublasLt BIAS epilogue";
+    if (!relu) return "cublasLt BIAS epilogue";
+    check(launch_unary(UnaryOp::kRelu, DType::kFloat32, out.raw_data(), out.raw_data(), out.num_elements(),
+                       b.stream()),
+          "launch_unary");
+    return "cublasLt BIAS epilogue, then the ReLU kernel";
   }
   // No cuBLASLt algorithm for this shape (or an empty inner dimension): the unfused kernels.
   if (d.k == 0) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <random>
 #include <string>
@@ -250,8 +251,34 @@ TEST(GpuOpTest, AlignedFusedGemmRunsTheCublasLtEpilogue) {
   for (const NodeRunStats& n : stats.nodes) {
     if (!n.fused_kernel.empty()) kernels.push_back(n.fused_kernel);
   }
-  EXPECT_THAT(kernels, ::testing::Contains(HasSubstr("cublasLt RELU_BIAS")));
+  EXPECT_THAT(kernels, ::testing::Contains(HasSubstr("cublasLt BIAS epilogue, then the ReLU kernel")));
   EXPECT_THAT(kernels, ::testing::Contains(HasSubstr("cublasLt BIAS")));
+}
+
+TEST(GpuOpTest, ReluKeepsNaNInThePlainAndFusedPaths) {
+  SCOPEFLOW_REQUIRE_GPU();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Graph graph;
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{4, 4}, "x");
+  Output w = ops::constant(graph, Tensor::from_vector<float>(Shape{4, 4}, {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}));
+  Output b = ops::constant(graph, Tensor::from_vector<float>(Shape{4}, {0, 0, 0, 0}));
+  Output fused = ops::relu(ops::bias_add(ops::matmul(x, w), b));
+  Output plain = ops::relu(x);
+  Output grad = ops::relu_grad(x, ops::neg(ops::abs(x)));  // a NaN gradient where the mask is 0
+  std::vector<float> values(16, -1.0f);
+  values[0] = nan;
+  values[5] = 2.0f;
+  const FeedList feeds = {{x, Tensor::from_vector<float>(Shape{4, 4}, values)}};
+  Session gpu(graph, on_gpu());
+  const std::vector<Tensor> got = gpu.run(feeds, {fused, plain, grad});
+  for (size_t i = 0; i < got.size(); ++i) {
+    const std::vector<float> v = got[i].to_vector<float>();
+    EXPECT_TRUE(std::isnan(v[0])) << "output " << i;
+    if (i < 2) {
+      EXPECT_EQ(v[5], 2.0f) << "output " << i;
+      EXPECT_EQ(v[6], 0.0f) << "output " << i;
+    }
+  }
 }
 
 TEST(GpuOpTest, ReductionsOverOneRowMatchTheCpu) {

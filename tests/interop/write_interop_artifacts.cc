@@ -624,6 +624,39 @@ void write_math_transpose_case(const fs::path& out) {
 }
 
 // ------------------------------------------------------------------------------------------
+// NaN, infinities and signed zeros through every float op family: activations and their
+// gradients, unary math, broadcasting arithmetic, reductions, softmax, BiasAdd and its
+// gradient, AddN and MatMul. The generic import test runs the same fetches in TensorFlow and
+// compares (NaN equal to NaN). Not here: a MatMul -> BiasAdd -> Relu chain, which TensorFlow's
+// graph optimizer rewrites into _FusedMatMul, whose oneDNN ReLU maps NaN to 0 unlike its own
+// Relu kernel; ours keeps NaN in both forms (tests/cpu/elementwise_test.cc).
+
+void write_nan_case(const fs::path& out) {
+  Graph graph;
+  const Shape shape{2, 4};
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Output x = ops::placeholder(graph, DType::kFloat32, shape, "x");
+  Output g = ops::placeholder(graph, DType::kFloat32, shape, "g");
+  Output b = ops::constant(graph, Tensor::from_vector<float>(Shape{4}, {0.5f, nan, -1.0f, 0.0f}), "b");
+  Output w = ops::constant(graph, Tensor::from_vector<float>(Shape{4, 3}, {1, -1, 0.5f, 2, 0, -2, 0.25f, 1, 1, -1, 3, 0}), "w");
+  Output relu_x = ops::relu(x);
+  Output sigmoid_x = ops::sigmoid(x);
+  Output tanh_x = ops::tanh(x);
+  const std::vector<Output> fetches = {
+      relu_x, sigmoid_x, tanh_x, ops::neg(x), ops::square(x), ops::abs(x), ops::exp(x), ops::sqrt(ops::abs(x)),
+      ops::add(x, g), ops::sub(x, g), ops::mul(x, g), ops::maximum(x, g), ops::minimum(x, g),
+      ops::relu_grad(g, x), ops::sigmoid_grad(sigmoid_x, g), ops::tanh_grad(tanh_x, g),
+      ops::reduce_sum(x, std::vector<int64_t>{1}), ops::reduce_mean(x, std::vector<int64_t>{0}),
+      ops::softmax(x), ops::log_softmax(x), ops::bias_add(x, b), ops::bias_add_grad(g), ops::add_n({x, g, x}),
+      ops::matmul(x, w)};
+  Session session(graph, cpu_session());
+  const Tensor x_value = Tensor::from_vector<float>(shape, {nan, -inf, inf, -0.0f, 0.0f, -1.5f, 2.0f, 0.5f});
+  const Tensor g_value = Tensor::from_vector<float>(shape, {1.0f, nan, inf, -inf, 2.0f, nan, -1.0f, 0.5f});
+  write_case(out / "graphs" / "nan_semantics", graph, session, {{x, x_value}, {g, g_value}}, fetches);
+}
+
+// ------------------------------------------------------------------------------------------
 // Training cases: a layer shared three times, a dense-label cross-entropy loss, our gradients
 // and one optimizer step. TensorFlow recomputes the gradients with tf.gradients on the imported
 // graph and runs the exported update op (tests/interop/test_training.py).
@@ -989,6 +1022,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < num_random; ++i) write_random_graph(out, i, seed + static_cast<uint64_t>(i));
     write_abs_sign_case(out);
     write_math_transpose_case(out);
+    write_nan_case(out);
     const char* training_cases[] = {"train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw"};
     for (const char* name : training_cases) write_training_case(out, name, seed);
     write_dtype_case(out);

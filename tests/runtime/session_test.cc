@@ -618,7 +618,7 @@ TEST(GemmEpilogueFusionTest, TransposedOperandsAndAddOfABiasVectorFuse) {
       EXPECT_EQ(stats.nodes.back().node, rectified.node);
       EXPECT_THAT(stats.nodes.back().fused_kernel, ::testing::StartsWith(kernel_name));
       if (library == CpuGemm::kOneDnn) {
-        EXPECT_THAT(stats.nodes.back().fused_kernel, HasSubstr("bias, ReLU post-ops"));
+        EXPECT_THAT(stats.nodes.back().fused_kernel, HasSubstr("with bias, then ReLU"));
       }
     }
   }
