@@ -46,12 +46,7 @@ class CpuBackend final : public Backend {
     const Node& node = step.kernel_node();
     const OpDef& op = node.op_def();
     const CpuKernelRow& row = cpu_kernel_table()[op_index(op.id)];
-    const DType dtype = kernel_dtype(node);
-    if (!row.dtypes.contains(dtype)) {
-      throw_error(absl::StatusCode::kUnimplemented, op.builder_name, "the CPU kernel of ", op.tf_name,
-                  " is built for ", row.dtypes.to_string(), "; node '", node.name(), "' computes in ",
-                  dtype_name(dtype));
-    }
+    check_kernel_dtype("CPU", row.dtypes, node);
     auto prepared = std::make_unique<CpuPreparedKernel>();
     prepared->device = Device::cpu();
     if (row.prepare != nullptr) {

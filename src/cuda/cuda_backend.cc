@@ -77,12 +77,7 @@ std::unique_ptr<PreparedKernel> CudaBackend::prepare(const PlanStep& step, const
   const Node& node = step.kernel_node();
   const OpDef& op = node.op_def();
   const CudaKernelRow& row = cuda_kernel_table()[op_index(op.id)];
-  const DType dtype = kernel_dtype(node);
-  if (!row.dtypes.contains(dtype)) {
-    throw_error(absl::StatusCode::kUnimplemented, op.builder_name, "the CUDA kernel of ", op.tf_name,
-                " is built for ", row.dtypes.to_string(), "; node '", node.name(), "' computes in ",
-                dtype_name(dtype));
-  }
+  check_kernel_dtype("CUDA", row.dtypes, node);
   auto prepared = std::make_unique<CudaPreparedKernel>();
   prepared->device = device();
   if (row.prepare != nullptr) prepared->prepared = row.prepare(step, attrs);

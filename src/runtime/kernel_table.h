@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "ops/op_ids.h"
+#include "ops/op_registry.h"
 #include "scopeflow/dtype.h"
 #include "scopeflow/error.h"
 #include "scopeflow/graph.h"
@@ -56,6 +57,15 @@ inline constexpr DTypeSet kIndexDTypes{DType::kInt32, DType::kInt64};
 /// outputs (none today: in-place updates output their variable).
 inline DType kernel_dtype(const Node& node) {
   return node.num_outputs() > 0 ? node.output_dtype(0) : node.input(0).dtype();
+}
+
+/// Refuses, when a plan is made, a step whose dtype the backend's kernel is not built for.
+inline void check_kernel_dtype(std::string_view backend, DTypeSet dtypes, const Node& node) {
+  const DType dtype = kernel_dtype(node);
+  if (dtypes.contains(dtype)) return;
+  throw_error(absl::StatusCode::kUnimplemented, node.op_def().builder_name, "the ", backend, " kernel of ",
+              node.op(), " is built for ", dtypes.to_string(), "; node '", node.name(), "' computes in ",
+              dtype_name(dtype));
 }
 
 /// True when no op has two rows in `rows`: each family's file checks its own rows with it in a

@@ -11,6 +11,7 @@
 #include "ops/op_registry.h"
 #include "runtime/backend.h"
 #include "runtime/kernel_table.h"
+#include "scopeflow/ops.h"
 #include "test_util.h"
 
 namespace scopeflow {
@@ -128,6 +129,16 @@ TEST(OpTableTest, BackendsAgreeOnEachKernelsDtypes) {
         << cpu_kernel_support(op->id).dtypes.to_string();
   }
   if (!cuda_built) GTEST_SKIP() << "built without the CUDA backend: its kernel table is not linked in";
+}
+
+// A step whose dtype a kernel is not built for is refused when the plan is made, naming all.
+TEST(OpTableTest, AKernelIsRefusedForADtypeItIsNotBuiltFor) {
+  Graph g;
+  Output x = ops::exp(ops::constant(g, Tensor::from_vector<float>(Shape{2}, {1, 2})), "e");
+  check_kernel_dtype("CPU", kFloat32Only, *x.node);  // built for it: no error
+  const test::ThrownError e = test::error_of([&] { check_kernel_dtype("CPU", kIndexDTypes, *x.node); });
+  EXPECT_EQ(e.code, absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(e.message, "[exp] the CPU kernel of Exp is built for int32, int64; node 'e' computes in float32");
 }
 
 TEST(OpTableTest, NamesAreUniqueAndFindable) {
