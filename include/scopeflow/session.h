@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -137,6 +138,8 @@ class Session {
   const Plan& plan_for(const FeedList& feeds, std::span<const Output> fetches,
                        std::span<Node* const> targets);
   Tensor& variable_slot(const VariableInfo& info);
+  // Throws kInvalidArgument naming the variable when it belongs to another graph.
+  void check_own_variable(std::string_view where, const Variable& variable) const;
 
   const Graph& graph_;
   Device device_;

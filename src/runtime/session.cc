@@ -185,10 +185,7 @@ int Session::num_compiled_plans() const {
 
 Tensor& Session::variable_slot(const VariableInfo& info) {
   state_->grow_to(static_cast<size_t>(graph_.num_nodes()));
-  Tensor& slot = state_->variables[static_cast<size_t>(info.node->id())];
-  // Assigned only once allocated: a failed allocation leaves the variable uninitialized.
-  if (!slot.defined()) slot = Tensor(info.dtype, info.shape, allocator_, info.memory_kind);
-  return slot;
+  return state_->variables[static_cast<size_t>(info.node->id())];
 }
 
 void Session::initialize_variables() {
@@ -214,25 +211,41 @@ void Session::initialize_variables(std::span<const Variable> variables) {
   for (const Variable& v : variables) {
     const VariableInfo& info = v.info();
     // Filled on the host from a counter-based generator, so every device gets the same values.
-    Tensor& value = variable_slot(info);
-    if (device_.type == DeviceType::kCpu) {
+    // A new buffer joins the session only once allocated and filled: a failure on the way
+    // (allocation, initializer, upload) leaves the variable uninitialized, never half-made.
+    Tensor& slot = variable_slot(info);
+    const bool fresh = !slot.defined();
+    Tensor value = fresh ? Tensor(info.dtype, info.shape, allocator_, info.memory_kind) : slot;
+    if (device_.type == DeviceType::kCpu && fresh) {
       fill_initial_values(info.initializer, info.dtype, info.shape, graph_.seed(),
                           static_cast<uint64_t>(info.node->id()), value.raw_data());
     } else {
+      // Re-initialization in place: readers share the buffer, so it is overwritten only once
+      // the new values are complete.
       Tensor host(info.dtype, info.shape);
       fill_initial_values(info.initializer, info.dtype, info.shape, graph_.seed(),
                           static_cast<uint64_t>(info.node->id()), host.raw_data());
       backend_->upload_into(host, value);
     }
+    if (fresh) slot = std::move(value);
   }
 }
 
 bool Session::is_initialized(const Variable& variable) const {
+  check_own_variable("session.is_initialized", variable);
   std::lock_guard<std::mutex> lock(state_->mutex);
   return state_->variable(variable.node()) != nullptr;
 }
 
+void Session::check_own_variable(std::string_view where, const Variable& variable) const {
+  const VariableInfo& info = variable.info();
+  if (info.node->graph() != &graph_) {
+    throw_invalid(where, "variable '", info.name, "' belongs to another graph than the session's");
+  }
+}
+
 Tensor Session::variable_value(const Variable& variable) const {
+  check_own_variable("session.variable_value", variable);
   std::lock_guard<std::mutex> lock(state_->mutex);
   const Tensor* value = state_->variable(variable.node());
   if (value == nullptr) {
@@ -258,14 +271,20 @@ void Session::assign_variable(const Variable& variable, const Tensor& value) {
   }
   std::lock_guard<std::mutex> lock(state_->mutex);
   Tensor& slot = variable_slot(info);
-  if (value.byte_size() == 0 || slot.shares_buffer_with(value)) return;
-  if (value.device() == device_ && device_.type != DeviceType::kCpu) {
-    // A value already on the device goes through the host: rare (tests, restores), and it
-    // keeps the backend interface to two copy directions.
-    backend_->upload_into(backend_->download(value), slot);
-  } else {
-    backend_->upload_into(value, slot);
+  if (slot.shares_buffer_with(value)) return;
+  // As in initialize_variables: a new buffer joins the session only once it holds the value.
+  const bool fresh = !slot.defined();
+  Tensor target = fresh ? Tensor(info.dtype, info.shape, allocator_, info.memory_kind) : slot;
+  if (value.byte_size() > 0) {
+    if (value.device() == device_ && device_.type != DeviceType::kCpu) {
+      // A value already on the device goes through the host: rare (tests, restores), and it
+      // keeps the backend interface to two copy directions.
+      backend_->upload_into(backend_->download(value), target);
+    } else {
+      backend_->upload_into(value, target);
+    }
   }
+  if (fresh) slot = std::move(target);
 }
 
 const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Output> fetches,
