@@ -68,7 +68,7 @@ NameScope::~NameScope() { graph_->close_guard(guard_id_); }
 ControlDependencies::~ControlDependencies() { graph_->close_guard(guard_id_); }
 
 Graph::Graph() : variable_store_(std::make_unique<VariableStore>(this)) {}
-Graph::~Graph() = default;
+Graph::~Graph() { lifetime_->alive.store(false, std::memory_order_release); }
 
 int Graph::num_nodes() const {
   std::lock_guard<std::mutex> lock(mutex_);

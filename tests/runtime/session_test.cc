@@ -1,10 +1,13 @@
 #include "scopeflow/session.h"
 
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -729,6 +732,54 @@ TEST(SessionForeignVariableTest, VariableOfAnotherGraphIsNamedAsSuch) {
                             "[session.variable_value] variable 'v' belongs to another graph than the session's"));
   EXPECT_THAT(error_of([&] { (void)session.is_initialized(v); }),
               test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("belongs to another graph")));
+}
+
+
+TEST(SessionMemoryLimitTest, ExceedingTheLimitIsAClearError) {
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{256, 256}, "x");
+  Output y = ops::matmul(x, x);
+  Session session(g, SessionOptions{.device = Device::cpu(), .memory_limit = 64 * 1024});
+  EXPECT_EQ(session.memory_limit(), 64 * 1024);
+  EXPECT_THAT(error_of([&] { session.run({{x, Tensor::zeros(DType::kFloat32, Shape{256, 256})}}, {y}); }),
+              test::IsError(absl::StatusCode::kResourceExhausted,
+                            AllOf(HasSubstr("requested 262144 bytes"), HasSubstr("memory limit of 65536 bytes"),
+                                  HasSubstr("bytes in use"))));
+  EXPECT_THAT(error_of([&] { Session bad(g, SessionOptions{.device = Device::cpu(), .memory_limit = -1}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("memory_limit is -1")));
+  EXPECT_EQ(Session(g, SessionOptions{.device = Device::cpu(), .memory_limit = 0}).memory_limit(), 0);
+}
+
+TEST(SessionMemoryLimitTest, DefaultIsAShareOfPhysicalMemory) {
+  Graph g;
+  Session session(g, cpu_options());
+  const int64_t limit = default_memory_limit(Device::cpu());
+  EXPECT_GT(limit, 0);
+  EXPECT_EQ(session.memory_limit(), limit);
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  EXPECT_LE(limit, static_cast<int64_t>(pages) * ::sysconf(_SC_PAGE_SIZE) / 5 * 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifetimes
+
+TEST(SessionLifetimeTest, ASessionWhoseGraphIsGoneThrows) {
+  auto graph = std::make_unique<Graph>();
+  const Variable v = get_variable(*graph, "v", {.shape = Shape{2}});
+  Output y = ops::neg(v);
+  Session session(*graph, cpu_options());
+  session.initialize_variables();
+  ASSERT_EQ(session.run(y).shape(), (Shape{2}));
+  graph.reset();
+  const auto gone = test::IsError(absl::StatusCode::kFailedPrecondition, HasSubstr("graph was destroyed"));
+  EXPECT_THAT(error_of([&] { session.run(y); }), gone);
+  EXPECT_THAT(error_of([&] { session.initialize_variables(); }), gone);
+  EXPECT_THAT(error_of([&] { (void)session.variable_value(v); }), gone);
+  EXPECT_THAT(error_of([&] { (void)session.is_initialized(v); }), gone);
+  EXPECT_THAT(error_of([&] { (void)session.graph(); }), gone);
+  // The variable handle outlives its graph too: a clear error, not a use-after-free.
+  EXPECT_THAT(error_of([&] { (void)v.name(); }), gone);
+  EXPECT_THAT(error_of([&] { (void)v.value(); }), gone);
 }
 
 }  // namespace
