@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything and runs the whole CTest suite.
 # Then a CPU-only build (SCOPEFLOW_CUDA=OFF) with ASan and UBSan runs the same suite, and a
-# ThreadSanitizer build runs the tests that build graphs from several threads.
+# ThreadSanitizer build runs the tests that build graphs from several threads, and the libFuzzer
+# targets run for a few seconds each where clang++ has libFuzzer (scripts/fuzz.sh).
 # Exits non-zero on any failure.
 #
 #   bash scripts/test.sh
@@ -16,6 +17,7 @@
 #                            creates (once; cached) their pinned Python environment, and failing
 #                            to create it fails this script: interop is never skipped silently.
 #   SCOPEFLOW_CACHE_DIR      where that environment is cached (default: $HOME/.cache/scopeflow)
+#   SCOPEFLOW_FUZZ_SECONDS   seconds of each libFuzzer run (default: 10; see scripts/fuzz.sh)
 #   and the other variables of scripts/build.sh.
 set -euo pipefail
 
@@ -112,6 +114,23 @@ summaries+=("${tsan_build_dir} (thread sanitizer, *Thread* tests): ${tsan_passed
 if ((tsan_rc != 0)) || ! grep -q '^\[  PASSED  \] [1-9]' "${tsan_log}"; then
   echo "test.sh: threaded tests failed under ThreadSanitizer (exit status ${tsan_rc})" >&2
   exit 1
+fi
+
+# libFuzzer targets of the parsers of outside data, a bounded run each (scripts/fuzz.sh), where
+# clang++ with libFuzzer is installed. The events file and checkpoints have no reader in the
+# library yet, so the CSV parser is the one target.
+echo "=== fuzz (scripts/fuzz.sh) ==="
+set +e
+bash scripts/fuzz.sh
+fuzz_rc=$?
+set -e
+if ((fuzz_rc == 77)); then
+  summaries+=("fuzz: skipped (no clang++ with libFuzzer; see the message above)")
+elif ((fuzz_rc != 0)); then
+  echo "test.sh: fuzzing found a failure (exit status ${fuzz_rc})" >&2
+  exit 1
+else
+  summaries+=("fuzz: csv parser, ${SCOPEFLOW_FUZZ_SECONDS:-10} s, no finding")
 fi
 
 echo

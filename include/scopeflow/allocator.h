@@ -66,6 +66,8 @@ class Allocator {
 
   /// Caps bytes in use; allocations beyond it fail as if the device were full (0 = no cap).
   void set_byte_limit(int64_t limit);
+  /// The cap set by set_byte_limit (0 = none).
+  int64_t byte_limit() const { return byte_limit_.load(std::memory_order_relaxed); }
 
   /// Bytes held in a cache of freed blocks for reuse (not in use, not yet returned).
   virtual int64_t cached_bytes() const { return 0; }

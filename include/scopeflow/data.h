@@ -35,18 +35,24 @@ struct CsvOptions {
   /// Separates cells, e.g. ',', ';' or '\t'. Must not be whitespace other than a tab, a
   /// letter or digit, '+', '-', '.' or a double quote.
   char delimiter = ',';
+  /// load_csv: files larger than this are refused with kResourceExhausted before they are
+  /// read (0: no limit). Parsing holds the text and about as many bytes again of floats.
+  int64_t max_file_bytes = int64_t{1} << 30;
 };
 
-/// Reads a numeric CSV file; see parse_csv. Throws Error with code kNotFound when the file does
-/// not exist, and the errors of parse_csv (messages start with "[load_csv] <path>:<line>: ").
+/// Reads a numeric CSV file; see parse_csv. Only regular files are read: a directory, FIFO,
+/// device or socket is kInvalidArgument (never a blocking or endless read). Throws Error with
+/// code kNotFound when the file does not exist, kResourceExhausted when it is larger than
+/// options.max_file_bytes or memory runs out, and the errors of parse_csv (messages start with
+/// "[load_csv] <path>:<line>: "; the path and names from the file are escaped in messages).
 Dataset load_csv(const std::string& path, CsvOptions options = {});
 
 /// Parses numeric CSV text: an optional header line, then one example per line, every cell a
 /// number (surrounding spaces and tabs ignored). Feature cells must be finite and fit in a
 /// float; label cells must be non-negative integers ("3" or "3.0"; not "3.5" or "-1"). Line
-/// endings may be "\n" or "\r\n"; a UTF-8 byte order mark and blank lines at the end are
-/// ignored. There is no quoting (a header name in double quotes loses them). Throws Error with
-/// code kInvalidArgument and a message "[parse_csv] <source_name>:<line>: ..." naming the
+/// endings may be "\n", "\r\n" or "\r"; memory grows with the rows, not the lines. A UTF-8
+/// byte order mark and blank lines at the end are ignored. There is no quoting (a header name
+/// in double quotes loses them). Throws Error with code kInvalidArgument and a message "[parse_csv] <source_name>:<line>: ..." naming the
 /// column for: empty input, a blank line before the end, an empty or duplicate header name,
 /// fewer than two columns, a missing label column, a row with too few or too many cells, an
 /// empty or non-numeric cell (quoted in the message), NaN or infinity, a feature out of the

@@ -1,6 +1,7 @@
 #pragma once
 // Graph, nodes and name scopes with TensorFlow's naming rules.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -162,6 +163,12 @@ bool is_valid_node_name(std::string_view name);
 /// True when `name` may be entered as a name scope below the root: [A-Za-z0-9_.\\/>-]*.
 bool is_valid_nested_scope_name(std::string_view name);
 
+/// Shared by a graph and the handles that outlive it (Session, Variable): false once the graph
+/// is destroyed, so that a use after that is a clear error instead of a use-after-free.
+struct GraphLifetime {
+  std::atomic<bool> alive{true};
+};
+
 /// A dataflow graph. Several threads may build one graph at once: each thread has its own
 /// name scope, variable scopes and control dependencies (as TensorFlow keeps them per thread),
 /// and node creation is serialised. Reading nodes() while another thread adds nodes is not safe.
@@ -171,6 +178,10 @@ bool is_valid_nested_scope_name(std::string_view name);
 /// destructor, so the thread's building state is marked broken: every later scope entry, node
 /// creation and get_variable on that thread throws kFailedPrecondition naming both guards,
 /// until the guards entered after it are left too.
+///
+/// Lifetime: nodes live as long as their graph. A Session or Variable used after its graph is
+/// destroyed throws kFailedPrecondition; Output and Node* are plain pointers, valid only while
+/// the graph lives (destroying a graph while another thread uses it is undefined).
 class Graph {
  public:
   Graph();
@@ -202,6 +213,9 @@ class Graph {
   Node* find_node(std::string_view name) const;
   const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
   int num_nodes() const;
+
+  /// The token that handles check before they touch this graph (see GraphLifetime).
+  std::shared_ptr<const GraphLifetime> lifetime() const { return lifetime_; }
 
   /// Graph-level random seed (tf.set_random_seed); op seeds derive from it.
   uint64_t seed() const { return seed_; }
@@ -237,6 +251,7 @@ class Graph {
   uint64_t next_guard_id_ = 1;
   uint64_t seed_ = 0;
   std::unique_ptr<VariableStore> variable_store_;
+  std::shared_ptr<GraphLifetime> lifetime_ = std::make_shared<GraphLifetime>();
 };
 
 template <typename T>

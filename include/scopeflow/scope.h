@@ -78,12 +78,14 @@ struct VariableInfo {
   std::source_location defined_at;
 };
 
-/// A handle to a variable. Converts to its value (the read output, or the value a custom getter
+/// A handle to a variable (copyable, thread-compatible). Using it after its graph is destroyed
+/// throws kFailedPrecondition. Converts to its value (the read output, or the value a custom getter
 /// gave it) for use in ops.
 class Variable {
  public:
   Variable() = default;
-  explicit Variable(const VariableInfo* info) : info_(info) {}
+  explicit Variable(const VariableInfo* info)
+      : info_(info), lifetime_(info != nullptr ? info->node->graph()->lifetime() : nullptr) {}
 
   bool valid() const { return info_ != nullptr; }
   const std::string& name() const { return info().name; }
@@ -94,6 +96,7 @@ class Variable {
   /// The value as read by ops: output 0 of "<name>/read", unless with_value replaced it.
   Output value() const { return value_.valid() ? value_ : info().read->output(0); }
   operator Output() const { return value(); }  // NOLINT: a variable is used as its value
+  /// Throws kFailedPrecondition when the variable's graph was destroyed.
   const VariableInfo& info() const;
   /// The same variable used through `value` (e.g. a Cast a custom getter added).
   Variable with_value(Output value) const;
@@ -103,6 +106,7 @@ class Variable {
 
  private:
   const VariableInfo* info_ = nullptr;
+  std::shared_ptr<const GraphLifetime> lifetime_{};  // says whether info_ still exists
   Output value_{};
 };
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -78,10 +79,28 @@ struct SessionOptions {
   /// thread, restored after the run; OpenBLAS's global count). 0: the libraries' defaults
   /// (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, else every core).
   int intra_op_threads = 0;
+  /// Cap on the bytes this session's allocator holds (variables, activations, results);
+  /// an allocation past it is Error(kResourceExhausted) naming the request, the limit and the
+  /// use, before the operating system runs out. Unset: default_memory_limit(device). 0: none.
+  std::optional<int64_t> memory_limit{};
 };
+
+/// The memory limit sessions on `device` get by default: on the CPU 80% of the physical memory
+/// (or of the cgroup's memory.max when lower), a fixed figure, unlike MemAvailable, that leaves
+/// the rest to the process's other allocations and the system; on CUDA 90% of the device memory
+/// free when asked (cuBLAS workspaces and other processes take the rest). 0 when unknown.
+int64_t default_memory_limit(Device device);
 
 class Backend;
 
+/// Thread safety: run(), initialize_variables(), assign_variable() and the other members may be
+/// called from several threads; they are serialised (one runs at a time). variable_value()
+/// returns the live buffer of the variable (no copy): reading it while another thread runs a
+/// step that updates the variable is a data race; clone() it under your own ordering, or read
+/// between runs. Lifetime: the session must not outlive its graph; a session whose graph was
+/// destroyed throws kFailedPrecondition from every member instead of touching freed memory.
+/// Out of memory (the session's memory limit, the device, or std::bad_alloc) is
+/// Error(kResourceExhausted) and leaves the session usable.
 class Session {
  public:
   /// Throws Error when the requested device cannot run graphs.
@@ -128,12 +147,18 @@ class Session {
   /// buffer (allocating it on first use).
   void assign_variable(const Variable& variable, const Tensor& value);
 
-  const Graph& graph() const { return graph_; }
+  /// The session's graph; throws kFailedPrecondition when it was destroyed.
+  const Graph& graph() const {
+    check_graph_alive("session");
+    return graph_;
+  }
   Device device() const { return device_; }
   /// The allocator of this session's device memory: variables, activations, fetched results.
   Allocator& allocator() const { return *allocator_; }
   /// Number of distinct plans compiled so far (one per run signature).
   int num_compiled_plans() const;
+  /// The memory limit in force (SessionOptions::memory_limit resolved; 0: none).
+  int64_t memory_limit() const { return allocator_->byte_limit(); }
 
  private:
   struct Plan;
@@ -141,8 +166,17 @@ class Session {
   const Plan& plan_for(const FeedList& feeds, std::span<const Output> fetches,
                        std::span<Node* const> targets);
   Tensor& variable_slot(const VariableInfo& info);
+  // Throws kInvalidArgument naming the variable when it belongs to another graph.
+  void check_own_variable(std::string_view where, const Variable& variable) const;
+  // Throws kFailedPrecondition when the graph was destroyed.
+  void check_graph_alive(std::string_view where) const;
+  std::vector<Tensor> run_locked(const FeedList& feeds, std::span<const Output> fetches,
+                                 std::span<Node* const> targets, const RunOptions& options,
+                                 RunStats* stats);
+  void initialize_locked(std::span<const Variable> variables);
 
   const Graph& graph_;
+  std::shared_ptr<const GraphLifetime> graph_lifetime_;
   Device device_;
   std::unique_ptr<Backend> backend_;
   std::shared_ptr<Allocator> allocator_;

@@ -39,8 +39,9 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
     const int64_t limit = byte_limit_.load(std::memory_order_relaxed);
     if (limit > 0 && (size > limit || total_.bytes_in_use + reserved_bytes_ > limit - size)) {
       throw_error(absl::StatusCode::kResourceExhausted, "allocator",
-                  "out of memory on ", device().to_string(), ": requested ", bytes,
-                  " bytes with ", total_.bytes_in_use, " of ", limit, " bytes in use");
+                  "out of memory on ", device().to_string(), ": requested ", bytes, " bytes (",
+                  memory_kind_name(kind), ") with ", total_.bytes_in_use, " bytes in use, past the memory limit of ",
+                  limit, " bytes (SessionOptions::memory_limit)");
     }
     reserved_bytes_ += size;
   }
@@ -52,6 +53,8 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
   void* ptr = nullptr;
   try {
     ptr = raw_allocate(bytes);
+  } catch (const std::bad_alloc&) {  // as a null return: out of memory, never std::bad_alloc
+    ptr = nullptr;
   } catch (...) {  // a device error other than out-of-memory: counted nothing, rethrown
     release_reservation();
     throw;

@@ -9,7 +9,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <new>
 #include <limits>
 #include <optional>
 #include <random>
@@ -55,25 +60,32 @@ std::string_view trim(std::string_view s) {
 std::string quote_cell(std::string_view cell) {
   const bool cut = cell.size() > kMaxQuotedCell;
   if (cut) cell = cell.substr(0, kMaxQuotedCell);
-  return absl::StrCat("'", absl::CHexEscape(to_absl(cell)), cut ? "...'" : "'");
+  return absl::StrCat("'", escape_for_message(cell), cut ? "...'" : "'");
 }
 
 std::string describe_delimiter(char c) {
   return quote_cell(std::string_view(&c, 1));
 }
 
-std::vector<std::string_view> split_cells(std::string_view line, char delimiter) {
-  std::vector<std::string_view> cells;
+// Splits `line` into `cells` (reused from row to row).
+void split_cells_into(std::string_view line, char delimiter, std::vector<std::string_view>& cells) {
+  cells.clear();
   size_t start = 0;
   while (true) {
     const size_t end = line.find(delimiter, start);
     if (end == std::string_view::npos) {
       cells.push_back(trim(line.substr(start)));
-      return cells;
+      return;
     }
     cells.push_back(trim(line.substr(start, end - start)));
     start = end + 1;
   }
+}
+
+std::vector<std::string_view> split_cells(std::string_view line, char delimiter) {
+  std::vector<std::string_view> cells;
+  split_cells_into(line, delimiter, cells);
+  return cells;
 }
 
 struct Line {
@@ -81,79 +93,102 @@ struct Line {
   std::string_view text{};
 };
 
-// The lines of `text` without their "\n" or "\r\n", trailing blank lines dropped.
-std::vector<Line> split_lines(std::string_view text) {
-  std::vector<Line> lines;
-  int64_t number = 0;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    lines.push_back({++number, line});
-    start = end + 1;
+// Reads the lines of `text` one at a time, without their "\n", "\r\n" or "\r" (old Mac
+// files end lines with a lone "\r"): nothing is kept per line, so memory stays that of the
+// data, however many lines there are.
+class LineReader {
+ public:
+  explicit LineReader(std::string_view text) : text_(text) {}
+  bool next(Line& line) {
+    if (start_ >= text_.size()) return false;
+    size_t end = text_.find_first_of("\r\n", start_);
+    if (end == std::string_view::npos) end = text_.size();
+    line = {++number_, text_.substr(start_, end - start_)};
+    start_ = end + 1;
+    if (end < text_.size() && text_[end] == '\r' && start_ < text_.size() && text_[start_] == '\n') ++start_;
+    return true;
   }
-  while (!lines.empty() && trim(lines.back().text).empty()) lines.pop_back();
-  return lines;
-}
+
+ private:
+  std::string_view text_;
+  size_t start_ = 0;
+  int64_t number_ = 0;
+};
 
 // Parses CSV text; `where` is the function named in error messages.
 class CsvParser {
  public:
   CsvParser(std::string_view where, std::string_view source, const CsvOptions& options)
-      : where_(where), source_(source), options_(options) {}
+      : where_(where), source_(escape_for_message(source)), options_(options) {}
 
   Dataset parse(std::string_view text) {
     check_delimiter();
     if (text.starts_with(kUtf8Bom)) text.remove_prefix(kUtf8Bom.size());
-    const std::vector<Line> lines = split_lines(text);
-    if (lines.empty()) {
+    LineReader reader(text);
+    Line first;
+    // Leading blank lines make an empty input when nothing follows them.
+    bool has_first = reader.next(first);
+    while (has_first && trim(first.text).empty()) {
+      Line next;
+      if (!reader.next(next)) {
+        has_first = false;
+        break;
+      }
+      if (!trim(next.text).empty()) {
+        if (options_.has_header) fail(first.number, "the header line is blank");
+        fail(first.number, "the line is blank (blank lines are allowed only at the end)");
+      }
+    }
+    if (!has_first) {
       throw_invalid(where_, source_, ": the input is empty (no header and no data rows)");
     }
 
-    size_t first_data = 0;
+    Dataset ds;
+    header_line_ = first.number;
     if (options_.has_header) {
-      read_header(lines[0]);
-      first_data = 1;
+      read_header(first);
     } else {
-      const size_t columns = split_cells(lines[0].text, options_.delimiter).size();
+      const size_t columns = split_cells(first.text, options_.delimiter).size();
       for (size_t i = 0; i < columns; ++i) names_.push_back(absl::StrCat("column_", i));
     }
-    header_line_ = lines[0].number;
     find_label_column();
-
-    Dataset ds;
     ds.num_features = static_cast<int64_t>(names_.size()) - 1;
     for (size_t c = 0; c < names_.size(); ++c) {
       if (c != label_column_) ds.feature_names.push_back(names_[c]);
     }
-    const size_t rows = lines.size() - first_data;
-    ds.features.reserve(rows * static_cast<size_t>(ds.num_features));
-    ds.labels.reserve(rows);
+    // No reserve from a count of lines: memory grows with the rows actually read.
     int32_t max_label = -1;
-    for (size_t i = first_data; i < lines.size(); ++i) {
-      const Line& line = lines[i];
+    int64_t first_blank = 0;  // a blank line is an error only when a row follows it
+    Line line = first;
+    bool have = !options_.has_header || reader.next(line);
+    while (have) {
       if (trim(line.text).empty()) {
-        fail(line.number, "the line is blank (blank lines are allowed only at the end)");
-      }
-      const std::vector<std::string_view> cells = split_cells(line.text, options_.delimiter);
-      check_cell_count(line.number, cells.size());
-      for (size_t c = 0; c < cells.size(); ++c) {
-        if (c == label_column_) {
-          const int32_t label = parse_label(line.number, c, cells[c]);
-          ds.labels.push_back(label);
-          if (label > max_label) max_label = label;
-        } else {
-          ds.features.push_back(parse_feature(line.number, c, cells[c]));
+        if (first_blank == 0) first_blank = line.number;
+      } else {
+        if (first_blank != 0) {
+          fail(first_blank, "the line is blank (blank lines are allowed only at the end)");
+        }
+        split_cells_into(line.text, options_.delimiter, cells_);
+        check_cell_count(line.number, cells_.size());
+        for (size_t c = 0; c < cells_.size(); ++c) {
+          if (c == label_column_) {
+            const int32_t label = parse_label(line.number, c, cells_[c]);
+            ds.labels.push_back(label);
+            if (label > max_label) max_label = label;
+          } else {
+            ds.features.push_back(parse_feature(line.number, c, cells_[c]));
+          }
         }
       }
+      have = reader.next(line);
     }
     if (ds.labels.empty()) {
       fail(header_line_, "no data rows after the header");
     }
     ds.num_examples = static_cast<int64_t>(ds.labels.size());
     ds.num_classes = max_label + 1;
+    ds.features.shrink_to_fit();
+    ds.labels.shrink_to_fit();
     return ds;
   }
 
@@ -164,7 +199,7 @@ class CsvParser {
   }
 
   std::string column(size_t c) const {
-    return absl::StrCat("column ", c + 1, " ('", names_[c], "')");
+    return absl::StrCat("column ", c + 1, " (", quote_cell(names_[c]), ")");
   }
 
   void check_delimiter() const {
@@ -214,7 +249,7 @@ class CsvParser {
     }
     std::string listed;
     for (size_t c = 0; c < names_.size() && c < kMaxListedColumns; ++c) {
-      absl::StrAppend(&listed, c == 0 ? "" : ", ", names_[c]);
+      absl::StrAppend(&listed, c == 0 ? "" : ", ", quote_cell(names_[c]));
     }
     if (names_.size() > kMaxListedColumns) {
       absl::StrAppend(&listed, ", ... (", names_.size(), " in all)");
@@ -282,9 +317,10 @@ class CsvParser {
   }
 
   std::string_view where_;
-  std::string_view source_;
+  std::string source_;  // escaped for messages
   const CsvOptions& options_;
   std::vector<std::string> names_;
+  std::vector<std::string_view> cells_;
   size_t label_column_ = 0;
   int64_t header_line_ = 1;
 };
@@ -331,35 +367,78 @@ Dataset subset(const Dataset& ds, std::span<const int64_t> indices) {
 }  // namespace
 
 Dataset parse_csv(std::string_view text, CsvOptions options, std::string_view source_name) {
-  return CsvParser("parse_csv", source_name, options).parse(text);
+  try {
+    return CsvParser("parse_csv", source_name, options).parse(text);
+  } catch (const std::bad_alloc&) {
+    throw_error(absl::StatusCode::kResourceExhausted, "parse_csv", escape_for_message(source_name),
+                ": out of memory holding the parsed values of ", text.size(), " bytes of text");
+  }
 }
 
 Dataset load_csv(const std::string& path, CsvOptions options) {
   constexpr std::string_view kWhere = "load_csv";
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw_invalid(kWhere, path, ": is a directory, not a CSV file");
-  }
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
+  const std::string shown = escape_for_message(path);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     const int err = errno;
     const absl::StatusCode code = (err == ENOENT || err == ENOTDIR)
                                       ? absl::StatusCode::kNotFound
                                       : err == EACCES ? absl::StatusCode::kPermissionDenied
                                                       : absl::StatusCode::kInvalidArgument;
-    throw_error(code, kWhere, path, ": cannot open: ", std::strerror(err));
+    throw_error(code, kWhere, shown, ": cannot open: ", std::strerror(err));
   }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    const int err = errno;
+    throw_error(absl::StatusCode::kInvalidArgument, kWhere, shown, ": cannot stat: ", std::strerror(err));
+  }
+  if (S_ISDIR(info.st_mode)) throw_invalid(kWhere, shown, ": is a directory, not a CSV file");
+  if (!S_ISREG(info.st_mode)) {
+    const char* kind = S_ISFIFO(info.st_mode)  ? "a FIFO"
+                       : S_ISCHR(info.st_mode) ? "a character device"
+                       : S_ISBLK(info.st_mode) ? "a block device"
+                       : S_ISSOCK(info.st_mode) ? "a socket"
+                                                : "not a regular file";
+    throw_invalid(kWhere, shown, ": is ", kind, ", not a regular file (only regular files are read)");
+  }
+  const int64_t limit = options.max_file_bytes;
+  auto too_large = [&](int64_t size) {
+    throw_error(absl::StatusCode::kResourceExhausted, kWhere, shown, ": the file has ",
+                size, " bytes, more than the limit of ", limit,
+                " bytes (CsvOptions::max_file_bytes; 0 lifts it)");
+  };
+  if (limit > 0 && info.st_size > limit) too_large(info.st_size);
   std::string text;
-  char buffer[1 << 16];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, n);
-  const bool failed = std::ferror(file) != 0;
-  const int err = errno;
-  std::fclose(file);
-  if (failed) {
-    throw_error(absl::StatusCode::kDataLoss, kWhere, path, ": read failed: ", std::strerror(err));
+  try {
+    text.reserve(static_cast<size_t>(info.st_size));
+    char buffer[1 << 16];
+    while (true) {
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        throw_error(absl::StatusCode::kDataLoss, kWhere, shown, ": read failed: ", std::strerror(err));
+      }
+      if (n == 0) break;
+      // The file may grow while it is read: the limit holds for what is read, too.
+      if (limit > 0 && static_cast<int64_t>(text.size()) + n > limit) too_large(static_cast<int64_t>(text.size()) + n);
+      text.append(buffer, static_cast<size_t>(n));
+    }
+  } catch (const std::bad_alloc&) {
+    throw_error(absl::StatusCode::kResourceExhausted, kWhere, shown, ": out of memory reading ",
+                info.st_size, " bytes");
   }
-  return CsvParser(kWhere, path, options).parse(text);
+  try {
+    return CsvParser(kWhere, path, options).parse(text);
+  } catch (const std::bad_alloc&) {
+    throw_error(absl::StatusCode::kResourceExhausted, kWhere, shown,
+                ": out of memory holding the parsed values of ", text.size(), " bytes of text");
+  }
 }
 
 void scale_features(Dataset& dataset, float factor) {

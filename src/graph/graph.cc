@@ -68,7 +68,7 @@ NameScope::~NameScope() { graph_->close_guard(guard_id_); }
 ControlDependencies::~ControlDependencies() { graph_->close_guard(guard_id_); }
 
 Graph::Graph() : variable_store_(std::make_unique<VariableStore>(this)) {}
-Graph::~Graph() = default;
+Graph::~Graph() { lifetime_->alive.store(false, std::memory_order_release); }
 
 int Graph::num_nodes() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -240,7 +240,7 @@ std::string Graph::enter_name_scope_locked(BuildContext& context, std::string_vi
     const bool valid = context.name_scope.empty() ? is_valid_node_name(name)
                                                   : is_valid_nested_scope_name(name);
     if (!valid) {
-      throw_invalid("name_scope", "'", name, "' is not a valid scope name: a name scope matches ",
+      throw_invalid("name_scope", "'", escape_for_message(name), "' is not a valid scope name: a name scope matches ",
                     context.name_scope.empty() ? "[A-Za-z0-9.][A-Za-z0-9_.\\\\/>-]*"
                                                : "[A-Za-z0-9_.\\\\/>-]*");
     }
@@ -338,14 +338,14 @@ Node* Graph::add_node(NodeSpec spec) {
   std::string name;
   if (spec.exact_name) {
     if (spec.name.empty() || nodes_by_name_.contains(spec.name)) {
-      throw_invalid(op->builder_name, "node name '", spec.name, "' is empty or already used");
+      throw_invalid(op->builder_name, "node name '", escape_for_message(spec.name), "' is empty or already used");
     }
     name = spec.name;
   } else {
     name = absl::StrCat(context.name_scope, spec.name.empty() ? op->default_name : spec.name);
   }
   if (!is_valid_node_name(name)) {
-    throw_invalid(op->builder_name, "'", name,
+    throw_invalid(op->builder_name, "'", escape_for_message(name),
                   "' is not a valid node name: a node name matches [A-Za-z0-9.][A-Za-z0-9_.\\/>-]*");
   }
   if (spec.exact_name) {

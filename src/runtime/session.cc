@@ -1,8 +1,12 @@
 #include "scopeflow/session.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <mutex>
 #include <string_view>
 
@@ -125,7 +129,7 @@ bool tf32_from_environment() {
 }  // namespace
 
 Session::Session(const Graph& graph, SessionOptions options)
-    : graph_(graph), fuse_gemm_epilogues_(options.fuse_gemm_epilogues),
+    : graph_(graph), graph_lifetime_(graph.lifetime()), fuse_gemm_epilogues_(options.fuse_gemm_epilogues),
       state_(std::make_unique<State>()) {
   if (options.intra_op_threads < 0) {
     throw_invalid("session", "intra_op_threads is ", options.intra_op_threads,
@@ -153,6 +157,55 @@ Session::Session(const Graph& graph, SessionOptions options)
     backend_ = make_cpu_backend(options.cpu_gemm, options.intra_op_threads);
   }
   allocator_ = backend_->allocator();
+  if (options.memory_limit.has_value() && *options.memory_limit < 0) {
+    throw_invalid("session", "memory_limit is ", *options.memory_limit,
+                  "; give a byte count, 0 for no limit, or leave it unset for the default");
+  }
+  int64_t limit = 0;
+  if (options.memory_limit.has_value()) {
+    limit = *options.memory_limit;
+  } else if (device_.type == DeviceType::kCpu) {
+    limit = default_memory_limit(device_);
+  } else if (const absl::StatusOr<DeviceMemoryInfo> info = allocator_->device_memory_info(); info.ok()) {
+    limit = info->free_bytes / 10 * 9;  // as default_memory_limit, from this session's device
+  }
+  allocator_->set_byte_limit(limit);
+}
+
+namespace {
+
+// The smaller of the cgroup v2 memory.max (containers) and the physical memory; 0 if unknown.
+int64_t host_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGE_SIZE);
+  int64_t bytes = pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0;
+  if (std::FILE* f = std::fopen("/sys/fs/cgroup/memory.max", "r")) {
+    long long cap = 0;
+    if (std::fscanf(f, "%lld", &cap) == 1 && cap > 0 && (bytes == 0 || cap < bytes)) bytes = cap;
+    std::fclose(f);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+int64_t default_memory_limit(Device device) {
+  if (device.type == DeviceType::kCpu) return host_memory_bytes() / 5 * 4;
+  try {
+    const auto backend = make_cuda_backend(device.index, false);
+    if (!backend.ok()) return 0;
+    const absl::StatusOr<DeviceMemoryInfo> info = (*backend)->allocator()->device_memory_info();
+    return info.ok() ? info->free_bytes / 10 * 9 : 0;
+  } catch (const Error&) {
+    return 0;
+  }
+}
+
+void Session::check_graph_alive(std::string_view where) const {
+  if (!graph_lifetime_->alive.load(std::memory_order_acquire)) {
+    throw_error(absl::StatusCode::kFailedPrecondition, where,
+                "the session's graph was destroyed; a session must not outlive its graph");
+  }
 }
 
 Session::~Session() {
@@ -164,6 +217,7 @@ Session::~Session() {
 }
 
 Tensor Session::to_host(const Tensor& value) const {
+  check_graph_alive("session.to_host");
   if (!value.defined() || value.device().type == DeviceType::kCpu) return value;
   if (value.device() != device_) {
     throw_invalid("session.to_host", "the tensor lives on ", value.device().to_string(),
@@ -185,13 +239,11 @@ int Session::num_compiled_plans() const {
 
 Tensor& Session::variable_slot(const VariableInfo& info) {
   state_->grow_to(static_cast<size_t>(graph_.num_nodes()));
-  Tensor& slot = state_->variables[static_cast<size_t>(info.node->id())];
-  // Assigned only once allocated: a failed allocation leaves the variable uninitialized.
-  if (!slot.defined()) slot = Tensor(info.dtype, info.shape, allocator_, info.memory_kind);
-  return slot;
+  return state_->variables[static_cast<size_t>(info.node->id())];
 }
 
 void Session::initialize_variables() {
+  check_graph_alive("session.initialize_variables");
   std::vector<Variable> pending;
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
@@ -203,7 +255,17 @@ void Session::initialize_variables() {
 }
 
 void Session::initialize_variables(std::span<const Variable> variables) {
+  check_graph_alive("session.initialize_variables");
   std::lock_guard<std::mutex> lock(state_->mutex);
+  try {
+    initialize_locked(variables);
+  } catch (const std::bad_alloc&) {
+    throw_error(absl::StatusCode::kResourceExhausted, "session.initialize_variables",
+                "out of host memory (std::bad_alloc)");
+  }
+}
+
+void Session::initialize_locked(std::span<const Variable> variables) {
   for (const Variable& v : variables) {
     const VariableInfo& info = v.info();
     if (info.node->graph() != &graph_) {
@@ -214,25 +276,42 @@ void Session::initialize_variables(std::span<const Variable> variables) {
   for (const Variable& v : variables) {
     const VariableInfo& info = v.info();
     // Filled on the host from a counter-based generator, so every device gets the same values.
-    Tensor& value = variable_slot(info);
-    if (device_.type == DeviceType::kCpu) {
+    // A new buffer joins the session only once allocated and filled: a failure on the way
+    // (allocation, initializer, upload) leaves the variable uninitialized, never half-made.
+    Tensor& slot = variable_slot(info);
+    const bool fresh = !slot.defined();
+    Tensor value = fresh ? Tensor(info.dtype, info.shape, allocator_, info.memory_kind) : slot;
+    if (device_.type == DeviceType::kCpu && fresh) {
       fill_initial_values(info.initializer, info.dtype, info.shape, graph_.seed(),
                           static_cast<uint64_t>(info.node->id()), value.raw_data());
     } else {
+      // Re-initialization in place: readers share the buffer, so it is overwritten only once
+      // the new values are complete.
       Tensor host(info.dtype, info.shape);
       fill_initial_values(info.initializer, info.dtype, info.shape, graph_.seed(),
                           static_cast<uint64_t>(info.node->id()), host.raw_data());
       backend_->upload_into(host, value);
     }
+    if (fresh) slot = std::move(value);
   }
 }
 
 bool Session::is_initialized(const Variable& variable) const {
+  check_own_variable("session.is_initialized", variable);
   std::lock_guard<std::mutex> lock(state_->mutex);
   return state_->variable(variable.node()) != nullptr;
 }
 
+void Session::check_own_variable(std::string_view where, const Variable& variable) const {
+  check_graph_alive(where);
+  const VariableInfo& info = variable.info();
+  if (info.node->graph() != &graph_) {
+    throw_invalid(where, "variable '", info.name, "' belongs to another graph than the session's");
+  }
+}
+
 Tensor Session::variable_value(const Variable& variable) const {
+  check_own_variable("session.variable_value", variable);
   std::lock_guard<std::mutex> lock(state_->mutex);
   const Tensor* value = state_->variable(variable.node());
   if (value == nullptr) {
@@ -243,6 +322,7 @@ Tensor Session::variable_value(const Variable& variable) const {
 }
 
 void Session::assign_variable(const Variable& variable, const Tensor& value) {
+  check_graph_alive("session.assign_variable");
   const VariableInfo& info = variable.info();
   if (info.node->graph() != &graph_) {
     throw_invalid("session.assign_variable", "variable '", info.name, "' belongs to another graph");
@@ -258,14 +338,20 @@ void Session::assign_variable(const Variable& variable, const Tensor& value) {
   }
   std::lock_guard<std::mutex> lock(state_->mutex);
   Tensor& slot = variable_slot(info);
-  if (value.byte_size() == 0 || slot.shares_buffer_with(value)) return;
-  if (value.device() == device_ && device_.type != DeviceType::kCpu) {
-    // A value already on the device goes through the host: rare (tests, restores), and it
-    // keeps the backend interface to two copy directions.
-    backend_->upload_into(backend_->download(value), slot);
-  } else {
-    backend_->upload_into(value, slot);
+  if (slot.shares_buffer_with(value)) return;
+  // As in initialize_variables: a new buffer joins the session only once it holds the value.
+  const bool fresh = !slot.defined();
+  Tensor target = fresh ? Tensor(info.dtype, info.shape, allocator_, info.memory_kind) : slot;
+  if (value.byte_size() > 0) {
+    if (value.device() == device_ && device_.type != DeviceType::kCpu) {
+      // A value already on the device goes through the host: rare (tests, restores), and it
+      // keeps the backend interface to two copy directions.
+      backend_->upload_into(backend_->download(value), target);
+    } else {
+      backend_->upload_into(value, target);
+    }
   }
+  if (fresh) slot = std::move(target);
 }
 
 const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Output> fetches,
@@ -344,6 +430,17 @@ std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> 
 std::vector<Tensor> Session::run(const FeedList& feeds, std::span<const Output> fetches,
                                  std::span<Node* const> targets, const RunOptions& options,
                                  RunStats* stats) {
+  check_graph_alive(kRun);
+  try {
+    return run_locked(feeds, fetches, targets, options, stats);
+  } catch (const std::bad_alloc&) {
+    throw_error(absl::StatusCode::kResourceExhausted, kRun, "out of host memory (std::bad_alloc)");
+  }
+}
+
+std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const Output> fetches,
+                                        std::span<Node* const> targets, const RunOptions& options,
+                                        RunStats* stats) {
   absl::flat_hash_set<Output> seen_feeds;
   for (const auto& [output, value] : feeds) {
     check_in_graph(graph_, output, "feed");

@@ -110,6 +110,11 @@ const char* reuse_name(Reuse reuse) {
 
 const VariableInfo& Variable::info() const {
   if (info_ == nullptr) throw_invalid("variable", "use of an invalid (default-constructed) variable");
+  if (!lifetime_->alive.load(std::memory_order_acquire)) {
+    throw_error(absl::StatusCode::kFailedPrecondition, "variable",
+                "use of a variable whose graph was destroyed; keep the Graph alive while its "
+                "variables are used");
+  }
   return *info_;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 namespace scopeflow {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -234,6 +236,37 @@ TEST(AllocatorTest, DefaultCpuAllocatorIsOneInstance) {
   EXPECT_EQ(a->device(), Device::cpu());
   const Tensor t = Tensor::zeros(DType::kFloat32, Shape{3});
   EXPECT_EQ(t.device(), Device::cpu());
+}
+
+
+// An allocator whose device throws std::bad_alloc, as operator new does.
+class ThrowingAllocator final : public Allocator {
+ public:
+  Device device() const override { return Device::cpu(); }
+
+ protected:
+  void* raw_allocate(size_t) override { throw std::bad_alloc(); }
+  void raw_deallocate(void*, size_t) noexcept override {}
+};
+
+TEST(AllocatorTest, BadAllocBecomesResourceExhausted) {
+  ThrowingAllocator a;
+  EXPECT_THAT(error_of([&] { (void)a.allocate(100, MemoryKind::kActivation); }),
+              test::IsError(absl::StatusCode::kResourceExhausted,
+                            HasSubstr("out of memory on /device:CPU:0: requested 100 bytes")));
+  EXPECT_EQ(a.stats().bytes_in_use, 0);
+}
+
+TEST(AllocatorTest, LimitMessageNamesRequestLimitAndUse) {
+  CpuAllocator a;
+  a.set_byte_limit(1000);
+  EXPECT_EQ(a.byte_limit(), 1000);
+  void* p = a.allocate(600, MemoryKind::kParameter);
+  EXPECT_THAT(error_of([&] { (void)a.allocate(500, MemoryKind::kActivation); }),
+              test::IsError(absl::StatusCode::kResourceExhausted,
+                            AllOf(HasSubstr("requested 500 bytes (activation)"), HasSubstr("600 bytes in use"),
+                                  HasSubstr("memory limit of 1000 bytes"))));
+  a.deallocate(p, 600, MemoryKind::kParameter);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "scopeflow/data.h"
 
+#include <sys/stat.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "scopeflow/error.h"
 #include "test_util.h"
 
@@ -213,7 +216,7 @@ TEST(CsvErrorTest, HugeLabel) {
 TEST(CsvErrorTest, MissingLabelColumn) {
   EXPECT_THAT(parse_error("a,b,c\n1,2,3\n", {.label_column = "y"}),
               IsError(kInvalid, "[parse_csv] t.csv:1: no label column 'y' among the columns "
-                                "(a, b, c)"));
+                                "('a', 'b', 'c')"));
   EXPECT_THAT(parse_error("1,2,3\n", {.label_column = "y", .has_header = false}),
               IsError(kInvalid, HasSubstr("without a header the columns are named column_<i>")));
 }
@@ -550,6 +553,85 @@ TEST(DigitsDatasetTest, EmbeddedCopyNeedsNoFile) {
   EXPECT_EQ(digits.num_examples, 1797);
   EXPECT_EQ(digits.num_features, 64);
   EXPECT_EQ(digits.num_classes, 10);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input
+
+TEST(CsvHostileTest, CarriageReturnLineEndings) {
+  const Dataset ds = parse_csv("f0,label\r1,0\r2,1\r", {}, "t.csv");
+  EXPECT_EQ(ds.num_examples, 2);
+  EXPECT_THAT(ds.features, ElementsAre(1, 2));
+  const Dataset mixed = parse_csv("f0,label\r\n1,0\r2,1\n3,0", {}, "t.csv");
+  EXPECT_THAT(mixed.labels, ElementsAre(0, 1, 0));
+  EXPECT_THAT(parse_error("f0,label\r1,0\r?,1\r"),
+              IsError(kInvalid, HasSubstr("t.csv:3: column 1 ('f0'): '?' is not a number")));
+}
+
+TEST(CsvHostileTest, NamesFromTheFileAreEscapedInMessages) {
+  // A UTF-16 header's NUL bytes, an ESC sequence and invalid UTF-8 must not cut the message
+  // or reach the terminal.
+  constexpr char kHeader[] = "f\0o,\x1b[31mred,\xff\xfe,label\n";
+  const std::string header(kHeader, sizeof kHeader - 1);
+  const test::ThrownError e = parse_error(header + "1,2,3\n", {.label_column = "nope"});
+  EXPECT_EQ(e.code, kInvalid);
+  EXPECT_THAT(e.message, HasSubstr("'f\\x00o', '\\x1b[31mred', '\\xff\\xfe', 'label'"));
+  EXPECT_EQ(e.message.find('\0'), std::string::npos);
+  EXPECT_EQ(e.message.find('\x1b'), std::string::npos);
+  EXPECT_THAT(parse_error(header + "1,?,3,0\n"),
+              IsError(kInvalid, HasSubstr("column 2 ('\\x1b[31mred'): '?' is not a number")));
+  // Valid UTF-8 stays readable.
+  EXPECT_THAT(parse_error("caf\xc3\xa9,label\n?,0\n"),
+              IsError(kInvalid, HasSubstr("column 1 ('caf\xc3\xa9')")));
+  EXPECT_THAT(error_of([&] { parse_csv("a,l\n?,0\n", {}, "x\x1b.csv"); }),
+              IsError(kInvalid, StartsWith("[parse_csv] x\\x1b.csv:2:")));
+}
+
+TEST(CsvHostileTest, ManyBlankLinesCostNoMemoryPerLine) {
+  // 10 million newlines after the data: fine, and a row after them names the first blank.
+  std::string text = "f0,label\n1,0\n";
+  text.append(10'000'000, '\n');
+  EXPECT_EQ(parse_csv(text, {}, "t.csv").num_examples, 1);
+  text += "2,1\n";
+  EXPECT_THAT(parse_error(text), IsError(kInvalid, HasSubstr("t.csv:3: the line is blank")));
+}
+
+TEST(CsvHostileTest, MemoryFollowsTheRowsNotALineCount) {
+  // Many features, few rows: the features vector holds what was read, no more.
+  std::string header, row;
+  for (int i = 0; i < 1000; ++i) {
+    absl::StrAppend(&header, "f", i, ",");
+    absl::StrAppend(&row, i, ",");
+  }
+  const Dataset ds = parse_csv(header + "label\n" + row + "0\n", {}, "t.csv");
+  EXPECT_EQ(ds.features.size(), 1000u);
+  EXPECT_LE(ds.features.capacity(), 1000u);
+}
+
+TEST(CsvHostileTest, OnlyRegularFilesAreRead) {
+  const std::string fifo = (std::filesystem::path(::testing::TempDir()) / "csv_dataset_test.fifo").string();
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // No writer: a blocking open would hang here.
+  EXPECT_THAT(error_of([&] { load_csv(fifo); }),
+              IsError(kInvalid, AllOf(HasSubstr("is a FIFO"), HasSubstr("not a regular file"))));
+  std::filesystem::remove(fifo);
+  EXPECT_THAT(error_of([&] { load_csv("/dev/zero"); }),
+              IsError(kInvalid, HasSubstr("/dev/zero: is a character device, not a regular file")));
+  EXPECT_THAT(error_of([&] { load_csv(::testing::TempDir()); }),
+              IsError(kInvalid, HasSubstr("is a directory, not a CSV file")));
+}
+
+TEST(CsvHostileTest, FileSizeLimit) {
+  const TempFile file("csv_dataset_test_limit.csv", "f0,label\n1,0\n2,1\n");
+  EXPECT_THAT(error_of([&] { load_csv(file.path(), {.max_file_bytes = 10}); }),
+              IsError(absl::StatusCode::kResourceExhausted,
+                      AllOf(HasSubstr("the file has 17 bytes, more than the limit of 10 bytes"),
+                            HasSubstr("max_file_bytes"))));
+  EXPECT_EQ(load_csv(file.path(), {.max_file_bytes = 17}).num_examples, 2);
+  EXPECT_EQ(load_csv(file.path(), {.max_file_bytes = 0}).num_examples, 2);
+  EXPECT_EQ(CsvOptions{}.max_file_bytes, int64_t{1} << 30);
 }
 
 }  // namespace

@@ -344,6 +344,14 @@ TEST(NameRulesTest, BadScopeAndNodeNamesAreClearErrors) {
                       AllOf(HasSubstr("[placeholder]"), HasSubstr("'bad name' is not a valid node name"))));
   EXPECT_THAT(error_of([&] { input(graph, "_x"); }),
               IsError(absl::StatusCode::kInvalidArgument, HasSubstr("not a valid node name")));
+  // TensorFlow refuses "bad name:1" (a tensor name, not a node name); names with control bytes
+  // come back escaped.
+  EXPECT_THAT(error_of([&] { input(graph, "bad name:1"); }),
+              IsError(absl::StatusCode::kInvalidArgument, HasSubstr("'bad name:1' is not a valid node name")));
+  EXPECT_THAT(error_of([&] { input(graph, std::string("x\x1b[2J\0y", 7)); }),
+              IsError(absl::StatusCode::kInvalidArgument, HasSubstr("'x\\x1b[2J\\x00y' is not a valid node name")));
+  EXPECT_THAT(error_of([&] { NameScope s = graph.name_scope("\xff"); }),
+              IsError(absl::StatusCode::kInvalidArgument, HasSubstr("'\\xff' is not a valid scope name")));
   EXPECT_EQ(graph.num_nodes(), 0);
   EXPECT_EQ(graph.current_name_scope(), "");
 }

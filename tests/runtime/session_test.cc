@@ -1,10 +1,13 @@
 #include "scopeflow/session.h"
 
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,10 +17,12 @@
 #include "scopeflow/initializers.h"
 #include "scopeflow/ops.h"
 #include "scopeflow/scope.h"
+#include "scopeflow/train.h"
 
 namespace scopeflow {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -648,6 +653,133 @@ TEST(GemmEpilogueFusionTest, EmptyInnerDimensionGivesTheBias) {
   Session fused(g, cpu_options());
   EXPECT_THAT(fused.run({{x, Tensor::zeros(DType::kFloat32, Shape{3, 0})}}, {y}).at(0).to_vector<float>(),
               ElementsAre(1.5f, 0, 1.5f, 0, 1.5f, 0));
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Faults: a failed operation leaves no half-made state.
+
+TEST(SessionFaultTest, FailedInitializationLeavesTheVariableUninitialized) {
+  Graph g;
+  const Variable w = get_variable(g, "w", {.shape = Shape{256, 256}, .initializer = init::constant(0.5)});
+  const Variable b = get_variable(g, "b", {.shape = Shape{256}, .initializer = init::constant(1.0)});
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{1, 256}, "x");
+  Output loss = ops::reduce_sum(ops::add(ops::matmul(x, w), b));
+  train::GradientDescent optimizer(0.1f);
+  Node* step = optimizer.minimize(loss);
+  Session session(g, cpu_options());
+  session.allocator().set_byte_limit(64 * 1024);  // b fits, w (256 KiB) does not
+  EXPECT_THAT(error_of([&] { session.initialize_variables(); }),
+              test::HasCode(absl::StatusCode::kResourceExhausted));
+  EXPECT_FALSE(session.is_initialized(w));
+  EXPECT_THAT(error_of([&] { (void)session.variable_value(w); }),
+              test::IsError(absl::StatusCode::kFailedPrecondition, HasSubstr("not initialized")));
+  EXPECT_THAT(error_of([&] { session.assign_variable(w, Tensor::zeros(DType::kFloat32, Shape{256, 256})); }),
+              test::HasCode(absl::StatusCode::kResourceExhausted));
+  EXPECT_FALSE(session.is_initialized(w));
+
+  session.allocator().set_byte_limit(0);
+  session.initialize_variables();
+  ASSERT_TRUE(session.is_initialized(w));
+  EXPECT_THAT(session.variable_value(w).to_vector<float>(), Each(0.5f));
+  EXPECT_THAT(session.variable_value(b).to_vector<float>(), Each(1.0f));
+  const Tensor ones = Tensor::from_vector<float>(Shape{1, 256}, std::vector<float>(256, 1.0f));
+  session.run({{x, ones}}, {}, {step});
+  EXPECT_THAT(session.variable_value(w).to_vector<float>(), Each(::testing::FloatNear(0.4f, 1e-6f)));
+}
+
+TEST(SessionFaultTest, AFailedRunLeavesThePlanAndVariablesUsable) {
+  SmallGraph m;
+  Session session(m.graph, cpu_options());
+  session.allocator().set_byte_limit(8);  // less than one (2, 3) float32 output
+  EXPECT_THAT(error_of([&] { session.run(m.y, {{m.x, x_value()}}); }),
+              test::HasCode(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(session.allocator().stats().bytes_in_use, 0);
+  session.allocator().set_byte_limit(0);
+  expect_usable(session, m);
+}
+
+// GEMM dimensions above 2^31 - 1 would be truncated by the BLAS integer: refused when the plan
+// is made, before any of the huge operands is allocated.
+TEST(SessionGemmLimitTest, DimensionsAboveTheBlasIntegerAreRefusedAtPlanTime) {
+  constexpr int64_t kTooLong = (int64_t{1} << 32) + 1;
+  constexpr int64_t kTooTall = (int64_t{1} << 31) + 1;
+  Graph g;
+  // Empty operands (a zero dimension beside the huge one) make the test need no memory.
+  Output a = ops::placeholder(g, DType::kFloat32, Shape{0, kTooLong}, "a");
+  Output b = ops::placeholder(g, DType::kFloat32, Shape{kTooLong, 0}, "b");
+  Output c = ops::placeholder(g, DType::kFloat32, Shape{kTooTall, 0}, "c");
+  Output d = ops::placeholder(g, DType::kFloat32, Shape{0, 1}, "d");
+  Output inner = ops::matmul(a, b);  // (0, 0), k = 2^32 + 1
+  Output tall = ops::matmul(c, d);   // (2^31 + 1, 1), k = 0
+  Session session(g, cpu_options());
+  auto empty = [](const Output& o) { return Tensor(DType::kFloat32, o.shape()); };
+  EXPECT_THAT(error_of([&] { session.run({{a, empty(a)}, {b, empty(b)}}, {inner}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument,
+                            AllOf(StartsWith("[matmul]"), HasSubstr("k = 4294967297"))));
+  EXPECT_THAT(error_of([&] { session.run({{c, empty(c)}, {d, empty(d)}}, {tall}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument,
+                            AllOf(StartsWith("[matmul]"), HasSubstr("m = 2147483649"))));
+  EXPECT_EQ(session.allocator().stats().total_allocations, 0) << "refused only after allocating";
+}
+
+TEST(SessionForeignVariableTest, VariableOfAnotherGraphIsNamedAsSuch) {
+  Graph g1, g2;
+  const Variable v = get_variable(g2, "v", {.shape = Shape{2}});
+  Session session(g1, cpu_options());
+  EXPECT_THAT(error_of([&] { (void)session.variable_value(v); }),
+              test::IsError(absl::StatusCode::kInvalidArgument,
+                            "[session.variable_value] variable 'v' belongs to another graph than the session's"));
+  EXPECT_THAT(error_of([&] { (void)session.is_initialized(v); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("belongs to another graph")));
+}
+
+
+TEST(SessionMemoryLimitTest, ExceedingTheLimitIsAClearError) {
+  Graph g;
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{256, 256}, "x");
+  Output y = ops::matmul(x, x);
+  Session session(g, SessionOptions{.device = Device::cpu(), .memory_limit = 64 * 1024});
+  EXPECT_EQ(session.memory_limit(), 64 * 1024);
+  EXPECT_THAT(error_of([&] { session.run({{x, Tensor::zeros(DType::kFloat32, Shape{256, 256})}}, {y}); }),
+              test::IsError(absl::StatusCode::kResourceExhausted,
+                            AllOf(HasSubstr("requested 262144 bytes"), HasSubstr("memory limit of 65536 bytes"),
+                                  HasSubstr("bytes in use"))));
+  EXPECT_THAT(error_of([&] { Session bad(g, SessionOptions{.device = Device::cpu(), .memory_limit = -1}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("memory_limit is -1")));
+  EXPECT_EQ(Session(g, SessionOptions{.device = Device::cpu(), .memory_limit = 0}).memory_limit(), 0);
+}
+
+TEST(SessionMemoryLimitTest, DefaultIsAShareOfPhysicalMemory) {
+  Graph g;
+  Session session(g, cpu_options());
+  const int64_t limit = default_memory_limit(Device::cpu());
+  EXPECT_GT(limit, 0);
+  EXPECT_EQ(session.memory_limit(), limit);
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  EXPECT_LE(limit, static_cast<int64_t>(pages) * ::sysconf(_SC_PAGE_SIZE) / 5 * 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifetimes
+
+TEST(SessionLifetimeTest, ASessionWhoseGraphIsGoneThrows) {
+  auto graph = std::make_unique<Graph>();
+  const Variable v = get_variable(*graph, "v", {.shape = Shape{2}});
+  Output y = ops::neg(v);
+  Session session(*graph, cpu_options());
+  session.initialize_variables();
+  ASSERT_EQ(session.run(y).shape(), (Shape{2}));
+  graph.reset();
+  const auto gone = test::IsError(absl::StatusCode::kFailedPrecondition, HasSubstr("graph was destroyed"));
+  EXPECT_THAT(error_of([&] { session.run(y); }), gone);
+  EXPECT_THAT(error_of([&] { session.initialize_variables(); }), gone);
+  EXPECT_THAT(error_of([&] { (void)session.variable_value(v); }), gone);
+  EXPECT_THAT(error_of([&] { (void)session.is_initialized(v); }), gone);
+  EXPECT_THAT(error_of([&] { (void)session.graph(); }), gone);
+  // The variable handle outlives its graph too: a clear error, not a use-after-free.
+  EXPECT_THAT(error_of([&] { (void)v.name(); }), gone);
+  EXPECT_THAT(error_of([&] { (void)v.value(); }), gone);
 }
 
 }  // namespace
