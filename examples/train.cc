@@ -37,8 +37,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
 #include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
 #include "scopeflow/scopeflow.h"
 #include "train_models.h"
 
@@ -188,8 +188,10 @@ Output:
                            or an infinity, checked every N steps and at the end (default 100;
                            --check-numerics alone: every step; 0: never)
   --memory-limit=BYTES     refuse to run when the estimated memory (parameters, gradients,
-                           optimizer slots, activations, data) exceeds BYTES; suffixes K, M, G
-                           (powers of 1024) (default: 75% of physical memory)
+                           optimizer slots, activations, data) exceeds BYTES, and cap the
+                           session's allocations at BYTES; suffixes K, M, G (powers of 1024)
+                           (default: 75% of physical memory for the estimate, the session's
+                           own default for its cap)
   --logdir=DIR             TensorBoard log directory (default logs/train; empty: no logs)
   --json                   print one JSON object on stdout; progress goes to stderr
   --quiet                  no progress; only the final result (or the JSON)
@@ -810,6 +812,8 @@ int run(const Options& o) {
 
   SessionOptions session_options;
   session_options.device = o.device;
+  // The session enforces the same limit on what it allocates (its default otherwise).
+  session_options.memory_limit = o.memory_limit;
   Session session(graph, session_options);
   session.initialize_variables();
 

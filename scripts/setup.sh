@@ -10,7 +10,8 @@
 #
 # SCOPEFLOW_PEERS=1 also installs the peer libraries some benchmarks compare against (libtorch
 # for bench/step_time_vs_libtorch, built only where CMake finds it); off by default, so that
-# ordinary builds and CI stay light.
+# ordinary builds and CI stay light. SCOPEFLOW_TEST_TOOLS=1 (set by scripts/test.sh) also installs
+# clang with its libFuzzer runtime, which the fuzzing step of the test command builds with.
 
 SCOPEFLOW_APT_PACKAGES=(
   build-essential
@@ -32,6 +33,9 @@ SCOPEFLOW_APT_PACKAGES=(
 )
 if [[ "${SCOPEFLOW_PEERS:-0}" == "1" ]]; then
   SCOPEFLOW_APT_PACKAGES+=(libtorch-dev)
+fi
+if [[ "${SCOPEFLOW_TEST_TOOLS:-0}" == "1" ]]; then
+  SCOPEFLOW_APT_PACKAGES+=(clang libclang-rt-14-dev)
 fi
 
 # Prints the packages of SCOPEFLOW_APT_PACKAGES that are not installed, one per line.

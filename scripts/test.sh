@@ -24,6 +24,8 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_root}"
 
+# The test command also needs clang's libFuzzer (scripts/fuzz.sh).
+export SCOPEFLOW_TEST_TOOLS=1
 # shellcheck source=scripts/setup.sh
 source "${repo_root}/scripts/setup.sh"
 scopeflow_setup
