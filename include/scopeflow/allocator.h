@@ -83,8 +83,9 @@ class Allocator {
   mutable std::mutex mutex_;
   AllocationStats total_;
   std::array<AllocationStats, kNumMemoryKinds> per_kind_{};
-  std::atomic<int64_t> byte_limit_ = 0;  // read without the lock on the uncapped fast path
-  int64_t reserved_bytes_ = 0;  // requested by allocations in flight, not yet in the stats
+  std::atomic<int64_t> byte_limit_ = 0;  // read without the lock on the hot path
+  // Bytes of live allocations plus those in flight, checked against the limit without the lock.
+  std::atomic<int64_t> charged_bytes_ = 0;
 };
 
 /// Host memory from aligned operator new.

@@ -32,40 +32,33 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
                 device().to_string(), ": requested ", bytes, " bytes");
   }
   const auto size = static_cast<int64_t>(bytes);
-  // Without a cap there is nothing to reserve: one lock per allocation (the executor's hot path).
-  const bool capped = byte_limit_.load(std::memory_order_relaxed) > 0;
-  if (capped) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const int64_t limit = byte_limit_.load(std::memory_order_relaxed);
-    if (limit > 0 && (size > limit || total_.bytes_in_use + reserved_bytes_ > limit - size)) {
-      throw_error(absl::StatusCode::kResourceExhausted, "allocator",
-                  "out of memory on ", device().to_string(), ": requested ", bytes, " bytes (",
-                  memory_kind_name(kind), ") with ", total_.bytes_in_use, " bytes in use, past the memory limit of ",
-                  limit, " bytes (SessionOptions::memory_limit)");
-    }
-    reserved_bytes_ += size;
+  // The charge is taken before the allocation (so that concurrent ones cannot together pass the
+  // limit) with one atomic add: the executor's hot path takes the lock once, for the statistics.
+  const int64_t before = charged_bytes_.fetch_add(size, std::memory_order_relaxed);
+  auto release_charge = [&] { charged_bytes_.fetch_sub(size, std::memory_order_relaxed); };
+  const int64_t limit = byte_limit_.load(std::memory_order_relaxed);
+  if (limit > 0 && (size > limit || before > limit - size)) {
+    release_charge();
+    throw_error(absl::StatusCode::kResourceExhausted, "allocator",
+                "out of memory on ", device().to_string(), ": requested ", bytes, " bytes (",
+                memory_kind_name(kind), ") with ", stats().bytes_in_use, " bytes in use, past the memory limit of ",
+                limit, " bytes (SessionOptions::memory_limit)");
   }
-  auto release_reservation = [&] {
-    if (!capped) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    reserved_bytes_ -= size;
-  };
   void* ptr = nullptr;
   try {
     ptr = raw_allocate(bytes);
   } catch (const std::bad_alloc&) {  // as a null return: out of memory, never std::bad_alloc
     ptr = nullptr;
   } catch (...) {  // a device error other than out-of-memory: counted nothing, rethrown
-    release_reservation();
+    release_charge();
     throw;
   }
   if (ptr == nullptr) {
-    release_reservation();
+    release_charge();
     throw_error(absl::StatusCode::kResourceExhausted, "allocator", "out of memory on ",
                 device().to_string(), ": requested ", bytes, " bytes");
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  if (capped) reserved_bytes_ -= size;
   for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
     s->bytes_in_use += size;
     s->peak_bytes = std::max(s->peak_bytes, s->bytes_in_use);
@@ -78,6 +71,7 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
 void Allocator::deallocate(void* ptr, size_t bytes, MemoryKind kind) noexcept {
   if (ptr == nullptr) return;
   raw_deallocate(ptr, bytes);
+  charged_bytes_.fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(mutex_);
   for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {
     s->bytes_in_use -= static_cast<int64_t>(bytes);
