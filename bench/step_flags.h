@@ -40,7 +40,7 @@ inline void add_step_flags(Flags& flags, std::string_view peer_optimizer, std::s
   flags.add_int("warmup", 3, "untimed steps before timing, per side", 0, 1000000);
   flags.add_int("min-iters", 5, "minimum timed steps per side and configuration", 1, 100000000);
   flags.add_int("seed", 1, "graph seed and seed of the fed values", 0, 4294967295);
-  flags.add_bool("fuse", true, "run MatMul -> BiasAdd -> Relu as one GEMM on our side (--no-fuse: separate ops)");
+  flags.add_bool("fuse", true, "on our side, run MatMul -> BiasAdd -> Relu chains and SGD updates of weight gradients as single GEMMs (--no-fuse: separate ops)");
   flags.add_bool("json", false, "print one JSON document instead of the table");
 }
 

@@ -60,14 +60,7 @@ namespace {
 constexpr double kLossTolerance = 1e-3;
 
 struct Options {
-  std::string optimizer;
-  int threads = 1;
-  CpuGemm cpu_gemm = CpuGemm::kDefault;
-  double min_seconds = 0;
-  int warmup = 0;
-  int min_iters = 1;
-  uint32_t seed = 0;
-  bool fuse_gemm_epilogues = true;
+  StepFlagValues step;  // the flags both step benches take
   bool set_to_none = true;
 };
 
@@ -144,21 +137,21 @@ Result run_config(const MlpConfig& config, const Options& options) {
   result.config = config;
 
   Graph graph;
-  graph.set_seed(options.seed);
-  const MlpStep step = build_mlp_step(graph, config, options.optimizer);
+  graph.set_seed(options.step.seed);
+  const MlpStep step = build_mlp_step(graph, config, options.step.optimizer);
   result.parameters = step.parameters;
-  MlpFeedValues values = mlp_feed_values(config, options.seed);
+  MlpFeedValues values = mlp_feed_values(config, options.step.seed);
   const FeedList feeds = {{step.x, Tensor::from_vector<float>(Shape{config.batch, config.width}, values.x)},
                           {step.labels, Tensor::from_vector<int32_t>(Shape{config.batch}, values.labels)}};
   Session session(graph, SessionOptions{.device = Device::cpu(),
-                                        .fuse_gemm_epilogues = options.fuse_gemm_epilogues,
-                                        .cpu_gemm = options.cpu_gemm,
-                                        .intra_op_threads = options.threads});
+                                        .fuse_gemm_epilogues = options.step.fuse,
+                                        .cpu_gemm = options.step.cpu_gemm,
+                                        .intra_op_threads = options.step.threads});
   session.initialize_variables();
 
   TorchMlp mlp = torch_mlp_from(session, step);
   const std::vector<torch::Tensor> params = mlp.parameters();
-  std::unique_ptr<torch::optim::Optimizer> optimizer = torch_optimizer(options.optimizer, params);
+  std::unique_ptr<torch::optim::Optimizer> optimizer = torch_optimizer(options.step.optimizer, params);
   const torch::Tensor x = torch::from_blob(values.x.data(), {config.batch, config.width}, torch::kFloat32).clone();
   const torch::Tensor labels =
       torch::from_blob(values.labels.data(), {config.batch}, torch::kInt32).to(torch::kLong);
@@ -191,8 +184,8 @@ Result run_config(const MlpConfig& config, const Options& options) {
   check.torch_after = torch_loss();
   check.agree = losses_close(check.ours_before, check.torch_before) && losses_close(check.ours_after, check.torch_after);
 
-  result.ours = time_it(ours_step, options.warmup, options.min_iters, options.min_seconds);
-  result.torch = time_it(torch_step, options.warmup, options.min_iters, options.min_seconds);
+  result.ours = time_it(ours_step, options.step.warmup, options.step.min_iters, options.step.min_seconds);
+  result.torch = time_it(torch_step, options.step.warmup, options.step.min_iters, options.step.min_seconds);
   return result;
 }
 
@@ -237,34 +230,25 @@ int run(int argc, char** argv) {
                  "--no-set-to-none: zero them, libtorch 1.13's zero_grad)");
   if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
 
-  StepFlagValues step;
-  if (const std::optional<int> exit_code = read_step_flags(flags, &step)) return *exit_code;
-  const std::vector<MlpConfig>& configs = step.configs;
   Options options;
-  options.optimizer = step.optimizer;
-  options.threads = step.threads;
-  options.cpu_gemm = step.cpu_gemm;
-  options.min_seconds = step.min_seconds;
-  options.warmup = step.warmup;
-  options.min_iters = step.min_iters;
-  options.seed = step.seed;
-  options.fuse_gemm_epilogues = step.fuse;
+  if (const std::optional<int> exit_code = read_step_flags(flags, &options.step)) return *exit_code;
+  const std::vector<MlpConfig>& configs = options.step.configs;
   options.set_to_none = flags.get_bool("set-to-none");
-  const bool json = step.json;
+  const bool json = options.step.json;
   const std::string& program = flags.program();
 
   // Threads, before any libtorch work: intra-op as ours, inter-op 1 (one op at a time, as our
   // executor runs them). OpenBLAS is one library in this process, so set it last, for both.
-  torch::set_num_threads(options.threads);
+  torch::set_num_threads(options.step.threads);
   at::set_num_interop_threads(1);
-  set_blas_threads(options.threads);
+  set_blas_threads(options.step.threads);
   const int actual_threads = blas_threads();
   const int torch_threads = at::get_num_threads();
-  if (actual_threads != options.threads || torch_threads != options.threads) {
+  if (actual_threads != options.step.threads || torch_threads != options.step.threads) {
     std::fprintf(stderr, "%s: warning: OpenBLAS uses %d and libtorch %d threads, not the %d requested\n",
-                 program.c_str(), actual_threads, torch_threads, options.threads);
+                 program.c_str(), actual_threads, torch_threads, options.step.threads);
   }
-  torch::manual_seed(options.seed);
+  torch::manual_seed(options.step.seed);
   const std::string torch_config = at::show_config();
   const std::string torch_version = TORCH_VERSION;
 
@@ -274,16 +258,16 @@ int run(int argc, char** argv) {
   const double elapsed = wall.seconds();
   bool all_agree = true;
   for (const Result& r : results) all_agree = all_agree && r.check.agree;
-  const std::string train_op_name = options.optimizer == "adam" ? "Adam" : "GradientDescent";
+  const std::string train_op_name = options.step.optimizer == "adam" ? "Adam" : "GradientDescent";
 
   if (json) {
     JsonWriter w;
     w.begin_object();
     w.field("benchmark", "step_time_vs_libtorch");
-    w.field("optimizer", options.optimizer);
+    w.field("optimizer", options.step.optimizer);
     w.field("train_op", train_op_name);
-    w.field("threads", options.threads);
-    w.field("cpu_gemm", cpu_gemm_name(options.cpu_gemm));
+    w.field("threads", options.step.threads);
+    w.field("cpu_gemm", cpu_gemm_name(options.step.cpu_gemm));
     w.field("blas_threads", actual_threads);
     w.field("blas_config", blas_config());
     w.field("torch_version", torch_version);
@@ -294,8 +278,8 @@ int run(int argc, char** argv) {
     w.field("torch_mkldnn", config_value(torch_config, "USE_MKLDNN"));
     w.field("torch_set_to_none", options.set_to_none);
     w.field("omp_wait_policy", omp_wait_policy());
-    w.field("min_seconds", options.min_seconds);
-    w.field("fuse_gemm_epilogues", options.fuse_gemm_epilogues);
+    w.field("min_seconds", options.step.min_seconds);
+    w.field("fuse_gemm_epilogues", options.step.fuse);
     w.key("results").begin_array();
     for (const Result& r : results) {
       w.begin_object();
@@ -338,7 +322,7 @@ int run(int argc, char** argv) {
     const std::string blas_library = mapped_blas_library();
     std::printf("MLP training step (%s), %d thread%s on both sides; ours: Session::run, libtorch %s "
                 "(BLAS %s%s%s): torch::nn::Linear\n\n%s",
-                options.optimizer == "adam" ? "Adam" : "GradientDescent(0.01)", actual_threads,
+                options.step.optimizer == "adam" ? "Adam" : "GradientDescent(0.01)", actual_threads,
                 actual_threads == 1 ? "" : "s", torch_version.c_str(),
                 config_value(torch_config, "BLAS_INFO").c_str(), blas_library.empty() ? "" : ", ",
                 blas_library.c_str(), table.to_string().c_str());

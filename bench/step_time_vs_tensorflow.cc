@@ -147,15 +147,8 @@ std::string tensor_name(const Output& output) {
 }
 
 struct Options {
-  std::string optimizer;
-  int threads = 1;
-  CpuGemm cpu_gemm = CpuGemm::kDefault;
-  double min_seconds = 0;
-  int warmup = 0;
-  int min_iters = 1;
-  uint32_t seed = 0;
+  StepFlagValues step;  // the flags both step benches take
   bool fetch_loss = false;
-  bool fuse_gemm_epilogues = true;
   bool gpu = true;  // also time our step on the GPU when a CUDA device answers
   std::string python;  // "" = no TensorFlow side
   std::string script;
@@ -204,9 +197,9 @@ TfSide run_tensorflow(const Options& options, const std::string& graph_def, cons
   const std::string command =
       shell_quote(options.python) + " " + shell_quote(options.script) + " --graph " +
       shell_quote(graph_path.string()) + " --spec " + shell_quote(spec_path.string()) + " --threads " +
-      std::to_string(options.threads) + " --min-seconds " + format_fixed(options.min_seconds, 6) +
-      " --warmup " + std::to_string(options.warmup) + " --min-iters " + std::to_string(options.min_iters) +
-      " --seed " + std::to_string(options.seed) + " 2>" + shell_quote(stderr_path.string());
+      std::to_string(options.step.threads) + " --min-seconds " + format_fixed(options.step.min_seconds, 6) +
+      " --warmup " + std::to_string(options.step.warmup) + " --min-iters " + std::to_string(options.step.min_iters) +
+      " --seed " + std::to_string(options.step.seed) + " 2>" + shell_quote(stderr_path.string());
   if (options.verbose) std::fprintf(stderr, "%s: running %s\n", program.c_str(), command.c_str());
   const CommandResult run = run_command(command);
   const std::string stderr_text = read_text_file(stderr_path);
@@ -261,8 +254,8 @@ Result run_config(const MlpConfig& config, const Options& options, const std::st
   const int64_t batch = config.batch, width = config.width;
 
   Graph graph;
-  graph.set_seed(options.seed);
-  const MlpStep step = build_mlp_step(graph, config, options.optimizer);
+  graph.set_seed(options.step.seed);
+  const MlpStep step = build_mlp_step(graph, config, options.step.optimizer);
   result.parameters = step.parameters;
   const Output& x = step.x;
   const Output& labels = step.labels;
@@ -271,36 +264,36 @@ Result run_config(const MlpConfig& config, const Options& options, const std::st
 
   // Feeds: seeded normal inputs and uniform labels (TensorFlow gets its own seeded ones of the
   // same shapes and distributions; step time does not depend on the values).
-  const MlpFeedValues values = mlp_feed_values(config, options.seed);
+  const MlpFeedValues values = mlp_feed_values(config, options.step.seed);
   const FeedList feeds = {{x, Tensor::from_vector<float>(Shape{batch, width}, values.x)},
                           {labels, Tensor::from_vector<int32_t>(Shape{batch}, values.labels)}};
 
   Session session(graph, SessionOptions{.device = Device::cpu(),
-                                        .fuse_gemm_epilogues = options.fuse_gemm_epilogues,
-                                        .cpu_gemm = options.cpu_gemm,
-                                        .intra_op_threads = options.threads});
+                                        .fuse_gemm_epilogues = options.step.fuse,
+                                        .cpu_gemm = options.step.cpu_gemm,
+                                        .intra_op_threads = options.step.threads});
   session.initialize_variables();
   Node* const targets[] = {train_op};
   if (options.fetch_loss) {
     const Output fetches[] = {loss};
     Tensor last;
-    result.ours = time_it([&] { last = session.run(feeds, fetches, targets).at(0); }, options.warmup,
-                          options.min_iters, options.min_seconds);
+    result.ours = time_it([&] { last = session.run(feeds, fetches, targets).at(0); }, options.step.warmup,
+                          options.step.min_iters, options.step.min_seconds);
     result.ours_loss = last.data<float>()[0];
   } else {
-    result.ours = time_it([&] { session.run(feeds, std::span<const Output>(), targets); }, options.warmup,
-                          options.min_iters, options.min_seconds);
+    result.ours = time_it([&] { session.run(feeds, std::span<const Output>(), targets); }, options.step.warmup,
+                          options.step.min_iters, options.step.min_seconds);
   }
 
   if (options.gpu) {
     absl::StatusOr<int> devices = cuda_device_count();
     if (devices.ok() && *devices > 0) {
       Session gpu(graph, SessionOptions{.device = Device::cuda(),
-                                        .fuse_gemm_epilogues = options.fuse_gemm_epilogues});
+                                        .fuse_gemm_epilogues = options.step.fuse});
       gpu.initialize_variables();
       gpu.allocator().reset_peaks();
       result.ours_gpu = time_it([&] { gpu.run(feeds, std::span<const Output>(), targets); },
-                                options.warmup, options.min_iters, options.min_seconds);
+                                options.step.warmup, options.step.min_iters, options.step.min_seconds);
       result.gpu_allocator_peak_bytes = gpu.allocator().stats().peak_bytes;
       if (absl::StatusOr<DeviceMemoryInfo> info = gpu.allocator().device_memory_info(); info.ok()) {
         result.gpu_memory = *info;
@@ -337,25 +330,16 @@ int run(int argc, char** argv) {
   flags.add_bool("verbose", false, "print the TensorFlow command line on stderr");
   if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
 
-  StepFlagValues step;
-  if (const std::optional<int> exit_code = read_step_flags(flags, &step)) return *exit_code;
-  const std::vector<MlpConfig>& configs = step.configs;
   Options options;
-  options.optimizer = step.optimizer;
-  options.threads = step.threads;
-  options.cpu_gemm = step.cpu_gemm;
-  options.min_seconds = step.min_seconds;
-  options.warmup = step.warmup;
-  options.min_iters = step.min_iters;
-  options.seed = step.seed;
-  options.fuse_gemm_epilogues = step.fuse;
+  if (const std::optional<int> exit_code = read_step_flags(flags, &options.step)) return *exit_code;
+  const std::vector<MlpConfig>& configs = options.step.configs;
   options.fetch_loss = flags.get_bool("fetch-loss");
   options.gpu = flags.get_bool("gpu");
   options.keep_files = flags.get_bool("keep-files");
   options.verbose = flags.get_bool("verbose") || options.keep_files;
   options.script = (fs::path(SCOPEFLOW_BENCH_DIR) / "tf_time_graph.py").string();
   const bool require_tf = flags.get_bool("require-tensorflow");
-  const bool json = step.json;
+  const bool json = options.step.json;
   const std::string& program = flags.program();
 
   // Which Python runs TensorFlow, or why none does.
@@ -392,11 +376,11 @@ int run(int argc, char** argv) {
     }
   }
 
-  set_blas_threads(options.threads);
+  set_blas_threads(options.step.threads);
   const int actual_threads = blas_threads();
-  if (actual_threads != options.threads) {
+  if (actual_threads != options.step.threads) {
     std::fprintf(stderr, "%s: warning: OpenBLAS uses %d threads, not the %d requested\n", program.c_str(),
-                 actual_threads, options.threads);
+                 actual_threads, options.step.threads);
   }
 
   const std::string python_path = options.python;
@@ -423,21 +407,21 @@ int run(int argc, char** argv) {
   for (const Result& r : results) {
     if (r.tf.ok) tf_version = r.tf.version;
   }
-  const std::string train_op_name = options.optimizer == "adam" ? "Adam" : "GradientDescent";
+  const std::string train_op_name = options.step.optimizer == "adam" ? "Adam" : "GradientDescent";
 
   if (json) {
     JsonWriter w;
     w.begin_object();
     w.field("benchmark", "step_time_vs_tensorflow");
-    w.field("optimizer", options.optimizer);
+    w.field("optimizer", options.step.optimizer);
     w.field("train_op", train_op_name);
-    w.field("threads", options.threads);
-    w.field("cpu_gemm", cpu_gemm_name(options.cpu_gemm));
+    w.field("threads", options.step.threads);
+    w.field("cpu_gemm", cpu_gemm_name(options.step.cpu_gemm));
     w.field("blas_threads", actual_threads);
     w.field("blas_config", blas_config());
-    w.field("min_seconds", options.min_seconds);
+    w.field("min_seconds", options.step.min_seconds);
     w.field("fetch_loss", options.fetch_loss);
-    w.field("fuse_gemm_epilogues", options.fuse_gemm_epilogues);
+    w.field("fuse_gemm_epilogues", options.step.fuse);
     if (python_path.empty()) {
       w.key("python").null();
     } else {
@@ -521,7 +505,7 @@ int run(int argc, char** argv) {
     }
     std::printf("MLP training step (%s, train op '%s'), %d thread%s on both sides; ours: Session::run, "
                 "TensorFlow %s: our exported GraphDef\n\n%s",
-                options.optimizer == "adam" ? "Adam" : "GradientDescent(0.01)", train_op_name.c_str(),
+                options.step.optimizer == "adam" ? "Adam" : "GradientDescent(0.01)", train_op_name.c_str(),
                 actual_threads, actual_threads == 1 ? "" : "s",
                 tf_version.empty() ? "(not run)" : tf_version.c_str(), table.to_string().c_str());
     if (!python_note.empty()) std::printf("\nTensorFlow not run: %s\n", python_note.c_str());
