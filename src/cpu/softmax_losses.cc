@@ -121,10 +121,10 @@ void softmax(KernelContext& ctx) {
   }
 }
 
+#if SCOPEFLOW_WITH_ONEDNN
+
 /// Tensors of at most this many elements run on one thread (a team costs more than it saves).
 constexpr int64_t kSingleThreadSoftmaxElements = 32768;
-
-#if SCOPEFLOW_WITH_ONEDNN
 
 // Softmax over the last dimension of (rows, classes) as one oneDNN primitive,
 // created when the plan is made.

@@ -170,7 +170,8 @@ absl::flat_hash_map<const Node*, GemmUpdate> find_gemm_updates(
     if (node->op_def().execution == ExecutionKind::kNoOutput) continue;
     awaited_by_more_than_a_noop.insert(node->control_inputs().begin(), node->control_inputs().end());
   }
-  // True when `consumer` is the plan's only reader of `producer`'s output 0, which it reads once.
+  // True when (producer, index) is output 0 of a node of the plan that runs as its own step, is
+  // neither fed nor fetched, has one reader in the plan and no waiter other than NoOps.
   auto movable_value = [&](const Node* producer, int index) {
     const uint64_t key = value_key(producer, 0);
     if (index != 0 || !planned.contains(producer) || fused_away.contains(producer) ||

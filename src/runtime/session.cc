@@ -128,6 +128,14 @@ bool tf32_from_environment() {
 
 }  // namespace
 
+namespace {
+
+// The default limit of a device session: 90% of the device memory free when it starts (cuBLAS
+// workspaces and other processes take the rest).
+int64_t device_memory_share(int64_t free_bytes) { return free_bytes / 10 * 9; }
+
+}  // namespace
+
 Session::Session(const Graph& graph, SessionOptions options)
     : graph_(graph), graph_lifetime_(graph.lifetime()), fuse_gemm_epilogues_(options.fuse_gemm_epilogues),
       state_(std::make_unique<State>()) {
@@ -167,7 +175,7 @@ Session::Session(const Graph& graph, SessionOptions options)
   } else if (device_.type == DeviceType::kCpu) {
     limit = default_memory_limit(device_);
   } else if (const absl::StatusOr<DeviceMemoryInfo> info = allocator_->device_memory_info(); info.ok()) {
-    limit = info->free_bytes / 10 * 9;  // as default_memory_limit, from this session's device
+    limit = device_memory_share(info->free_bytes);  // as default_memory_limit, from this session's device
   }
   allocator_->set_byte_limit(limit);
 }
@@ -195,7 +203,7 @@ int64_t default_memory_limit(Device device) {
     const auto backend = make_cuda_backend(device.index, false);
     if (!backend.ok()) return 0;
     const absl::StatusOr<DeviceMemoryInfo> info = (*backend)->allocator()->device_memory_info();
-    return info.ok() ? info->free_bytes / 10 * 9 : 0;
+    return info.ok() ? device_memory_share(info->free_bytes) : 0;
   } catch (const Error&) {
     return 0;
   }
@@ -266,13 +274,7 @@ void Session::initialize_variables(std::span<const Variable> variables) {
 }
 
 void Session::initialize_locked(std::span<const Variable> variables) {
-  for (const Variable& v : variables) {
-    const VariableInfo& info = v.info();
-    if (info.node->graph() != &graph_) {
-      throw_invalid("session.initialize_variables", "variable '", info.name,
-                    "' belongs to another graph than the session's");
-    }
-  }
+  for (const Variable& v : variables) check_own_variable("session.initialize_variables", v);
   for (const Variable& v : variables) {
     const VariableInfo& info = v.info();
     // Filled on the host from a counter-based generator, so every device gets the same values.
@@ -322,11 +324,8 @@ Tensor Session::variable_value(const Variable& variable) const {
 }
 
 void Session::assign_variable(const Variable& variable, const Tensor& value) {
-  check_graph_alive("session.assign_variable");
+  check_own_variable("session.assign_variable", variable);
   const VariableInfo& info = variable.info();
-  if (info.node->graph() != &graph_) {
-    throw_invalid("session.assign_variable", "variable '", info.name, "' belongs to another graph");
-  }
   if (!value.defined() || value.dtype() != info.dtype || value.shape() != info.shape) {
     throw_invalid("session.assign_variable", "variable '", info.name, "' is ",
                   dtype_name(info.dtype), " ", info.shape.to_string(), " but the value is ",
