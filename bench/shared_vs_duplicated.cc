@@ -3,14 +3,19 @@
 // the session's allocator, trained with Adam.
 //
 //   shared_vs_duplicated [--model=mlp|rnn] [--depths 1,2,4] [--widths 64,256] [--batch B]
-//                        [--steps S] [--threads N] [--chart FILE] [--json]
+//                        [--steps S] [--threads N] [--no-accumulate] [--no-arena]
+//                        [--no-compare-add-n] [--chart FILE] [--json]
 //
 // The model's only variables are those of its N layers (the input is fed at the layer width and
 // the loss is a mean squared error against a fed target), so the shared model holds one layer's
 // parameters and the duplicated one N layers'. Per (width, depth) the program checks the
 // acceptance criterion of shared variables: parameter + gradient + optimizer-state bytes of the
 // shared model equal one layer's (parameters 1x, gradient 1x, Adam's m and v 2x), exactly 1/N of
-// the duplicated model's. It exits with code 1 when a row misses it.
+// the duplicated model's. With the per-use gradients of shared variables summed in place (the
+// default), the shared model's activation and allocator peaks must also be at most the
+// duplicated model's, and each activation arena within 5% of its lower bound. A third variant,
+// the shared model with its gradients summed by AddN, gives the step time and peaks without
+// in-place sums. It exits with code 1 when a row misses a criterion.
 //
 //   mlp: h = relu(h @ weights + biases), N times; weights (width, width), biases (width,).
 //   rnn: h_t = tanh(x_t @ input_weights + h_{t-1} @ recurrent_weights + biases) over N time
@@ -65,6 +70,8 @@ struct Config {
   int threads = 1;
   uint32_t seed = 0;
   bool shared = false;
+  bool accumulate = true;  // SessionOptions::accumulate_sums_in_place
+  bool arena = true;       // SessionOptions::plan_activation_arena
   char device[8] = "auto";  // auto, cpu or cuda (plain data: copied into forked children)
 };
 
@@ -80,6 +87,8 @@ struct VariantResult {
   int64_t slot_allocations = 0;
   int64_t other_bytes = 0;            // kOther bytes in use (Adam's beta powers)
   int64_t activation_peak_bytes = 0;  // kActivation peak during a training step
+  int64_t arena_bytes = 0;            // the training step's activation arena (0: none)
+  int64_t arena_lower_bound_bytes = 0;  // most bytes of its blocks alive at once
   int64_t total_peak_bytes = 0;       // allocator peak over all kinds during a training step
   int64_t peak_rss_bytes = -1;        // VmHWM of the process that ran the variant
   int64_t start_rss_bytes = -1;       // RSS of the child right after fork (fork mode), else -1
@@ -182,6 +191,8 @@ void run_variant_in_process(const Config& config, VariantResult* result) {
 
   SessionOptions options;  // "auto": the GPU when one answers, else the CPU
   options.intra_op_threads = config.threads;
+  options.accumulate_sums_in_place = config.accumulate;
+  options.plan_activation_arena = config.arena;
   if (std::string_view(config.device) == "cpu") options.device = Device::cpu();
   if (std::string_view(config.device) == "cuda") options.device = Device::cuda();
   Session session(graph, options);
@@ -194,9 +205,12 @@ void run_variant_in_process(const Config& config, VariantResult* result) {
   std::vector<double> samples;
   for (int64_t i = 0; i < config.steps; ++i) {
     allocator.reset_peaks();
+    RunStats stats;
     const Timer timer;
-    session.run(feeds, {}, {train_op});
+    session.run(feeds, {}, std::span<Node* const>(&train_op, 1), RunOptions{}, &stats);
     samples.push_back(timer.seconds());
+    result->arena_bytes = stats.arena_bytes;
+    result->arena_lower_bound_bytes = stats.arena_lower_bound_bytes;
     result->gradient_peak_bytes =
         std::max(result->gradient_peak_bytes, allocator.stats(MemoryKind::kGradient).peak_bytes);
     result->activation_peak_bytes =
@@ -304,13 +318,19 @@ VariantResult run_variant_forked(const Config& config) {
   return result;
 }
 
+// The arena may exceed its lower bound (the most bytes alive at once) by at most 5%.
+constexpr double kArenaSlack = 1.05;
+
 struct Row {
   int64_t width = 0;
   int64_t depth = 0;
   int64_t layer = 0;  // bytes of one layer / cell
   VariantResult shared;
+  VariantResult shared_add_n;  // the shared model with its per-use gradients summed by AddN
+  bool has_add_n = false;
   VariantResult duplicated;
   double ratio = 0;  // duplicated / shared stateful bytes
+  bool accumulate = true;
   bool ok = false;
   std::string problem;
 };
@@ -338,6 +358,25 @@ void check_row(Row& row) {
   expect("shared optimizer slots", s.slot_bytes, 2 * row.layer);
   // ... and exactly 1/N of the duplicated model's.
   expect("duplicated parameter+gradient+slot", d.stateful_bytes(), n * s.stateful_bytes());
+  auto expect_at_most = [&](const std::string& what, int64_t got, int64_t bound) {
+    if (got > bound && problem.empty()) {
+      problem = what + " is " + std::to_string(got) + " bytes, more than " + std::to_string(bound);
+    }
+  };
+  // With the per-use gradients summed in place, sharing costs no memory anywhere.
+  if (row.accumulate) {
+    expect_at_most("the shared activation peak", s.activation_peak_bytes, d.activation_peak_bytes);
+    expect_at_most("the shared allocator peak", s.total_peak_bytes, d.total_peak_bytes);
+  }
+  for (const auto& [name, v] : {std::pair{"shared", &s}, std::pair{"duplicated", &d}}) {
+    if (v->arena_bytes > 0) {
+      expect_at_most(std::string(name) + " arena", v->arena_bytes,
+                     static_cast<int64_t>(kArenaSlack * static_cast<double>(v->arena_lower_bound_bytes)));
+    }
+  }
+  if (row.has_add_n && !row.shared_add_n.ok && problem.empty()) {
+    problem = std::string("the shared AddN variant failed: ") + row.shared_add_n.error;
+  }
   row.ok = problem.empty();
   row.problem = problem;
 }
@@ -361,6 +400,8 @@ void write_variant_json(JsonWriter& w, const VariantResult& v) {
   w.field("parameter_gradient_slot_bytes", v.stateful_bytes());
   w.field("other_bytes", v.other_bytes);
   w.field("activation_peak_bytes", v.activation_peak_bytes);
+  w.field("arena_bytes", v.arena_bytes);
+  w.field("arena_lower_bound_bytes", v.arena_lower_bound_bytes);
   w.field("allocator_peak_bytes", v.total_peak_bytes);
   w.field("peak_rss_bytes", v.peak_rss_bytes);
   w.field("start_rss_bytes", v.start_rss_bytes);
@@ -400,6 +441,11 @@ int run(int argc, char** argv) {
   flags.add_string("chart", "shared_vs_duplicated.svg", "SVG chart to write ('' = none)");
   flags.add_bool("json", false, "print one JSON document instead of the tables");
   flags.add_string("device", "auto", "auto (the GPU when one answers, else the CPU), cpu or cuda");
+  flags.add_bool("accumulate", true,
+                 "sum each shared variable's per-use gradients in place (--no-accumulate: by AddN)");
+  flags.add_bool("arena", true, "place each step's activations in one planned arena");
+  flags.add_bool("compare-add-n", true,
+                 "also run the shared model with AddN sums, for the step time and peaks with and without");
   if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
   const std::string device_flag = flags.get_string("device");
   if (device_flag != "auto" && device_flag != "cpu" && device_flag != "cuda") {
@@ -424,6 +470,9 @@ int run(int argc, char** argv) {
   base.warmup = flags.get_int("warmup");
   base.threads = static_cast<int>(flags.get_int("threads"));
   base.seed = static_cast<uint32_t>(flags.get_int("seed"));
+  base.accumulate = flags.get_bool("accumulate");
+  base.arena = flags.get_bool("arena");
+  const bool compare_add_n = base.accumulate && flags.get_bool("compare-add-n");
   std::snprintf(base.device, sizeof base.device, "%s", device_flag.c_str());
 
   const Timer wall;
@@ -434,18 +483,24 @@ int run(int argc, char** argv) {
       row.width = width;
       row.depth = depth;
       row.layer = layer_bytes(model, width);
-      for (bool shared : {true, false}) {
+      row.accumulate = base.accumulate;
+      row.has_add_n = compare_add_n;
+      enum class Variant { kShared, kSharedAddN, kDuplicated };
+      for (const Variant variant : {Variant::kShared, Variant::kSharedAddN, Variant::kDuplicated}) {
+        if (variant == Variant::kSharedAddN && !compare_add_n) continue;
         Config config = base;
         config.width = width;
         config.depth = depth;
-        config.shared = shared;
+        config.shared = variant != Variant::kDuplicated;
+        if (variant == Variant::kSharedAddN) config.accumulate = false;
         VariantResult result;
         if (use_fork) {
           result = run_variant_forked(config);
         } else {
           run_variant_guarded(config, &result);
         }
-        (shared ? row.shared : row.duplicated) = result;
+        (variant == Variant::kShared ? row.shared : variant == Variant::kDuplicated ? row.duplicated : row.shared_add_n) =
+            result;
       }
       check_row(row);
       rows.push_back(row);
@@ -473,6 +528,10 @@ int run(int argc, char** argv) {
       ChartSeries dup_state{"duplicated param+grad+slot" + suffix, {}};
       ChartSeries shared_act{"shared peak activations" + suffix, {}};
       ChartSeries dup_act{"duplicated peak activations" + suffix, {}};
+      ChartSeries add_n_act{"shared, AddN, peak activations" + suffix, {}};
+      ChartSeries bound{"shared arena lower bound" + suffix, {}};
+      ChartSeries shared_total{"shared allocator peak" + suffix, {}};
+      ChartSeries dup_total{"duplicated allocator peak" + suffix, {}};
       for (const Row& r : rows) {
         if (r.width != width || !r.shared.ok || !r.duplicated.ok) continue;
         const double x = static_cast<double>(r.depth);
@@ -480,8 +539,19 @@ int run(int argc, char** argv) {
         dup_state.points.emplace_back(x, static_cast<double>(r.duplicated.stateful_bytes()));
         shared_act.points.emplace_back(x, static_cast<double>(r.shared.activation_peak_bytes));
         dup_act.points.emplace_back(x, static_cast<double>(r.duplicated.activation_peak_bytes));
+        if (r.has_add_n && r.shared_add_n.ok) {
+          add_n_act.points.emplace_back(x, static_cast<double>(r.shared_add_n.activation_peak_bytes));
+        }
+        if (r.shared.arena_lower_bound_bytes > 0) {
+          bound.points.emplace_back(x, static_cast<double>(r.shared.arena_lower_bound_bytes));
+        }
+        shared_total.points.emplace_back(x, static_cast<double>(r.shared.total_peak_bytes));
+        dup_total.points.emplace_back(x, static_cast<double>(r.duplicated.total_peak_bytes));
       }
-      for (ChartSeries* s : {&shared_state, &dup_state, &shared_act, &dup_act}) chart.series.push_back(*s);
+      for (ChartSeries* series : {&shared_state, &dup_state, &shared_act, &dup_act, &add_n_act, &bound,
+                                  &shared_total, &dup_total}) {
+        if (!series->points.empty()) chart.series.push_back(*series);
+      }
     }
     chart_written = write_file(chart_path, svg_line_chart(chart), &chart_error);
   }
@@ -499,6 +569,8 @@ int run(int argc, char** argv) {
     w.field("threads", base.threads);
     w.field("rss_mode", rss_mode);
     w.field("device_flag", device_flag);
+    w.field("accumulate", base.accumulate);
+    w.field("arena", base.arena);
     w.key("results").begin_array();
     for (const Row& r : rows) {
       w.begin_object();
@@ -508,6 +580,12 @@ int run(int argc, char** argv) {
       write_variant_json(w, r.shared);
       w.key("duplicated");
       write_variant_json(w, r.duplicated);
+      if (r.has_add_n) {
+        w.key("shared_add_n");
+        write_variant_json(w, r.shared_add_n);
+      } else {
+        w.key("shared_add_n").null();
+      }
       w.field("ratio", r.ratio);
       w.field("expected_ratio", r.depth);
       w.field("ok", r.ok);
@@ -528,33 +606,51 @@ int run(int argc, char** argv) {
   } else {
     const char* unit = model == Model::kMlp ? "depth" : "steps";
     Table variants({"width", unit, "variant", "vars", "params", "grad peak", "Adam slots",
-                    "param+grad+slot", "act peak", "alloc peak", "peak RSS", "median step"});
+                    "param+grad+slot", "act peak", "arena", "lower bound", "alloc peak", "peak RSS",
+                    "median step"});
     for (const Row& r : rows) {
-      for (const auto& [name, v] : {std::pair{"shared", &r.shared}, std::pair{"duplicated", &r.duplicated}}) {
+      std::vector<std::pair<const char*, const VariantResult*>> shown = {{"shared", &r.shared}};
+      if (r.has_add_n) shown.emplace_back("shared, AddN", &r.shared_add_n);
+      shown.emplace_back("duplicated", &r.duplicated);
+      for (const auto& [name, v] : shown) {
         if (!v->ok) {
           variants.add_row({std::to_string(r.width), std::to_string(r.depth), name, "-", "-", "-", "-",
-                            "-", "-", "-", "-", std::string("FAILED: ") + v->error});
+                            "-", "-", "-", "-", "-", "-", std::string("FAILED: ") + v->error});
           continue;
         }
         variants.add_row({std::to_string(r.width), std::to_string(r.depth), name,
                           std::to_string(v->trainable_variables), format_bytes(v->parameter_bytes),
                           format_bytes(v->gradient_peak_bytes), format_bytes(v->slot_bytes),
                           format_bytes(v->stateful_bytes()), format_bytes(v->activation_peak_bytes),
+                          v->arena_bytes > 0 ? format_bytes(v->arena_bytes) : "-",
+                          v->arena_bytes > 0 ? format_bytes(v->arena_lower_bound_bytes) : "-",
                           format_bytes(v->total_peak_bytes), format_bytes(v->peak_rss_bytes),
                           format_duration(v->median_step_seconds)});
       }
     }
     Table summary({"width", unit, "one layer", "shared p+g+s", "duplicated p+g+s", "ratio", "expected",
-                   "shared act peak", "dup act peak", "step shared/dup", "check"});
+                   "shared act peak", "dup act peak", "shared alloc peak", "dup alloc peak",
+                   "arena/bound", "step shared/dup", "step shared/AddN", "check"});
     for (const Row& r : rows) {
       const bool both = r.shared.ok && r.duplicated.ok;
+      const bool add_n = both && r.has_add_n && r.shared_add_n.ok;
+      const double arena_slack =
+          both && r.shared.arena_lower_bound_bytes > 0 && r.duplicated.arena_lower_bound_bytes > 0
+              ? std::max(static_cast<double>(r.shared.arena_bytes) / static_cast<double>(r.shared.arena_lower_bound_bytes),
+                         static_cast<double>(r.duplicated.arena_bytes) /
+                             static_cast<double>(r.duplicated.arena_lower_bound_bytes))
+              : 0.0;
       summary.add_row({std::to_string(r.width), std::to_string(r.depth), format_bytes(r.layer),
                        both ? std::to_string(r.shared.stateful_bytes()) : "-",
                        both ? std::to_string(r.duplicated.stateful_bytes()) : "-", ratio_text(r),
                        std::to_string(r.depth),
                        both ? format_bytes(r.shared.activation_peak_bytes) : "-",
                        both ? format_bytes(r.duplicated.activation_peak_bytes) : "-",
+                       both ? format_bytes(r.shared.total_peak_bytes) : "-",
+                       both ? format_bytes(r.duplicated.total_peak_bytes) : "-",
+                       arena_slack > 0 ? format_fixed(arena_slack, 3) : "-",
                        both ? format_fixed(r.shared.median_step_seconds / r.duplicated.median_step_seconds, 3) : "-",
+                       add_n ? format_fixed(r.shared.median_step_seconds / r.shared_add_n.median_step_seconds, 3) : "-",
                        r.ok ? "ok" : "FAIL"});
     }
     std::printf("Shared (one variable scope, auto-reuse) vs duplicated (one scope per %s): %s, Adam,\n"
@@ -574,6 +670,13 @@ int run(int argc, char** argv) {
                   format_bytes(first.allocator_cached_bytes).c_str());
     }
     std::printf("\n");
+    std::printf("act peak: activation memory (MemoryKind::kActivation) at its peak during one step: the\n"
+                "arena when one is planned (%s), whose lower bound is the most bytes of its blocks alive\n"
+                "at once; arena/bound: the larger of the two variants' ratios (at most %.2f). Per-use\n"
+                "gradients of shared variables: %s. step shared/AddN: the shared step against the same\n"
+                "model with its gradients summed by AddN (TensorFlow's default).\n",
+                base.arena ? "on" : "off, --no-arena", kArenaSlack,
+                base.accumulate ? "summed in place into one buffer" : "summed by AddN (--no-accumulate)");
     std::printf("grad peak: gradient buffers (MemoryKind::kGradient) at their peak during one step; Adam\n"
                 "slots: m and v (its two scalar beta powers are 'other' memory, %lld bytes). ratio =\n"
                 "duplicated / shared (param + grad + slot), required to equal N exactly.\n",
@@ -598,8 +701,10 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "%s: width %lld, depth %lld: %s\n", flags.program().c_str(),
                    static_cast<long long>(r.width), static_cast<long long>(r.depth), r.problem.c_str());
     }
-    std::fprintf(stderr, "%s: FAILED: the shared model's parameter+gradient+optimizer-state bytes are not "
-                 "one layer's, 1/N of the duplicated model's\n", flags.program().c_str());
+    std::fprintf(stderr, "%s: FAILED: the shared model's parameter+gradient+optimizer-state bytes must be "
+                 "one layer's, 1/N of the duplicated model's; with in-place sums its activation and allocator "
+                 "peaks at most the duplicated model's; each arena within %.2fx its lower bound\n",
+                 flags.program().c_str(), kArenaSlack);
     return 1;
   }
   if (!chart_path.empty() && !chart_written) return 1;

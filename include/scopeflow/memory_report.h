@@ -34,6 +34,12 @@ struct MemoryReport {
   int64_t optimizer_slot_allocations = 0;
   /// Peak bytes of gradient buffers since the allocator's peaks were last reset.
   int64_t gradient_peak_bytes = 0;
+  /// Peak bytes of activations since the allocator's peaks were last reset (the arena when
+  /// one is planned), the largest planned activation arena and its lower bound (the most bytes
+  /// of its blocks alive at once; Session::largest_activation_arena).
+  int64_t activation_peak_bytes = 0;
+  int64_t activation_arena_bytes = 0;
+  int64_t activation_arena_lower_bound_bytes = 0;
   /// Allocator totals over all memory kinds.
   AllocationStats allocator_totals;
   /// Freed bytes the allocator keeps cached for reuse (the CUDA allocator; 0 on the CPU).

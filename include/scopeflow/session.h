@@ -46,6 +46,10 @@ struct RunStats {
   Device device{};
   std::vector<NodeRunStats> nodes{};
   int64_t peak_bytes = 0;  // allocator peak during the run
+  /// The run's activation arena (SessionOptions::plan_activation_arena; 0 when off) and the
+  /// most bytes of its blocks alive at once, below which no placement can go.
+  int64_t arena_bytes = 0;
+  int64_t arena_lower_bound_bytes = 0;
 };
 
 /// Which library runs MatMul on the CPU: oneDNN when the library was built with it (the
@@ -73,6 +77,23 @@ struct SessionOptions {
   /// once) runs as one GEMM accumulating -learning_rate * product into the variable (oneDNN
   /// output scale and sum post-op, or BLAS alpha and beta = 1), where the update runs.
   bool fuse_gemm_epilogues = true;
+  /// Sum the contributions of an AddN that nothing else reads (the per-use gradients of a
+  /// shared variable, which the graph and its GraphDef sum with AddN, as TensorFlow does) in
+  /// place, into the AddN's one buffer, as each is produced: the first contribution in plan
+  /// order writes it, each later one adds to it (a weight-gradient MatMul as a GEMM with
+  /// beta = 1, a BiasAddGrad as an accumulating reduction, anything else added right after it
+  /// is produced and freed at once). A variable used N times then costs one gradient buffer
+  /// in backward instead of N. The order is the plan's, so results repeat bit for bit run to
+  /// run; they equal the AddN's within float rounding. Traced runs name the accumulating
+  /// kernels (NodeRunStats::fused_kernel).
+  bool accumulate_sums_in_place = true;
+  /// Place each run's activations (values kernels write that are not fetched, counted as
+  /// MemoryKind::kActivation) in one buffer, at offsets the plan assigns from their lifetimes
+  /// (greedy by size with best fit), instead of one allocation per tensor: one allocation per
+  /// run, close to the fewest bytes those lifetimes allow (RunStats::arena_bytes and
+  /// arena_lower_bound_bytes). Off: each activation is its own allocation, freed after its
+  /// last reader.
+  bool plan_activation_arena = true;
   /// CPU sessions: the GEMM library (see CpuGemm).
   CpuGemm cpu_gemm = CpuGemm::kDefault;
   /// CPU sessions: threads of the GEMM during each run (oneDNN's OpenMP team on the calling
@@ -157,6 +178,13 @@ class Session {
   Allocator& allocator() const { return *allocator_; }
   /// Number of distinct plans compiled so far (one per run signature).
   int num_compiled_plans() const;
+  /// The largest activation arena among the plans compiled so far (SessionOptions::
+  /// plan_activation_arena) and that plan's lower bound; zeros before any or when off.
+  struct ArenaSize {
+    int64_t bytes = 0;
+    int64_t lower_bound_bytes = 0;
+  };
+  ArenaSize largest_activation_arena() const;
   /// The memory limit in force (SessionOptions::memory_limit resolved; 0: none).
   int64_t memory_limit() const { return allocator_->byte_limit(); }
 
@@ -181,6 +209,8 @@ class Session {
   std::unique_ptr<Backend> backend_;
   std::shared_ptr<Allocator> allocator_;
   bool fuse_gemm_epilogues_ = true;
+  bool accumulate_sums_in_place_ = true;
+  bool plan_activation_arena_ = true;
   std::unique_ptr<State> state_;
 };
 

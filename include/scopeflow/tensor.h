@@ -17,10 +17,13 @@
 
 namespace scopeflow {
 
-/// One allocation from an Allocator; freed when the last Tensor that views it goes away.
+/// One allocation from an Allocator, freed when the last Tensor that views it goes away; or a
+/// region of another buffer (a session's activation arena), which keeps that buffer alive.
 class Buffer {
  public:
   Buffer(std::shared_ptr<Allocator> allocator, size_t bytes, MemoryKind kind);
+  /// `bytes` at `offset` of `parent` (offset + bytes must lie within it); allocates nothing.
+  Buffer(std::shared_ptr<Buffer> parent, size_t offset, size_t bytes);
   ~Buffer();
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
@@ -32,6 +35,7 @@ class Buffer {
 
  private:
   std::shared_ptr<Allocator> allocator_;
+  std::shared_ptr<Buffer> parent_;  // set for a region of another buffer
   void* data_;
   size_t bytes_;
   MemoryKind kind_;

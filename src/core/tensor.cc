@@ -9,7 +9,20 @@ Buffer::Buffer(std::shared_ptr<Allocator> allocator, size_t bytes, MemoryKind ki
   data_ = allocator_->allocate(bytes_, kind_);
 }
 
-Buffer::~Buffer() { allocator_->deallocate(data_, bytes_, kind_); }
+Buffer::Buffer(std::shared_ptr<Buffer> parent, size_t offset, size_t bytes)
+    : allocator_(parent != nullptr ? parent->allocator_ : nullptr), data_(nullptr), bytes_(bytes),
+      kind_(parent != nullptr ? parent->kind_ : MemoryKind::kOther) {
+  if (parent == nullptr || offset > parent->bytes_ || bytes > parent->bytes_ - offset) {
+    throw_invalid("tensor", "a region of ", bytes, " bytes at offset ", offset, " does not fit in a buffer of ",
+                  parent != nullptr ? parent->bytes_ : 0, " bytes");
+  }
+  data_ = static_cast<char*>(parent->data_) + offset;
+  parent_ = std::move(parent);
+}
+
+Buffer::~Buffer() {
+  if (parent_ == nullptr) allocator_->deallocate(data_, bytes_, kind_);
+}
 
 Tensor::Tensor(DType dtype, Shape shape, std::shared_ptr<Allocator> allocator, MemoryKind kind)
     : dtype_(dtype), shape_(std::move(shape)) {

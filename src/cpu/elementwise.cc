@@ -96,7 +96,10 @@ void add_n(KernelContext& ctx) {
   Tensor& out = ctx.outputs[0];
   const int64_t n = out.num_elements();
   float* dst = out.data<float>();
-  std::memcpy(dst, ctx.inputs[0].data<float>(), static_cast<size_t>(n) * sizeof(float));
+  // A plan that sums in place passes the sum as input 0 and as the output.
+  if (!out.shares_buffer_with(ctx.inputs[0])) {
+    std::memcpy(dst, ctx.inputs[0].data<float>(), static_cast<size_t>(n) * sizeof(float));
+  }
   const functors::Add add_fn;
   for (size_t k = 1; k < ctx.inputs.size(); ++k) {
     const float* src = ctx.inputs[k].data<float>();

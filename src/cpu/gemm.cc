@@ -256,7 +256,8 @@ GemmThreadScope::~GemmThreadScope() = default;
 
 namespace {
 
-// A MatMul step, or a fused chain ending at BiasAdd or Relu (inputs a, b, bias), as one product.
+// A MatMul step, a fused chain ending at BiasAdd or Relu (inputs a, b, bias), or a MatMul adding
+// into a sum (inputs a, b, sum), as one product.
 class GemmKernel final : public PreparedCpuKernel {
  public:
   GemmKernel(Gemm& gemm, bool bias) : gemm_(gemm), bias_(bias) {}
@@ -303,8 +304,11 @@ std::unique_ptr<PreparedCpuKernel> prepare_matmul(const PlanStep& step, const De
                           .transpose_b = d.transpose_b, .accumulate = true, .scaled = true};
     return std::make_unique<GemmUpdateKernel>(setup.gemms.get(setup.gemm_library, shape));
   }
+  // A later contribution to a sum summed in place adds its product to the sum (inputs a, b,
+  // sum; output 0 is the sum's buffer): beta = 1.
   const GemmShape shape{.m = d.m, .n = d.n, .k = d.k, .transpose_a = d.transpose_a,
-                        .transpose_b = d.transpose_b, .bias = step.fused(), .relu = step.fused_relu};
+                        .transpose_b = d.transpose_b, .bias = step.fused(), .relu = step.fused_relu,
+                        .accumulate = step.accumulator_input >= 0};
   return std::make_unique<GemmKernel>(setup.gemms.get(setup.gemm_library, shape), step.fused());
 }
 

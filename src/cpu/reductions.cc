@@ -93,10 +93,10 @@ void arg_max_typed(const Tensor& in, int64_t axis, Tensor& out) {
   }
 }
 
-void bias_add_grad(KernelContext& ctx) {
-  const Tensor& grad = ctx.inputs[0];
+// The column sums of the gradient, rounded to float once; added to out's values when `add`
+// (a contribution to a sum summed in place: the same float the AddN would have added).
+void bias_add_grad_into(const Tensor& grad, float* out, bool add) {
   const int64_t channels = grad.shape().dims().back();
-  float* out = ctx.outputs[0].data<float>();
   if (channels == 0) return;
   const int64_t rows = grad.num_elements() / channels;
   std::vector<double> acc(static_cast<size_t>(channels), 0.0);
@@ -104,7 +104,26 @@ void bias_add_grad(KernelContext& ctx) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < channels; ++c) acc[static_cast<size_t>(c)] += g[r * channels + c];
   }
-  for (int64_t c = 0; c < channels; ++c) out[c] = static_cast<float>(acc[static_cast<size_t>(c)]);
+  for (int64_t c = 0; c < channels; ++c) {
+    const float column = static_cast<float>(acc[static_cast<size_t>(c)]);
+    out[c] = add ? out[c] + column : column;
+  }
+}
+
+void bias_add_grad(KernelContext& ctx) { bias_add_grad_into(ctx.inputs[0], ctx.outputs[0].data<float>(), false); }
+
+// A BiasAddGrad adding into a sum (inputs gradient, sum; output 0 is the sum's buffer).
+class AccumulatingBiasAddGrad final : public PreparedCpuKernel {
+ public:
+  std::string_view run(KernelContext& ctx) const override {
+    bias_add_grad_into(ctx.inputs[0], ctx.outputs[0].data<float>(), true);
+    return "column sums added into the sum";
+  }
+};
+
+std::unique_ptr<PreparedCpuKernel> prepare_bias_add_grad(const PlanStep& step, const DecodedAttrs&, KernelSetup&) {
+  if (step.accumulator_input < 0) return nullptr;
+  return std::make_unique<AccumulatingBiasAddGrad>();
 }
 
 void arg_max(KernelContext& ctx) {
@@ -117,7 +136,7 @@ void arg_max(KernelContext& ctx) {
 constexpr CpuKernelRow kRows[] = {
     {OpId::kSum, sum, nullptr, kFloat32Only},
     {OpId::kMean, mean, nullptr, kFloat32Only},
-    {OpId::kBiasAddGrad, bias_add_grad, nullptr, kFloat32Only},
+    {OpId::kBiasAddGrad, bias_add_grad, prepare_bias_add_grad, kFloat32Only},
     {OpId::kArgMax, arg_max, nullptr, kIndexDTypes},
 };
 static_assert(no_op_twice(kRows));

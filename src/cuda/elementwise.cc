@@ -43,9 +43,12 @@ void bias_add(CudaBackend& b, KernelContext& ctx) {
 void add_n(CudaBackend& b, KernelContext& ctx) {
   Tensor& out = ctx.outputs[0];
   if (out.byte_size() == 0) return;
-  check(cudaMemcpyAsync(out.raw_data(), ctx.inputs[0].raw_data(), out.byte_size(),
-                        cudaMemcpyDeviceToDevice, b.stream()),
-        "cudaMemcpyAsync (device to device)");
+  // A plan that sums in place passes the sum as input 0 and as the output.
+  if (!out.shares_buffer_with(ctx.inputs[0])) {
+    check(cudaMemcpyAsync(out.raw_data(), ctx.inputs[0].raw_data(), out.byte_size(),
+                          cudaMemcpyDeviceToDevice, b.stream()),
+          "cudaMemcpyAsync (device to device)");
+  }
   for (size_t k = 1; k < ctx.inputs.size(); ++k) {
     check(cuda::launch_accumulate(out.data<float>(), ctx.inputs[k].data<float>(),
                                   out.num_elements(), b.stream()),

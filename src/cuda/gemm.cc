@@ -15,11 +15,13 @@ namespace scopeflow::cuda {
 
 namespace {
 
-// out = op(a) op(w) through cublasSgemm with the argument mapping cblas_sgemm gets on the CPU.
-void sgemm(CudaBackend& b, const op_util::MatMulDims& d, const float* a, const float* w, float* out) {
+// out = op(a) op(w) [+ out] through cublasSgemm with the argument mapping cblas_sgemm gets on
+// the CPU; `accumulate` is beta = 1 (a contribution added into a sum summed in place).
+void sgemm(CudaBackend& b, const op_util::MatMulDims& d, const float* a, const float* w, float* out,
+           bool accumulate = false) {
   const ColumnMajorGemm g = column_major_gemm_for_row_major(d.m, d.n, d.k, d.transpose_a, d.transpose_b);
   const float alpha = 1.0f;
-  const float beta = 0.0f;
+  const float beta = accumulate ? 1.0f : 0.0f;
   check_cublas(cublasSgemm(b.blas(), g.transpose_first ? CUBLAS_OP_T : CUBLAS_OP_N,
                            g.transpose_second ? CUBLAS_OP_T : CUBLAS_OP_N, blas_int(g.m, "matmul"),
                            blas_int(g.n, "matmul"), blas_int(g.k, "matmul"), &alpha, w,
@@ -207,9 +209,29 @@ class GemmUpdateKernel final : public PreparedCudaKernel {
   MatMulAttrs matmul_;
 };
 
-// Fused chains and updates get their kernels set up per step; a plain MatMul runs its adapter.
+// A MatMul adding into a sum summed in place (inputs a, b, sum; output 0 is the sum's buffer):
+// cublasSgemm with beta = 1, on the session's one stream, so contributions add in plan order.
+class AccumulatingGemmKernel final : public PreparedCudaKernel {
+ public:
+  explicit AccumulatingGemmKernel(const MatMulAttrs& matmul) : matmul_(matmul) {}
+
+  std::string_view run(CudaBackend& b, KernelContext& ctx) const override {
+    Tensor& out = ctx.outputs[0];
+    const op_util::MatMulDims d = op_util::matmul_dims(matmul_, ctx.inputs[0].shape(), out.shape());
+    if (d.m == 0 || d.n == 0 || d.k == 0) return "empty product: the sum is unchanged";
+    sgemm(b, d, ctx.inputs[0].data<float>(), ctx.inputs[1].data<float>(), out.data<float>(), /*accumulate=*/true);
+    return "cublasSgemm (beta = 1)";
+  }
+
+ private:
+  MatMulAttrs matmul_;
+};
+
+// Fused chains, updates and accumulating products get their kernels set up per step; a plain
+// MatMul runs its adapter.
 std::unique_ptr<PreparedCudaKernel> prepare_matmul(const PlanStep& step, const DecodedAttrs& attrs) {
   if (step.update_matmul != nullptr) return std::make_unique<GemmUpdateKernel>(std::get<MatMulAttrs>(attrs));
+  if (step.accumulator_input >= 0) return std::make_unique<AccumulatingGemmKernel>(std::get<MatMulAttrs>(attrs));
   if (!step.fused()) return nullptr;
   return std::make_unique<FusedGemmKernel>(std::get<MatMulAttrs>(attrs), step.fused_relu);
 }

@@ -15,11 +15,11 @@ namespace scopeflow::cuda {
 
 namespace {
 
-// y = alpha * row or column sums of a row-major (rows, cols) matrix, through cuBLAS GEMV.
+// y = alpha * row or column sums of a row-major (rows, cols) matrix [+ y], through cuBLAS GEMV.
 void gemv_sums(CudaBackend& b, const float* matrix, int64_t rows, int64_t cols, bool sum_rows,
-               float alpha, float* y, std::string_view op) {
+               float alpha, float* y, std::string_view op, bool accumulate = false) {
   const ColumnMajorGemv g = column_major_gemv_for_row_major_sums(rows, cols, sum_rows);
-  const float beta = 0.0f;
+  const float beta = accumulate ? 1.0f : 0.0f;
   check_cublas(cublasSgemv(b.blas(), g.transpose ? CUBLAS_OP_T : CUBLAS_OP_N, blas_int(g.m, op),
                            blas_int(g.n, op), &alpha, matrix, blas_int(g.lda, op),
                            b.ones(g.x_length), 1, &beta, y, 1),
@@ -61,18 +61,33 @@ void reduce(CudaBackend& b, KernelContext& ctx, bool mean) {
 void sum(CudaBackend& b, KernelContext& ctx) { reduce(b, ctx, false); }
 void mean(CudaBackend& b, KernelContext& ctx) { reduce(b, ctx, true); }
 
-void bias_add_grad(CudaBackend& b, KernelContext& ctx) {
-  const Tensor& grad = ctx.inputs[0];  // (..., channels)
-  Tensor& out = ctx.outputs[0];        // (channels,)
-  const int64_t channels = grad.shape().dims().back();
+// Column sums of the gradient into out, or added to it (`accumulate`: beta = 1).
+void bias_add_grad_into(CudaBackend& b, const Tensor& grad, Tensor& out, bool accumulate) {
+  const int64_t channels = grad.shape().dims().back();  // grad (..., channels), out (channels,)
   if (channels == 0) return;
   const int64_t rows = grad.num_elements() / channels;
   if (rows == 0) {
-    check(cuda::launch_fill(out.data<float>(), 0.0f, channels, b.stream()), "launch_fill");
+    if (!accumulate) check(cuda::launch_fill(out.data<float>(), 0.0f, channels, b.stream()), "launch_fill");
     return;
   }
   gemv_sums(b, grad.data<float>(), rows, channels, /*sum_rows=*/false, 1.0f, out.data<float>(),
-            "bias_add_grad");
+            "bias_add_grad", accumulate);
+}
+
+void bias_add_grad(CudaBackend& b, KernelContext& ctx) { bias_add_grad_into(b, ctx.inputs[0], ctx.outputs[0], false); }
+
+// A BiasAddGrad adding into a sum summed in place (inputs gradient, sum; output 0 is the sum).
+class AccumulatingBiasAddGrad final : public PreparedCudaKernel {
+ public:
+  std::string_view run(CudaBackend& b, KernelContext& ctx) const override {
+    bias_add_grad_into(b, ctx.inputs[0], ctx.outputs[0], true);
+    return "cublasSgemv (beta = 1)";
+  }
+};
+
+std::unique_ptr<PreparedCudaKernel> prepare_bias_add_grad(const PlanStep& step, const DecodedAttrs&) {
+  if (step.accumulator_input < 0) return nullptr;
+  return std::make_unique<AccumulatingBiasAddGrad>();
 }
 
 void arg_max(CudaBackend& b, KernelContext& ctx) {
@@ -88,7 +103,7 @@ void arg_max(CudaBackend& b, KernelContext& ctx) {
 constexpr CudaKernelRow kRows[] = {
     {OpId::kSum, sum, nullptr, nullptr, kFloat32Only},
     {OpId::kMean, mean, nullptr, nullptr, kFloat32Only},
-    {OpId::kBiasAddGrad, bias_add_grad, nullptr, nullptr, kFloat32Only},
+    {OpId::kBiasAddGrad, bias_add_grad, prepare_bias_add_grad, nullptr, kFloat32Only},
     {OpId::kArgMax, arg_max, nullptr, nullptr, kIndexDTypes},
 };
 static_assert(no_op_twice(kRows));

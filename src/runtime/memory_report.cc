@@ -51,6 +51,10 @@ MemoryReport memory_report(const Session& session) {
   report.optimizer_slot_bytes = slots.bytes_in_use;
   report.optimizer_slot_allocations = slots.live_allocations;
   report.gradient_peak_bytes = session.allocator().stats(MemoryKind::kGradient).peak_bytes;
+  report.activation_peak_bytes = session.allocator().stats(MemoryKind::kActivation).peak_bytes;
+  const Session::ArenaSize arena = session.largest_activation_arena();
+  report.activation_arena_bytes = arena.bytes;
+  report.activation_arena_lower_bound_bytes = arena.lower_bound_bytes;
   report.allocator_totals = session.allocator().stats();
   report.allocator_cached_bytes = session.allocator().cached_bytes();
   if (absl::StatusOr<DeviceMemoryInfo> info = session.allocator().device_memory_info(); info.ok()) {
@@ -79,6 +83,13 @@ std::string MemoryReport::to_table() const {
     absl::StrAppendFormat(&out, "optimizer slot bytes (allocator): %d in %d allocations\n",
                           optimizer_slot_bytes, optimizer_slot_allocations);
     absl::StrAppendFormat(&out, "gradient bytes at peak (allocator): %d\n", gradient_peak_bytes);
+  }
+  absl::StrAppendFormat(&out, "activation bytes at peak (allocator): %d\n", activation_peak_bytes);
+  if (activation_arena_bytes > 0) {
+    absl::StrAppendFormat(&out, "activation arena: %d bytes, lower bound %d (%.3fx)\n", activation_arena_bytes,
+                          activation_arena_lower_bound_bytes,
+                          static_cast<double>(activation_arena_bytes) /
+                              static_cast<double>(std::max<int64_t>(activation_arena_lower_bound_bytes, 1)));
   }
   absl::StrAppendFormat(&out, "allocator: %d bytes in use, peak %d, %d live / %d total allocations\n",
                         allocator_totals.bytes_in_use, allocator_totals.peak_bytes,
@@ -114,6 +125,9 @@ std::string MemoryReport::to_json() const {
       {"optimizer_slot_bytes", optimizer_slot_bytes},
       {"optimizer_slot_allocations", optimizer_slot_allocations},
       {"gradient_peak_bytes", gradient_peak_bytes},
+      {"activation_peak_bytes", activation_peak_bytes},
+      {"activation_arena_bytes", activation_arena_bytes},
+      {"activation_arena_lower_bound_bytes", activation_arena_lower_bound_bytes},
       {"allocator",
        {{"bytes_in_use", allocator_totals.bytes_in_use},
         {"peak_bytes", allocator_totals.peak_bytes},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -205,6 +206,184 @@ absl::flat_hash_map<const Node*, GemmUpdate> find_gemm_updates(
   return updates;
 }
 
+// Readers in the plan of output `index` of `producer`.
+int readers_in_plan(const Node* producer, int index, const absl::flat_hash_set<const Node*>& planned) {
+  int readers = 0;
+  for (const auto& [reader, input_index] : producer->consumers()) {
+    if (planned.contains(reader) && reader->input(input_index).index == index) ++readers;
+  }
+  return readers;
+}
+
+// One value an AddN sums, and the Identity nodes between it and the AddN.
+struct SumContribution {
+  const Node* producer = nullptr;  // its output 0 is the contribution
+  std::vector<const Node*> forwarded;
+};
+
+// An AddN of the plan whose contributions it sums in place, in plan order.
+struct SumAccumulation {
+  const Node* add_n = nullptr;
+  std::vector<SumContribution> contributions;  // in plan order
+};
+
+// AddN nodes whose every input is output 0 of a kernel step of the plan (possibly through
+// Identity nodes) that nothing else reads, fetches or feeds. Their contributions can be summed
+// into the AddN's buffer as each is produced, so no two of them are alive at once. Nothing
+// moves: each contribution is computed where it was, only written elsewhere, so waiters and
+// in-place updates see what they saw before; the Identity values, read by the AddN alone,
+// are never observed.
+absl::flat_hash_map<const Node*, SumAccumulation> find_sum_accumulations(
+    const std::vector<const Node*>& order, const absl::flat_hash_set<uint64_t>& fed,
+    const absl::flat_hash_set<uint64_t>& fetched, const absl::flat_hash_set<const Node*>& fused_away) {
+  absl::flat_hash_set<const Node*> planned(order.begin(), order.end());
+  absl::flat_hash_map<const Node*, size_t> position;
+  for (size_t i = 0; i < order.size(); ++i) position.emplace(order[i], i);
+  auto private_value = [&](const Output& value) {
+    const uint64_t key = value_key(value.node, value.index);
+    return planned.contains(value.node) && !fused_away.contains(value.node) && !fed.contains(key) &&
+           !fetched.contains(key) && readers_in_plan(value.node, value.index, planned) == 1;
+  };
+  absl::flat_hash_map<const Node*, SumAccumulation> sums;
+  absl::flat_hash_set<const Node*> contributing;
+  for (const Node* node : order) {
+    if (op_of(node) != OpId::kAddN || node->num_inputs() < 2 || fused_away.contains(node)) continue;
+    SumAccumulation sum{node, {}};
+    bool eligible = true;
+    for (const Output& in : node->inputs()) {
+      SumContribution contribution;
+      Output value = in;
+      while (eligible && op_of(value.node) == OpId::kIdentity && private_value(value)) {
+        contribution.forwarded.push_back(value.node);
+        value = value.node->input(0);
+      }
+      // A sum summed in place has no step of its own to write into another sum.
+      eligible = eligible && value.index == 0 && value.node->op_def().execution == ExecutionKind::kKernel &&
+                 !sums.contains(value.node) &&
+                 value.node->output_shape(0) == node->output_shape(0) &&
+                 value.node->output_dtype(0) == node->output_dtype(0) && private_value(value) &&
+                 !contributing.contains(value.node);
+      if (!eligible) break;
+      contribution.producer = value.node;
+      sum.contributions.push_back(std::move(contribution));
+    }
+    if (!eligible) continue;
+    std::sort(sum.contributions.begin(), sum.contributions.end(),
+              [&](const SumContribution& x, const SumContribution& y) {
+                return position.at(x.producer) < position.at(y.producer);
+              });
+    for (const SumContribution& c : sum.contributions) contributing.insert(c.producer);
+    sums.emplace(node, std::move(sum));
+  }
+  return sums;
+}
+
+// Places the activations that kernels write in one arena (PlanRequest::plan_arena). A block is
+// one buffer: a kernel output with the values that forward it (Identity, Reshape) and, for a
+// sum summed in place, the steps that add into it; it lives from the step that writes it to
+// the last step that reads any of them. Greedy by size, best fit: the largest block first, each
+// at the smallest gap between the blocks already placed whose lifetimes overlap its own.
+void plan_activation_arena(Plan& plan, const std::vector<bool>& kept) {
+  struct Block {
+    int64_t bytes = 0;
+    size_t first = 0;  // step that writes it
+    size_t last = 0;   // last step that reads or writes it
+    bool eligible = true;
+    int64_t offset = -1;
+    size_t step = 0;  // the writer and its output index
+    size_t output = 0;
+  };
+  std::vector<int> block_of(static_cast<size_t>(plan.num_slots), -1);
+  std::vector<Block> blocks;
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    const PlanStep& step = plan.steps[s];
+    auto touch = [&](int slot) {
+      if (slot >= 0 && block_of[static_cast<size_t>(slot)] >= 0) {
+        Block& block = blocks[static_cast<size_t>(block_of[static_cast<size_t>(slot)])];
+        block.last = std::max(block.last, s);
+      }
+    };
+    for (int slot : step.input_slots) touch(slot);
+    if (step.kind == ExecutionKind::kForwardInput) {
+      const int in = step.input_slots.at(0);
+      const int out = step.output_slots.at(0);
+      if (out >= 0) block_of[static_cast<size_t>(out)] = block_of[static_cast<size_t>(in)];
+      touch(out);
+    } else if (step.kind == ExecutionKind::kKernel && step.accumulator_input < 0) {
+      for (size_t i = 0; i < step.output_slots.size(); ++i) {
+        const int slot = step.output_slots[i];
+        if (slot < 0) continue;
+        const int index = static_cast<int>(i);
+        const MemoryKind kind = i == 0 && step.sum != nullptr ? step.sum->output_memory_kind(0)
+                                                              : step.node->output_memory_kind(index);
+        const int64_t bytes = step.node->output_shape(index).num_elements() *
+                              static_cast<int64_t>(dtype_size(step.node->output_dtype(index)));
+        Block block;
+        block.bytes = (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+        block.first = block.last = s;
+        block.eligible = kind == MemoryKind::kActivation && bytes > 0;
+        block.step = s;
+        block.output = i;
+        block_of[static_cast<size_t>(slot)] = static_cast<int>(blocks.size());
+        blocks.push_back(block);
+      }
+    } else {
+      for (int slot : step.output_slots) touch(slot);
+    }
+  }
+  // A fetched value (or one forwarding it) leaves the run: it keeps a buffer of its own.
+  for (int slot = 0; slot < plan.num_slots; ++slot) {
+    if (kept[static_cast<size_t>(slot)] && block_of[static_cast<size_t>(slot)] >= 0) {
+      blocks[static_cast<size_t>(block_of[static_cast<size_t>(slot)])].eligible = false;
+    }
+  }
+
+  std::vector<size_t> by_size;
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    if (blocks[b].eligible) by_size.push_back(b);
+  }
+  std::stable_sort(by_size.begin(), by_size.end(), [&](size_t x, size_t y) {
+    if (blocks[x].bytes != blocks[y].bytes) return blocks[x].bytes > blocks[y].bytes;
+    return blocks[x].first < blocks[y].first;
+  });
+  std::vector<size_t> placed;  // by offset
+  for (size_t b : by_size) {
+    Block& block = blocks[b];
+    int64_t best = -1;
+    int64_t best_gap = 0;
+    int64_t end = 0;  // of the overlapping blocks before the gap looked at
+    for (size_t p : placed) {
+      const Block& other = blocks[p];
+      if (other.last < block.first || block.last < other.first) continue;
+      const int64_t gap = other.offset - end;
+      if (gap >= block.bytes && (best < 0 || gap < best_gap)) {
+        best = end;
+        best_gap = gap;
+      }
+      end = std::max(end, other.offset + other.bytes);
+    }
+    block.offset = best >= 0 ? best : end;
+    const auto at = std::lower_bound(placed.begin(), placed.end(), block.offset,
+                                     [&](size_t p, int64_t offset) { return blocks[p].offset < offset; });
+    placed.insert(at, b);
+    plan.arena_bytes = std::max(plan.arena_bytes, block.offset + block.bytes);
+  }
+
+  std::vector<int64_t> live_change(plan.steps.size() + 1, 0);
+  for (size_t b : by_size) {
+    PlanStep& step = plan.steps[blocks[b].step];
+    if (step.arena_offsets.empty()) step.arena_offsets.assign(step.output_slots.size(), -1);
+    step.arena_offsets[blocks[b].output] = blocks[b].offset;
+    live_change[blocks[b].first] += blocks[b].bytes;
+    live_change[blocks[b].last + 1] -= blocks[b].bytes;
+  }
+  int64_t live = 0;
+  for (int64_t change : live_change) {
+    live += change;
+    plan.arena_lower_bound_bytes = std::max(plan.arena_lower_bound_bytes, live);
+  }
+}
+
 }  // namespace
 
 Plan make_plan(const PlanRequest& request) {
@@ -231,6 +410,26 @@ Plan make_plan(const PlanRequest& request) {
       fused_away.insert(fused.forwarded.begin(), fused.forwarded.end());
     }
   }
+  // Each contribution's step, keyed by its producer: the sum it adds to and its place there.
+  struct ContributionStep {
+    const SumAccumulation* sum = nullptr;
+    size_t rank = 0;  // 0: the first in plan order, which writes the sum's buffer
+  };
+  absl::flat_hash_map<const Node*, SumAccumulation> sums;
+  absl::flat_hash_map<const Node*, ContributionStep> contribution_steps;
+  if (request.accumulate_sums) {
+    absl::flat_hash_set<uint64_t> fetched;
+    for (const Output& f : request.fetches) fetched.insert(value_key(f.node, f.index));
+    sums = find_sum_accumulations(order, fed, fetched, fused_away);
+    for (const auto& [add_n, sum] : sums) {
+      fused_away.insert(add_n);
+      for (size_t rank = 0; rank < sum.contributions.size(); ++rank) {
+        const SumContribution& c = sum.contributions[rank];
+        fused_away.insert(c.forwarded.begin(), c.forwarded.end());
+        contribution_steps.emplace(c.producer, ContributionStep{&sum, rank});
+      }
+    }
+  }
 
   absl::flat_hash_map<uint64_t, int> slot_of;
   auto slot_for = [&](uint64_t key) {
@@ -240,6 +439,7 @@ Plan make_plan(const PlanRequest& request) {
   };
   for (const Output& output : request.feeds) plan.feed_slots.push_back(slot_for(value_key(output.node, output.index)));
   absl::flat_hash_map<const Node*, size_t> step_of;  // producing step of each planned node
+  size_t contributions_planned = 0;
   for (const Node* node : order) {
     const OpDef& op = node->op_def();
     if (op.execution == ExecutionKind::kFeed) {
@@ -273,11 +473,48 @@ Plan make_plan(const PlanRequest& request) {
       const uint64_t key = value_key(node, i);
       step.output_slots.push_back(fed.contains(key) ? -1 : slot_for(key));
     }
+    std::optional<PlanStep> add_after;  // the AddN adding this contribution to its sum
+    if (auto contribution = contribution_steps.find(node); contribution != contribution_steps.end()) {
+      ++contributions_planned;
+      const SumAccumulation& sum = *contribution->second.sum;
+      const size_t rank = contribution->second.rank;
+      const int sum_slot = slot_for(value_key(sum.add_n, 0));
+      const bool last = rank + 1 == sum.contributions.size();
+      step.sum_forwarded = sum.contributions[rank].forwarded;
+      // MatMul and BiasAddGrad add into the sum themselves (GEMM beta = 1, accumulating
+      // reduction); any other later contribution is added by the AddN's kernel right after.
+      const bool adds_itself = rank > 0 && !step.fused() && step.update_matmul == nullptr &&
+                               (op_of(node) == OpId::kMatMul || op_of(node) == OpId::kBiasAddGrad);
+      if (rank == 0 || adds_itself) {
+        step.sum = sum.add_n;
+        step.output_slots[0] = sum_slot;
+        step.completes_sum = last;
+        if (adds_itself) {
+          step.accumulator_input = static_cast<int>(step.input_slots.size());
+          step.input_slots.push_back(sum_slot);
+        }
+      } else {
+        PlanStep add;
+        add.node = sum.add_n;
+        add.kind = ExecutionKind::kKernel;
+        add.input_slots = {sum_slot, step.output_slots[0]};
+        add.output_slots = {sum_slot};
+        add.sum = sum.add_n;
+        add.accumulator_input = 0;
+        add.completes_sum = last;
+        add_after = std::move(add);
+      }
+    }
     plan.max_inputs = std::max(plan.max_inputs, step.input_slots.size());
     step_of.emplace(node, plan.steps.size());
     plan.steps.push_back(std::move(step));
+    if (add_after.has_value()) plan.steps.push_back(std::move(*add_after));
   }
 
+  if (contributions_planned != contribution_steps.size()) {
+    throw_error(absl::StatusCode::kInternal, kRun, "planned ", contributions_planned, " of ",
+                contribution_steps.size(), " contributions to sums summed in place");
+  }
   // The last step that updates each variable in place (input 0 and slot inputs are variables).
   absl::flat_hash_map<const Node*, size_t> last_update;
   for (size_t s = 0; s < plan.steps.size(); ++s) {
@@ -317,6 +554,7 @@ Plan make_plan(const PlanRequest& request) {
       plan.steps[static_cast<size_t>(last)].release_after.push_back(slot);
     }
   }
+  if (request.plan_arena) plan_activation_arena(plan, kept);
   return plan;
 }
 

@@ -19,7 +19,14 @@ struct PlanRequest {
   std::span<const Output> fetches{};
   std::span<Node* const> targets{};
   bool fuse_gemm_epilogues = true;
+  /// Contributions to an AddN that only it reads are summed in place (see PlanStep::sum).
+  bool accumulate_sums = true;
+  /// Activations get offsets in one arena per run (see Plan::arena_bytes).
+  bool plan_arena = true;
 };
+
+/// Offsets in the activation arena are multiples of this (the allocators' alignment).
+inline constexpr int64_t kArenaAlignment = 64;
 
 /// A copy of output `output_index` into `slot`, made as soon as the step has run: a fetched
 /// variable value that a later in-place step of the plan updates (fetches see the value as of
@@ -46,6 +53,21 @@ struct PlanStep {
   // GEMM accumulating into var, run where the update runs; inputs (var, alpha, a, b).
   const Node* update_matmul = nullptr;
   std::vector<const Node*> update_forwarded;
+  // A contribution to an AddN (`sum`) that the plan sums in place, in plan order: the first
+  // contribution writes the sum's slot; each later one adds to it. With accumulator_input >= 0
+  // this step adds into the buffer of that input, which is also its output 0: a MatMul with
+  // inputs (a, b, sum) as a GEMM with beta = 1, a BiasAddGrad with inputs (gradient, sum) as an
+  // accumulating reduction, or the AddN itself with inputs (sum, contribution) right after a
+  // contribution that no kernel can add by itself. sum_forwarded are the Identity nodes (the
+  // gates of TensorFlow's gradient tuples) between the contribution and the AddN;
+  // completes_sum is set on the step of the last contribution.
+  const Node* sum = nullptr;
+  int accumulator_input = -1;
+  std::vector<const Node*> sum_forwarded;
+  bool completes_sum = false;
+  /// Per output: its offset in the run's activation arena, or -1 when it is allocated on its
+  /// own (not an activation, fetched, empty, or written into another buffer). Empty: none.
+  std::vector<int64_t> arena_offsets;
 
   bool fused() const { return fused_matmul != nullptr; }
   /// The node whose attributes the step's kernel reads (the MatMul of a fused chain or update).
@@ -61,6 +83,13 @@ struct Plan {
   std::vector<int> feed_slots;   // one per request feed, in its order
   std::vector<int> fetch_slots;  // one per request fetch, in its order
   size_t max_inputs = 0;
+  /// Bytes of the one activation buffer a run allocates and places its activations in: each
+  /// activation a kernel writes (MemoryKind::kActivation, not fetched, in no other buffer) gets
+  /// an offset from its lifetime, greedy by size with best fit (TFLite's arena planner, XLA's
+  /// heap simulator), its block rounded up to kArenaAlignment.
+  int64_t arena_bytes = 0;
+  /// The most bytes of those blocks alive at once: no placement can use fewer.
+  int64_t arena_lower_bound_bytes = 0;
 };
 
 /// Key of one value in the graph: node id and output index (feed order and run signatures).

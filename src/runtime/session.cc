@@ -44,6 +44,8 @@ struct Session::Plan {
     DType dtype;
     Shape shape;
     MemoryKind kind;
+    int64_t arena_offset = -1;  // in the run's activation arena; -1: allocated on its own
+    size_t bytes = 0;
   };
   struct Step {
     const PlanStep* planned = nullptr;
@@ -138,6 +140,8 @@ int64_t device_memory_share(int64_t free_bytes) { return free_bytes / 10 * 9; }
 
 Session::Session(const Graph& graph, SessionOptions options)
     : graph_(graph), graph_lifetime_(graph.lifetime()), fuse_gemm_epilogues_(options.fuse_gemm_epilogues),
+      accumulate_sums_in_place_(options.accumulate_sums_in_place),
+      plan_activation_arena_(options.plan_activation_arena),
       state_(std::make_unique<State>()) {
   if (options.intra_op_threads < 0) {
     throw_invalid("session", "intra_op_threads is ", options.intra_op_threads,
@@ -243,6 +247,17 @@ Device Session::node_device(const Node& node) const {
 int Session::num_compiled_plans() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
   return static_cast<int>(state_->plans.size());
+}
+
+Session::ArenaSize Session::largest_activation_arena() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  ArenaSize largest;
+  for (const auto& [signature, plan] : state_->plans) {
+    if (plan->plan.arena_bytes > largest.bytes) {
+      largest = {plan->plan.arena_bytes, plan->plan.arena_lower_bound_bytes};
+    }
+  }
+  return largest;
 }
 
 Tensor& Session::variable_slot(const VariableInfo& info) {
@@ -375,7 +390,9 @@ const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Ou
   });
   auto plan = std::make_unique<Plan>();
   plan->plan = make_plan({.feeds = fed, .fetches = fetches, .targets = targets,
-                          .fuse_gemm_epilogues = fuse_gemm_epilogues_});
+                          .fuse_gemm_epilogues = fuse_gemm_epilogues_,
+                          .accumulate_sums = accumulate_sums_in_place_,
+                          .plan_arena = plan_activation_arena_});
   plan->fetch_is_snapshot.assign(plan->plan.fetch_slots.size(), false);
   for (const PlanStep& planned : plan->plan.steps) {
     for (const Snapshot& snapshot : planned.snapshots) {
@@ -395,6 +412,15 @@ const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Ou
     step.device = device_;
     for (int i = 0; i < node.num_outputs(); ++i) {
       step.outputs.push_back({node.output_dtype(i), node.output_shape(i), node.output_memory_kind(i)});
+    }
+    // The first contribution to a sum summed in place allocates the sum's buffer, as its kind.
+    if (planned.sum != nullptr && planned.accumulator_input < 0) {
+      step.outputs[0].kind = planned.sum->output_memory_kind(0);
+    }
+    for (size_t i = 0; i < planned.arena_offsets.size(); ++i) {
+      Plan::OutputSpec& out = step.outputs[i];
+      out.arena_offset = planned.arena_offsets[i];
+      out.bytes = static_cast<size_t>(out.shape.num_elements()) * dtype_size(out.dtype);
     }
     const OpDef& kernel_op = planned.kernel_node().op_def();
     if (kernel_op.decode_attrs != nullptr) step.attrs = kernel_op.decode_attrs(planned.kernel_node());
@@ -491,6 +517,15 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
     stats->nodes.reserve(planned.steps.size());
     allocator_->reset_peaks();
   }
+  // The run's activations, placed by the planner: one allocation instead of one per tensor.
+  std::shared_ptr<Buffer> arena;
+  if (planned.arena_bytes > 0) {
+    arena = std::make_shared<Buffer>(allocator_, static_cast<size_t>(planned.arena_bytes), MemoryKind::kActivation);
+  }
+  if (stats != nullptr) {
+    stats->arena_bytes = planned.arena_bytes;
+    stats->arena_lower_bound_bytes = planned.arena_lower_bound_bytes;
+  }
   backend_->begin_run();
   struct EndRun {
     Backend& backend;
@@ -509,7 +544,18 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
     outputs.clear();
     switch (s.kind) {
       case ExecutionKind::kKernel: {
-        for (const Plan::OutputSpec& out : step.outputs) outputs.emplace_back(out.dtype, out.shape, allocator_, out.kind);
+        if (s.accumulator_input >= 0) {  // adds into a sum's buffer: its output is that input
+          outputs.push_back(inputs[static_cast<size_t>(s.accumulator_input)]);
+        } else {
+          for (const Plan::OutputSpec& out : step.outputs) {
+            if (out.arena_offset >= 0) {
+              outputs.emplace_back(out.dtype, out.shape,
+                                   std::make_shared<Buffer>(arena, static_cast<size_t>(out.arena_offset), out.bytes));
+            } else {
+              outputs.emplace_back(out.dtype, out.shape, allocator_, out.kind);
+            }
+          }
+        }
         KernelContext ctx{*s.node, inputs, outputs, state_->invocations[step.node_id]++, &step.attrs};
         kernel_description = backend_->run(*step.kernel, ctx);
         break;
@@ -557,8 +603,19 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
         record_fused_node_stats(*s.update_matmul, step.device, wall_start, *stats);
         for (const Node* forwarded : s.update_forwarded) record_fused_node_stats(*forwarded, step.device, wall_start, *stats);
       }
+      if (s.sum != nullptr) {  // a contribution summed in place: its gates ran inside this step
+        for (const Node* forwarded : s.sum_forwarded) record_fused_node_stats(*forwarded, step.device, wall_start, *stats);
+      }
       record_node_stats(*s.node, step.device, s.kind, outputs, wall_start, steady_start, *stats);
       if (s.fused() || s.update_matmul != nullptr) stats->nodes.back().fused_kernel = std::string(kernel_description);
+      if (s.sum != nullptr) {
+        NodeRunStats& entry = stats->nodes.back();
+        if (s.accumulator_input >= 0) entry.allocated_bytes = 0;
+        entry.fused_kernel = absl::StrCat(kernel_description.empty() ? std::string("kernel") : std::string(kernel_description),
+                                          s.accumulator_input >= 0 ? ", adding into the sum '" : ", writing the sum '",
+                                          s.sum->name(), "' in place");
+        if (s.completes_sum && s.node != s.sum) record_fused_node_stats(*s.sum, step.device, wall_start, *stats);
+      }
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
       const int slot = s.output_slots[i];

@@ -79,6 +79,21 @@ TEST(CpuGemmTest, EveryEpilogueAndTransposeMatchesTheReference) {
   }
 }
 
+// The first contribution to a sum summed in place writes into a fresh, uninitialised buffer:
+// without accumulate, C is write-only (BLAS beta = 0 must not read it), so NaN there is lost.
+TEST(CpuGemmTest, AProductThatDoesNotAccumulateNeverReadsC) {
+  for (const GemmLibrary library : libraries()) {
+    for (const bool transpose_a : {false, true}) {
+      const GemmShape shape{.m = 6, .n = 5, .k = 4, .transpose_a = transpose_a};
+      const std::vector<float> a = values(24, 1), b = values(20, 2);
+      std::vector<float> c(30, std::numeric_limits<float>::quiet_NaN());
+      make_gemm(library, shape)->run(a.data(), b.data(), nullptr, c.data());
+      const std::vector<float> want = reference(shape, a, b, {}, std::vector<float>(30, 0.0f));
+      for (size_t i = 0; i < c.size(); ++i) ASSERT_NEAR(c[i], want[i], 1e-4) << name_of(library) << " [" << i << "]";
+    }
+  }
+}
+
 // C += alpha op(A) op(B), alpha given per run: the SGD update with its product inside.
 TEST(CpuGemmTest, AScaledProductAccumulatesAlphaTimesTheProduct) {
   for (const GemmLibrary library : libraries()) {

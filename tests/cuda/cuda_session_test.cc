@@ -354,6 +354,44 @@ void expect_training_matches(train::Optimizer& cpu_optimizer, train::Optimizer& 
   }
 }
 
+// A layer used 6 times: on the GPU its per-use gradients are summed in place (cuBLAS beta = 1,
+// GEMV beta = 1 for the biases); the sums match the CPU's AddN path and repeat bit for bit.
+TEST(GpuTrainingTest, SharedGradientsSummedInPlaceMatchTheCpuAddNPathAndRepeat) {
+  SCOPEFLOW_REQUIRE_GPU();
+  Graph graph;
+  graph.set_seed(8);
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{8, 32}, "x");
+  Output h = x;
+  Variable w, b;
+  for (int i = 0; i < 6; ++i) {
+    VariableScopeGuard scope = variable_scope(graph, "layer", {.reuse = Reuse::kAutoReuse});
+    w = get_variable(graph, "weights", {.shape = Shape{32, 32}, .initializer = init::glorot_uniform()});
+    b = get_variable(graph, "biases", {.shape = Shape{32}, .initializer = init::random_normal(0, 0.1)});
+    h = ops::tanh(ops::bias_add(ops::matmul(h, w), b));
+  }
+  Output loss = ops::reduce_sum(ops::square(h));
+  const std::vector<Output> grads = gradients(loss, {w.value(), b.value()});
+  std::mt19937 rng(2);
+  const FeedList feeds = {{x, random_tensor(Shape{8, 32}, rng)}};
+  Session cpu(graph, SessionOptions{.device = Device::cpu(), .accumulate_sums_in_place = false});
+  Session gpu(graph, on_gpu());
+  cpu.initialize_variables();
+  gpu.initialize_variables();
+  const std::vector<Tensor> expected = cpu.run(feeds, grads);
+  RunStats stats;
+  const std::vector<Tensor> first = gpu.run(feeds, grads, {}, RunOptions{.trace = true}, &stats);
+  const std::vector<Tensor> second = gpu.run(feeds, grads);
+  int accumulating = 0;
+  for (const NodeRunStats& node : stats.nodes) {
+    if (node.fused_kernel.find("adding into the sum") != std::string::npos) ++accumulating;
+  }
+  EXPECT_EQ(accumulating, 10) << "5 later uses each for the weights and the biases";
+  for (size_t i = 0; i < grads.size(); ++i) {
+    expect_close(first[i], expected[i], grads[i].name(), 1e-4, 1e-5);
+    expect_identical(second[i], first[i], grads[i].name() + " run to run");
+  }
+}
+
 TEST(GpuTrainingTest, SgdMomentumAndAdamTrainAsOnTheCpu) {
   SCOPEFLOW_REQUIRE_GPU();
   {

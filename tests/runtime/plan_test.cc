@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "scopeflow/gradients.h"
+#include "scopeflow/initializers.h"
 #include "scopeflow/ops.h"
 #include "scopeflow/scope.h"
 #include "scopeflow/session.h"
@@ -348,6 +351,295 @@ TEST(SessionSnapshotTest, AFetchedReadSeesTheValueBeforeTheUpdateOfTheSameRun) {
   // The first result stayed as it was; the variable holds both updates.
   EXPECT_EQ(first.at(0).to_vector<float>(), (std::vector<float>{1.0f, 1.0f}));
   EXPECT_EQ(session.variable_value(w).to_vector<float>(), (std::vector<float>{0.5f, 0.0f}));
+}
+
+// A layer used `uses` times through one auto-reused scope, trained with Adam: the gradients of
+// its weights and biases are AddNs over the uses.
+struct SharedStack {
+  Graph graph;
+  Output x, loss;
+  Variable w, b;
+  Node* train = nullptr;
+  Node* weights_sum = nullptr;  // the AddN of w's per-use gradients
+  Node* biases_sum = nullptr;
+};
+
+std::unique_ptr<SharedStack> shared_stack(int uses, int64_t width = 3, int64_t batch = 4) {
+  auto m = std::make_unique<SharedStack>();
+  m->graph.set_seed(5);
+  m->x = ops::placeholder(m->graph, DType::kFloat32, Shape{batch, width}, "x");
+  Output h = m->x;
+  for (int i = 0; i < uses; ++i) {
+    VariableScopeGuard scope = variable_scope(m->graph, "layer", {.reuse = Reuse::kAutoReuse});
+    m->w = get_variable(m->graph, "weights", {.shape = Shape{width, width}, .initializer = init::glorot_uniform()});
+    m->b = get_variable(m->graph, "biases", {.shape = Shape{width}, .initializer = init::random_normal(0, 0.1)});
+    h = ops::tanh(ops::bias_add(ops::matmul(h, m->w), m->b));
+  }
+  m->loss = ops::reduce_sum(ops::square(h));
+  const std::vector<Output> grads = gradients(m->loss, {m->w.value(), m->b.value()});
+  m->weights_sum = grads[0].node;
+  m->biases_sum = grads[1].node;
+  m->train = train::Adam({.learning_rate = 0.05f}).minimize(m->loss);
+  return m;
+}
+
+// The AddN of `variable`'s gradient in the training graph (the optimizer's own gradients call).
+const Node* gradient_sum(const Plan& unaccumulated, const Variable& variable) {
+  for (const PlanStep& step : unaccumulated.steps) {
+    if (step.node->op_def().id != OpId::kApplyAdam || step.node->input(0).node != variable.node()) continue;
+    const Node* sum = step.node->inputs().back().node;
+    EXPECT_EQ(sum->op_def().id, OpId::kAddN) << variable.name();
+    return sum;
+  }
+  ADD_FAILURE() << "no update of " << variable.name();
+  return nullptr;
+}
+
+TEST(PlanTest, TheUsesOfASharedVariableAddTheirGradientsIntoOneBufferInPlanOrder) {
+  auto m = shared_stack(3);
+  const Output feeds[] = {m->x};
+  Node* const targets[] = {m->train};
+  const Plan plan = make_plan({.feeds = feeds, .targets = targets});
+  const Plan plain = make_plan({.feeds = feeds, .targets = targets, .accumulate_sums = false});
+  for (const Variable* v : {&m->w, &m->b}) {
+    const Node* sum = gradient_sum(plain, *v);
+    ASSERT_NE(sum, nullptr);
+    ASSERT_EQ(sum->num_inputs(), 3);
+    EXPECT_THAT(step_names(plain), ::testing::Contains(sum->name()));
+    EXPECT_THAT(step_names(plan), ::testing::Not(::testing::Contains(sum->name())))
+        << "no AddN step: its contributions write its buffer";
+    const OpId contribution_op = v == &m->w ? OpId::kMatMul : OpId::kBiasAddGrad;
+    std::vector<const PlanStep*> contributions;
+    for (const PlanStep& step : plan.steps) {
+      if (step.sum == sum) contributions.push_back(&step);
+    }
+    ASSERT_EQ(contributions.size(), 3u) << v->name();
+    int sum_slot = -1;
+    for (size_t i = 0; i < contributions.size(); ++i) {
+      const PlanStep& step = *contributions[i];
+      EXPECT_EQ(step.node->op_def().id, contribution_op) << v->name() << " " << i;
+      EXPECT_EQ(step.completes_sum, i == 2) << v->name() << " " << i;
+      // Each reaches the AddN through its tuple's gate, but the first layer's weights: its
+      // input is fed, so that MatMul's gradient has one output and no tuple.
+      const bool gated = contribution_op == OpId::kBiasAddGrad || !step.completes_sum;
+      EXPECT_EQ(step.sum_forwarded.size(), gated ? 1u : 0u) << v->name() << " " << i;
+      if (i == 0) {
+        EXPECT_EQ(step.accumulator_input, -1) << "the first writes the sum (beta = 0)";
+        sum_slot = step.output_slots[0];
+      } else {
+        // A MatMul reads (a, b, sum), a BiasAddGrad (gradient, sum), and writes the sum.
+        EXPECT_EQ(step.accumulator_input, contribution_op == OpId::kMatMul ? 2 : 1) << v->name() << " " << i;
+        EXPECT_EQ(step.input_slots.at(static_cast<size_t>(step.accumulator_input)), sum_slot);
+        EXPECT_EQ(step.output_slots[0], sum_slot);
+      }
+      for (const Node* gate : step.sum_forwarded) EXPECT_THAT(step_names(plan), ::testing::Not(::testing::Contains(gate->name())));
+    }
+    // The update reads the sum's buffer, and frees it.
+    const PlanStep* update = nullptr;
+    for (const PlanStep& step : plan.steps) {
+      if (step.node->op_def().id == OpId::kApplyAdam && step.node->input(0).node == v->node()) update = &step;
+    }
+    ASSERT_NE(update, nullptr);
+    EXPECT_EQ(update->input_slots.back(), sum_slot);
+    EXPECT_THAT(update->release_after, ::testing::Contains(sum_slot));
+  }
+}
+
+TEST(PlanTest, AContributionThatCannotAddItselfIsAddedByTheAddNRightAfterIt) {
+  Graph g;
+  Output a = ops::placeholder(g, DType::kFloat32, Shape{5}, "a");
+  Output sum = ops::add_n({ops::square(a, "first"), ops::exp(a, "second"), ops::neg(a, "third")}, "sum");
+  const Output feeds[] = {a};
+  const Output fetches[] = {sum};
+  const Plan plan = make_plan({.feeds = feeds, .fetches = fetches});
+  EXPECT_THAT(step_names(plan), ElementsAre("first", "second", "sum", "third", "sum"));
+  const PlanStep& first = plan.steps[0];
+  EXPECT_EQ(first.sum, sum.node);
+  const int sum_slot = first.output_slots[0];
+  EXPECT_EQ(plan.fetch_slots, std::vector<int>{sum_slot});
+  for (size_t add : {2u, 4u}) {
+    const PlanStep& step = plan.steps[add];
+    EXPECT_EQ(step.accumulator_input, 0);
+    ASSERT_EQ(step.input_slots.size(), 2u);
+    EXPECT_EQ(step.input_slots[0], sum_slot);
+    EXPECT_EQ(step.input_slots[1], plan.steps[add - 1].output_slots[0]);
+    EXPECT_EQ(step.output_slots, std::vector<int>{sum_slot});
+    EXPECT_THAT(step.release_after, ElementsAre(plan.steps[add - 1].output_slots[0])) << "freed at once";
+    EXPECT_EQ(step.completes_sum, add == 4u);
+  }
+
+  Session session(g, SessionOptions{.device = Device::cpu()});
+  Session plain(g, SessionOptions{.device = Device::cpu(), .accumulate_sums_in_place = false});
+  const Tensor values = Tensor::from_vector<float>(Shape{5}, {-1.5f, 0.0f, 0.25f, 2.0f, std::nanf("")});
+  const std::vector<float> got = session.run({{a, values}}, {sum}).at(0).to_vector<float>();
+  const std::vector<float> want = plain.run({{a, values}}, {sum}).at(0).to_vector<float>();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(got[i], want[i]) << "same order of additions: the same floats";
+  EXPECT_TRUE(std::isnan(got[4]));
+}
+
+// A sum of sums (the average over towers of per-tower gradients): the inner sums accumulate in
+// place, the outer AddN adds their buffers as an AddN of its own.
+TEST(PlanTest, ASumOfSumsSumsTheInnerOnesInPlaceAndKeepsTheOuterAddN) {
+  Graph g;
+  Output a = ops::placeholder(g, DType::kFloat32, Shape{3}, "a");
+  Output inner0 = ops::add_n({ops::square(a), ops::exp(a)}, "inner0");
+  Output inner1 = ops::add_n({ops::neg(a), ops::sqrt(a)}, "inner1");
+  Output outer = ops::add_n({inner0, inner1}, "outer");
+  const Output feeds[] = {a};
+  const Output fetches[] = {outer};
+  const Plan plan = make_plan({.feeds = feeds, .fetches = fetches});
+  EXPECT_EQ(step_of(plan, outer.node).sum, nullptr);
+  int inner_steps = 0;
+  for (const PlanStep& step : plan.steps) inner_steps += step.sum == inner0.node || step.sum == inner1.node;
+  EXPECT_EQ(inner_steps, 4) << "two contributions and one add each";
+  Session session(g, SessionOptions{.device = Device::cpu()});
+  const std::vector<float> got =
+      session.run({{a, Tensor::from_vector<float>(Shape{3}, {0.5f, 1.0f, 4.0f})}}, {outer}).at(0).to_vector<float>();
+  for (size_t i = 0; i < 3; ++i) {
+    const float x = std::vector<float>{0.5f, 1.0f, 4.0f}[i];
+    EXPECT_NEAR(got[i], x * x + std::exp(x) - x + std::sqrt(x), 1e-5f) << i;
+  }
+}
+
+TEST(PlanTest, ASumWithAFetchedOrTwiceReadContributionKeepsItsAddN) {
+  {
+    Graph g;
+    Output a = ops::placeholder(g, DType::kFloat32, Shape{2}, "a");
+    Output first = ops::square(a, "first");
+    Output sum = ops::add_n({first, ops::exp(a, "second")}, "sum");
+    const Output feeds[] = {a};
+    const Output fetches[] = {sum, first};
+    const Plan plan = make_plan({.feeds = feeds, .fetches = fetches});
+    EXPECT_EQ(step_of(plan, sum.node).sum, nullptr);
+    for (const PlanStep& step : plan.steps) EXPECT_EQ(step.sum, nullptr) << step.node->name();
+  }
+  {
+    Graph g;
+    Output a = ops::placeholder(g, DType::kFloat32, Shape{2}, "a");
+    Output first = ops::square(a, "first");
+    Output sum = ops::add_n({first, first}, "sum");
+    const Output feeds[] = {a};
+    const Output fetches[] = {sum};
+    const Plan plan = make_plan({.feeds = feeds, .fetches = fetches});
+    EXPECT_THAT(step_names(plan), ElementsAre("first", "sum"));
+    EXPECT_EQ(step_of(plan, sum.node).sum, nullptr);
+  }
+}
+
+// The executor's side: trained with the sums accumulated in place, a shared stack ends where the
+// AddN path ends (within float rounding), bit for bit the same from run to run, on either CPU
+// GEMM library, holds no per-use gradient, and traces name the accumulating kernels.
+TEST(SessionSumAccumulationTest, SharedGradientsMatchTheAddNPathRepeatBitForBitAndAreTraced) {
+  std::vector<CpuGemm> libraries = {CpuGemm::kOpenBlas};
+  if (cpu_gemm_onednn_built()) libraries.push_back(CpuGemm::kOneDnn);
+  for (const CpuGemm library : libraries) {
+    auto m = shared_stack(8, /*width=*/16, /*batch=*/2);
+    std::mt19937 rng(4);
+    std::normal_distribution<float> normal;
+    std::vector<float> values(32);
+    for (float& value : values) value = normal(rng);
+    const Tensor x = Tensor::from_vector<float>(Shape{2, 16}, values);
+    Node* const targets[] = {m->train};
+    std::vector<std::vector<float>> trained;  // per session: w then b
+    std::vector<int64_t> activation_peaks;
+    for (const bool accumulate : {true, true, false}) {
+      Session session(m->graph, SessionOptions{.device = Device::cpu(), .accumulate_sums_in_place = accumulate,
+                                               .cpu_gemm = library});
+      session.initialize_variables();
+      RunStats stats;
+      int64_t peak = 0;
+      for (int step = 0; step < 4; ++step) {
+        session.allocator().reset_peaks();
+        session.run({{m->x, x}}, std::span<const Output>(), targets, RunOptions{.trace = true}, &stats);
+        peak = std::max(peak, session.allocator().stats(MemoryKind::kActivation).peak_bytes);
+      }
+      activation_peaks.push_back(peak);
+      int accumulating = 0;
+      for (const NodeRunStats& node : stats.nodes) {
+        if (node.fused_kernel.find("adding into the sum") != std::string::npos) ++accumulating;
+      }
+      // 8 uses: the first of each sum writes it, 7 add into it, for the weights and the biases.
+      EXPECT_EQ(accumulating, accumulate ? 14 : 0);
+      trained.push_back(session.variable_value(m->w).to_vector<float>());
+      trained.push_back(session.variable_value(m->b).to_vector<float>());
+    }
+    EXPECT_EQ(trained[0], trained[2]) << "weights: the same plan order, the same bits";
+    EXPECT_EQ(trained[1], trained[3]) << "biases";
+    for (size_t v = 0; v < 2; ++v) {
+      ASSERT_EQ(trained[v].size(), trained[v + 4].size());
+      for (size_t i = 0; i < trained[v].size(); ++i) {
+        EXPECT_NEAR(trained[v][i], trained[v + 4][i], 1e-5f * std::max(1.0f, std::fabs(trained[v + 4][i])));
+      }
+    }
+    // The AddN path holds the 8 per-use weight gradients (16x16 floats) as activations at once.
+    EXPECT_LE(activation_peaks[0] + 7 * 1024, activation_peaks[2]);
+  }
+}
+
+// Blocks of the activation arena: aligned, inside it, and the arena near its lower bound.
+TEST(PlanTest, ActivationsArePlacedInOneArenaNearItsLowerBound) {
+  auto m = shared_stack(8, /*width=*/16, /*batch=*/2);
+  const Output feeds[] = {m->x};
+  const Output fetches[] = {m->loss};
+  Node* const targets[] = {m->train};
+  const Plan plan = make_plan({.feeds = feeds, .fetches = fetches, .targets = targets});
+  int placed = 0;
+  for (const PlanStep& step : plan.steps) {
+    for (size_t i = 0; i < step.arena_offsets.size(); ++i) {
+      const int64_t offset = step.arena_offsets[i];
+      if (offset < 0) continue;
+      ++placed;
+      EXPECT_EQ(offset % kArenaAlignment, 0);
+      EXPECT_EQ(step.node->output_memory_kind(static_cast<int>(i)), MemoryKind::kActivation) << step.node->name();
+      const int64_t bytes = step.node->output_shape(static_cast<int>(i)).num_elements() * 4;
+      EXPECT_LE(offset + bytes, plan.arena_bytes) << step.node->name();
+      EXPECT_NE(step.output_slots[i], plan.fetch_slots[0]) << "the fetched loss leaves the run: not in the arena";
+    }
+  }
+  EXPECT_GT(placed, 30);
+  EXPECT_GT(plan.arena_lower_bound_bytes, 0);
+  EXPECT_GE(plan.arena_bytes, plan.arena_lower_bound_bytes);
+  EXPECT_LE(static_cast<double>(plan.arena_bytes), 1.05 * static_cast<double>(plan.arena_lower_bound_bytes));
+  const Plan without = make_plan({.feeds = feeds, .fetches = fetches, .targets = targets, .plan_arena = false});
+  EXPECT_EQ(without.arena_bytes, 0);
+  for (const PlanStep& step : without.steps) EXPECT_TRUE(step.arena_offsets.empty());
+}
+
+// The executor's side: the same training in the arena as with one allocation per tensor, bit
+// for bit (a block placed over a live one would change the numbers), and one activation
+// allocation per run.
+TEST(SessionArenaTest, TrainingInTheArenaMatchesOneAllocationPerTensorBitForBit) {
+  auto m = shared_stack(6, /*width=*/16, /*batch=*/4);
+  std::mt19937 rng(6);
+  std::normal_distribution<float> normal;
+  std::vector<float> values(64);
+  for (float& value : values) value = normal(rng);
+  const Tensor x = Tensor::from_vector<float>(Shape{4, 16}, values);
+  const Output fetches[] = {m->loss};
+  Node* const targets[] = {m->train};
+  std::vector<std::vector<float>> results;
+  for (const bool arena : {true, false}) {
+    Session session(m->graph, SessionOptions{.device = Device::cpu(), .plan_activation_arena = arena});
+    session.initialize_variables();
+    std::vector<float> losses;
+    RunStats stats;
+    for (int step = 0; step < 5; ++step) {
+      const int64_t before = session.allocator().stats(MemoryKind::kActivation).total_allocations;
+      losses.push_back(session.run({{m->x, x}}, fetches, targets, RunOptions{}, &stats).at(0).data<float>()[0]);
+      const int64_t allocations = session.allocator().stats(MemoryKind::kActivation).total_allocations - before;
+      if (arena) {
+        EXPECT_EQ(allocations, 2) << "the arena and the fetched loss";
+      } else {
+        EXPECT_GT(allocations, 20);
+      }
+    }
+    EXPECT_EQ(stats.arena_bytes > 0, arena);
+    results.push_back(losses);
+    results.push_back(session.variable_value(m->w).to_vector<float>());
+    results.push_back(session.variable_value(m->b).to_vector<float>());
+  }
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(results[i], results[i + 3]) << i;
 }
 
 }  // namespace

@@ -252,28 +252,36 @@ TEST(SessionMemoryTest, ChainFreesIntermediates) {
       default: y = ops::relu(y); break;
     }
   }
-  Session session(g, cpu_options());
   const Tensor feed = Tensor::zeros(DType::kFloat32, Shape{kSide, kSide});
-  Allocator& alloc = session.allocator();
-  for (int run = 0; run < 2; ++run) {
-    alloc.reset_peaks();
-    const AllocationStats before = alloc.stats(MemoryKind::kActivation);
-    {
-      const Tensor result = session.run(y, {{x, feed}});
-      const AllocationStats after = alloc.stats(MemoryKind::kActivation);
-      EXPECT_EQ(after.total_allocations - before.total_allocations, 10);
-      // Only the fetched result stays; at most the input and output of one step were live.
-      EXPECT_EQ(after.bytes_in_use, kBuffer);
-      EXPECT_EQ(after.live_allocations, 1);
-      EXPECT_LE(after.peak_bytes, 2 * kBuffer) << "intermediates are not freed after their last use";
-      EXPECT_EQ(result.shape(), Shape({kSide, kSide}));
-      // tanh(0) = 0, sigmoid(0) = 0.5, relu(0.5) = 0.5, ... ends in tanh(relu(sigmoid(...))).
-      EXPECT_FALSE(std::isnan(result.to_vector<float>()[0]));
+  for (const bool arena : {false, true}) {
+    Session session(g, SessionOptions{.device = Device::cpu(), .plan_activation_arena = arena});
+    Allocator& alloc = session.allocator();
+    for (int run = 0; run < 2; ++run) {
+      alloc.reset_peaks();
+      const AllocationStats before = alloc.stats(MemoryKind::kActivation);
+      {
+        RunStats stats;
+        const Output fetches[] = {y};
+        const Tensor result = session.run(FeedList{{x, feed}}, fetches, {}, RunOptions{}, &stats).at(0);
+        const AllocationStats after = alloc.stats(MemoryKind::kActivation);
+        // One allocation per value, or the arena (the 9 intermediates) and the fetched result.
+        EXPECT_EQ(after.total_allocations - before.total_allocations, arena ? 2 : 10);
+        // Only the fetched result stays; at most the input and output of one step were live,
+        // and the arena holds two values.
+        EXPECT_EQ(after.bytes_in_use, kBuffer);
+        EXPECT_EQ(after.live_allocations, 1);
+        EXPECT_LE(after.peak_bytes, (arena ? 3 : 2) * kBuffer) << "intermediates are not freed after their last use";
+        EXPECT_EQ(stats.arena_bytes, arena ? 2 * kBuffer : 0);
+        EXPECT_EQ(stats.arena_lower_bound_bytes, arena ? 2 * kBuffer : 0);
+        EXPECT_EQ(result.shape(), Shape({kSide, kSide}));
+        // tanh(0) = 0, sigmoid(0) = 0.5, relu(0.5) = 0.5, ... ends in tanh(relu(sigmoid(...))).
+        EXPECT_FALSE(std::isnan(result.to_vector<float>()[0]));
+      }
+      EXPECT_EQ(alloc.stats(MemoryKind::kActivation).bytes_in_use, 0);
+      EXPECT_EQ(alloc.stats(MemoryKind::kActivation).live_allocations, 0);
     }
-    EXPECT_EQ(alloc.stats(MemoryKind::kActivation).bytes_in_use, 0);
-    EXPECT_EQ(alloc.stats(MemoryKind::kActivation).live_allocations, 0);
+    EXPECT_EQ(alloc.stats().bytes_in_use, 0);
   }
-  EXPECT_EQ(alloc.stats().bytes_in_use, 0);
 }
 
 TEST(SessionMemoryTest, BranchesKeepValuesUntilTheLastReader) {
@@ -538,11 +546,18 @@ TEST(GemmEpilogueFusionTest, FusedChainComputesWhatTheSeparateOpsDo) {
   // Only the chain's result is allocated: no buffers for the product and the biased value.
   fused.allocator().reset_peaks();
   const int64_t before = fused.allocator().stats().total_allocations;
-  fused.run(c->feeds, {c->activated});
+  RunStats stats;
+  const Output fetches[] = {c->activated};
+  fused.run(c->feeds, fetches, {}, RunOptions{}, &stats);
   EXPECT_EQ(fused.allocator().stats().total_allocations - before, 1);
+  EXPECT_EQ(stats.arena_bytes, 0) << "nothing left to place";
+  // Unfused: the arena (the product and the biased value, 6x4 floats in a 128-byte block each,
+  // both alive while the BiasAdd runs) and the fetched result.
   const int64_t unfused_before = unfused.allocator().stats().total_allocations;
-  unfused.run(c->feeds, {c->activated});
-  EXPECT_EQ(unfused.allocator().stats().total_allocations - unfused_before, 3);
+  unfused.run(c->feeds, fetches, {}, RunOptions{}, &stats);
+  EXPECT_EQ(unfused.allocator().stats().total_allocations - unfused_before, 2);
+  EXPECT_EQ(stats.arena_bytes, 2 * 128);
+  EXPECT_EQ(stats.arena_lower_bound_bytes, 2 * 128);
 }
 
 TEST(GemmEpilogueFusionTest, FetchedOrSharedIntermediatesAreNotFusedAway) {

@@ -114,6 +114,17 @@ TEST_P(SharedVariableGradientTest, SumsEveryUse) {
   std::mt19937 rng(11);
   const FeedList feeds = {{x, random_tensor(Shape{2, 4}, rng)}};
   std::vector<Tensor> analytic = session.run(feeds, {grads[0], grads[1]});
+  // The session sums the uses in place; the AddN path gives the same within float rounding.
+  Session with_add_n(graph, SessionOptions{.accumulate_sums_in_place = false});
+  for (const Variable* v : {&w, &b}) with_add_n.assign_variable(*v, session.variable_value(*v));
+  const std::vector<Tensor> summed_by_add_n = with_add_n.run(feeds, {grads[0], grads[1]});
+  for (size_t g = 0; g < 2; ++g) {
+    for (int64_t e = 0; e < analytic[g].num_elements(); ++e) {
+      const float want = summed_by_add_n[g].data<float>()[e];
+      EXPECT_NEAR(analytic[g].data<float>()[e], want, 1e-6f * std::max(1.0f, std::fabs(want)))
+          << (g == 0 ? "weights" : "biases") << "[" << e << "] with " << uses << " uses";
+    }
+  }
   const double eps = 1e-2;
   for (int which = 0; which < 2; ++which) {
     const Variable& v = which == 0 ? w : b;
