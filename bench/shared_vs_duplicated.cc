@@ -72,6 +72,9 @@ struct Config {
   bool shared = false;
   bool accumulate = true;  // SessionOptions::accumulate_sums_in_place
   bool arena = true;       // SessionOptions::plan_activation_arena
+  // Gradient checkpoints: every this many layers; -1 balanced segments (see
+  // balanced_checkpoints); 0 none.
+  int64_t recompute_every = 0;
   char device[8] = "auto";  // auto, cpu or cuda (plain data: copied into forked children)
 };
 
@@ -110,6 +113,28 @@ static_assert(std::is_trivially_copyable_v<VariantResult>);
 void set_error(VariantResult* result, const std::string& message) {
   result->ok = false;
   std::snprintf(result->error, sizeof result->error, "%s", message.c_str());
+}
+
+// Layers after which a balanced schedule keeps its checkpoints: segments of c, c - 1, ..., 1
+// layers from the input on (the first cut short so that they cover `depth`). Backward reaches
+// the last segment first, with every checkpoint still alive: the segments shrink by one as the
+// checkpoints before them grow by one, so each segment's backward holds about c layers'
+// activations, c ≈ sqrt(2 depth), where equal segments of sqrt(depth) layers hold about
+// 2 sqrt(depth).
+std::vector<int64_t> balanced_checkpoints(int64_t depth) {
+  int64_t c = 1;
+  while (c * (c + 1) / 2 < depth) ++c;
+  std::vector<int64_t> after;  // 1-based layer indices
+  int64_t covered = c * (c + 1) / 2 - depth;  // layers the first segment gives up
+  int64_t layer = 0;
+  for (int64_t size = c; size >= 1; --size) {
+    const int64_t length = std::max<int64_t>(0, size - covered);
+    covered = std::max<int64_t>(0, covered - size);
+    if (length == 0) continue;
+    layer += length;
+    if (layer < depth) after.push_back(layer);
+  }
+  return after;
 }
 
 // Bytes of one layer (mlp) or one cell (rnn): what the shared model's parameters must be.
@@ -163,6 +188,12 @@ void run_variant_in_process(const Config& config, VariantResult* result) {
     feeds.emplace_back(h0, random_tensor(activation_shape, rng));
     h = h0;
   }
+  std::vector<Output> checkpoints;
+  std::vector<int64_t> checkpoint_after;  // 1-based layer indices
+  if (config.recompute_every < 0) checkpoint_after = balanced_checkpoints(config.depth);
+  for (int64_t k = config.recompute_every; k > 0 && k < config.depth; k += config.recompute_every) {
+    checkpoint_after.push_back(k);
+  }
   for (int64_t i = 0; i < config.depth; ++i) {
     Output x_t;
     if (config.model == Model::kRnn) {
@@ -181,11 +212,15 @@ void run_variant_in_process(const Config& config, VariantResult* result) {
       const Output pre = ops::add(ops::matmul(x_t, v.input_weights), ops::matmul(h, v.recurrent_weights));
       h = ops::tanh(ops::bias_add(pre, v.biases));
     }
+    if (std::find(checkpoint_after.begin(), checkpoint_after.end(), i + 1) != checkpoint_after.end()) {
+      checkpoints.push_back(h);
+    }
   }
   const Output target = ops::placeholder(graph, DType::kFloat32, activation_shape, "target");
   feeds.emplace_back(target, random_tensor(activation_shape, rng));
   const Output loss = losses::mean_squared_error(target, h);
   train::Adam adam;
+  if (config.recompute_every != 0) adam.set_gradient_checkpoints(checkpoints);
   Node* train_op = adam.minimize(loss);
   result->trainable_variables = static_cast<int64_t>(trainable_variables(graph).size());
 
@@ -328,6 +363,8 @@ struct Row {
   VariantResult shared;
   VariantResult shared_add_n;  // the shared model with its per-use gradients summed by AddN
   bool has_add_n = false;
+  VariantResult shared_recompute;  // the shared model with gradient checkpoints (--recompute)
+  int64_t recompute_every = 0;
   VariantResult duplicated;
   double ratio = 0;  // duplicated / shared stateful bytes
   bool accumulate = true;
@@ -376,6 +413,9 @@ void check_row(Row& row) {
   }
   if (row.has_add_n && !row.shared_add_n.ok && problem.empty()) {
     problem = std::string("the shared AddN variant failed: ") + row.shared_add_n.error;
+  }
+  if (row.recompute_every != 0 && !row.shared_recompute.ok && problem.empty()) {
+    problem = std::string("the recomputing variant failed: ") + row.shared_recompute.error;
   }
   row.ok = problem.empty();
   row.problem = problem;
@@ -444,6 +484,12 @@ int run(int argc, char** argv) {
   flags.add_bool("accumulate", true,
                  "sum each shared variable's per-use gradients in place (--no-accumulate: by AddN)");
   flags.add_bool("arena", true, "place each step's activations in one planned arena");
+  flags.add_bool("recompute", false,
+                 "also run the shared model with gradient checkpoints, recomputing the other activations");
+  flags.add_int("recompute-every", 0,
+                "layers (time steps) per checkpoint with --recompute; 0: balanced segments of c, c-1, ..., 1 "
+                "layers (c about sqrt(2 depth))",
+                0, 4096);
   flags.add_bool("compare-add-n", true,
                  "also run the shared model with AddN sums, for the step time and peaks with and without");
   if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
@@ -473,6 +519,8 @@ int run(int argc, char** argv) {
   base.accumulate = flags.get_bool("accumulate");
   base.arena = flags.get_bool("arena");
   const bool compare_add_n = base.accumulate && flags.get_bool("compare-add-n");
+  const bool recompute = flags.get_bool("recompute");
+  const int64_t recompute_every_flag = flags.get_int("recompute-every");
   std::snprintf(base.device, sizeof base.device, "%s", device_flag.c_str());
 
   const Timer wall;
@@ -485,22 +533,30 @@ int run(int argc, char** argv) {
       row.layer = layer_bytes(model, width);
       row.accumulate = base.accumulate;
       row.has_add_n = compare_add_n;
-      enum class Variant { kShared, kSharedAddN, kDuplicated };
-      for (const Variant variant : {Variant::kShared, Variant::kSharedAddN, Variant::kDuplicated}) {
+      if (recompute) row.recompute_every = recompute_every_flag > 0 ? recompute_every_flag : -1;
+      enum class Variant { kShared, kSharedAddN, kSharedRecompute, kDuplicated };
+      for (const Variant variant :
+           {Variant::kShared, Variant::kSharedAddN, Variant::kSharedRecompute, Variant::kDuplicated}) {
         if (variant == Variant::kSharedAddN && !compare_add_n) continue;
+        if (variant == Variant::kSharedRecompute && !recompute) continue;
         Config config = base;
         config.width = width;
         config.depth = depth;
         config.shared = variant != Variant::kDuplicated;
         if (variant == Variant::kSharedAddN) config.accumulate = false;
+        if (variant == Variant::kSharedRecompute) config.recompute_every = row.recompute_every;
         VariantResult result;
         if (use_fork) {
           result = run_variant_forked(config);
         } else {
           run_variant_guarded(config, &result);
         }
-        (variant == Variant::kShared ? row.shared : variant == Variant::kDuplicated ? row.duplicated : row.shared_add_n) =
-            result;
+        switch (variant) {
+          case Variant::kShared: row.shared = result; break;
+          case Variant::kSharedAddN: row.shared_add_n = result; break;
+          case Variant::kSharedRecompute: row.shared_recompute = result; break;
+          case Variant::kDuplicated: row.duplicated = result; break;
+        }
       }
       check_row(row);
       rows.push_back(row);
@@ -586,6 +642,17 @@ int run(int argc, char** argv) {
       } else {
         w.key("shared_add_n").null();
       }
+      if (r.recompute_every != 0) {
+        if (r.recompute_every > 0) {
+          w.field("recompute_every", r.recompute_every);
+        } else {
+          w.field("recompute_every", "balanced");
+        }
+        w.key("shared_recompute");
+        write_variant_json(w, r.shared_recompute);
+      } else {
+        w.key("shared_recompute").null();
+      }
       w.field("ratio", r.ratio);
       w.field("expected_ratio", r.depth);
       w.field("ok", r.ok);
@@ -611,6 +678,7 @@ int run(int argc, char** argv) {
     for (const Row& r : rows) {
       std::vector<std::pair<const char*, const VariantResult*>> shown = {{"shared", &r.shared}};
       if (r.has_add_n) shown.emplace_back("shared, AddN", &r.shared_add_n);
+      if (r.recompute_every != 0) shown.emplace_back("shared, recompute", &r.shared_recompute);
       shown.emplace_back("duplicated", &r.duplicated);
       for (const auto& [name, v] : shown) {
         if (!v->ok) {
@@ -661,6 +729,25 @@ int run(int argc, char** argv) {
                 base.steps == 1 ? "" : "s", base.threads, base.threads == 1 ? "" : "s",
                 variants.to_string().c_str());
     std::printf("%s\n", summary.to_string().c_str());
+    if (recompute) {
+      Table trade({"width", unit, "checkpoint every", "act peak kept", "act peak recomputed", "peak kept/recomputed",
+                   "step recomputed/kept"});
+      for (const Row& r : rows) {
+        const bool both = r.shared.ok && r.shared_recompute.ok;
+        trade.add_row({std::to_string(r.width), std::to_string(r.depth),
+                       r.recompute_every > 0 ? std::to_string(r.recompute_every) : "balanced",
+                       both ? format_bytes(r.shared.activation_peak_bytes) : "-",
+                       both ? format_bytes(r.shared_recompute.activation_peak_bytes) : "-",
+                       both && r.shared_recompute.activation_peak_bytes > 0
+                           ? format_fixed(static_cast<double>(r.shared.activation_peak_bytes) /
+                                              static_cast<double>(r.shared_recompute.activation_peak_bytes), 2)
+                           : "-",
+                       both ? format_fixed(r.shared_recompute.median_step_seconds / r.shared.median_step_seconds, 3)
+                            : "-"});
+      }
+      std::printf("Recomputation (gradient checkpoints of the shared model, the other activations recomputed\n"
+                  "in backward):\n\n%s\n", trade.to_string().c_str());
+    }
     const VariantResult& first = rows.empty() ? VariantResult{} : rows.front().shared;
     std::printf("device: %s", first.device[0] != 0 ? first.device : "-");
     if (first.device_total_bytes >= 0) {

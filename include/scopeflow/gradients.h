@@ -25,6 +25,23 @@ namespace scopeflow {
 std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output> xs,
                               std::span<const Output> grad_ys = {},
                               std::string_view name = "gradients");
+
+struct GradientOptions {
+  std::span<const Output> grad_ys{};  // as above
+  std::string name = "gradients";
+  /// Gradient checkpointing (Chen et al. 2016): when not empty, the forward values the
+  /// gradients read are these checkpoints, and every other one (a kernel's output that depends
+  /// on an x; not a random op's, which could not be repeated) is recomputed in backward from
+  /// the nearest checkpoints, fed values and variables, by copies of its ops under
+  /// "<name>/recompute/". A copy waits (control input) for the gradient arriving at the node
+  /// being differentiated when it is made, so TensorFlow's executor, too, runs it in backward.
+  /// The forward values then live only until their forward readers have run: with checkpoints
+  /// every k of n layers, about n/k + k layers' activations are alive at once instead of n,
+  /// for about one more forward pass. The GraphDef shows the copies as plain ops.
+  std::vector<Output> checkpoints{};
+};
+std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output> xs,
+                              const GradientOptions& options);
 std::vector<Output> gradients(Output y, std::span<const Output> xs);
 std::vector<Output> gradients(Output y, std::initializer_list<Output> xs);
 

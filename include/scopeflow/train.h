@@ -68,6 +68,10 @@ class Optimizer {
   Node* apply_gradients(std::span<const GradientAndVariable> grads_and_vars, std::string_view name = "");
   /// compute_gradients + apply_gradients.
   Node* minimize(Output loss, std::vector<Variable> var_list = {}, std::string_view name = "");
+  /// Gradient checkpointing for the gradients this optimizer computes from now on: keep these
+  /// forward values and recompute the others in backward (GradientOptions::checkpoints).
+  /// Empty (the default): every forward value the gradients read is kept.
+  void set_gradient_checkpoints(std::vector<Output> checkpoints) { checkpoints_ = std::move(checkpoints); }
 
   /// The slot variable `slot_name` (e.g. "m", "v", "momentum") of `var`, if created.
   std::optional<Variable> slot(const Variable& var, std::string_view slot_name) const;
@@ -76,6 +80,9 @@ class Optimizer {
   /// Variables of the optimizer that are not per-variable slots (Adam's beta1_power, beta2_power).
   const std::vector<Variable>& non_slot_variables() const { return non_slot_variables_; }
   const std::string& name() const { return name_; }
+
+ private:
+  std::vector<Output> checkpoints_;
 
  protected:
   explicit Optimizer(std::string name) : name_(std::move(name)) {}

@@ -3,6 +3,8 @@
 #include "scopeflow/gradients.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -79,6 +81,81 @@ std::optional<std::string> non_differentiable_reason(std::string_view tf_op) {
 
 std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output> xs,
                               std::span<const Output> grad_ys, std::string_view name) {
+  GradientOptions options;
+  options.grad_ys = grad_ys;
+  options.name = std::string(name);
+  return gradients(ys, xs, options);
+}
+
+namespace {
+
+// Copies of forward nodes for gradient checkpointing (GradientOptions::checkpoints), made on
+// first need and reused after.
+class Recomputation {
+ public:
+  Recomputation(Graph& graph, const absl::flat_hash_set<Output>& checkpoints,
+                const absl::flat_hash_set<Output>& depends_on_x, std::string scope)
+      : graph_(graph), checkpoints_(checkpoints), depends_on_x_(depends_on_x), scope_(std::move(scope)) {}
+
+  /// The node whose inputs the gradient of `node` reads: `node`, or its copy over recomputed
+  /// inputs. Copies made now wait for `trigger` (the gradient arriving at `node`).
+  Node& for_gradient(Node& node, Node* trigger) {
+    trigger_ = trigger;
+    bool any_recomputed = false;
+    std::vector<Output> inputs;
+    for (const Output& in : node.inputs()) {
+      inputs.push_back(value(in));
+      any_recomputed = any_recomputed || inputs.back() != in;
+    }
+    if (!any_recomputed) return node;
+    return *copy(node, std::move(inputs));
+  }
+
+ private:
+  // A forward value the gradients may read: kept when a checkpoint, not dependent on an x,
+  // or not repeatable; else recomputed.
+  Output value(const Output& v) {
+    if (checkpoints_.contains(v) || !depends_on_x_.contains(v)) return v;
+    const OpDef& op = v.node->op_def();
+    const bool repeatable = !op.stateful && (op.execution == ExecutionKind::kKernel ||
+                                             op.execution == ExecutionKind::kForwardInput);
+    if (!repeatable) return v;
+    if (auto it = copies_.find(v.node); it != copies_.end()) return it->second->output(v.index);
+    std::vector<Output> inputs;
+    for (const Output& in : v.node->inputs()) inputs.push_back(value(in));
+    return copy(*v.node, std::move(inputs))->output(v.index);
+  }
+
+  Node* copy(const Node& node, std::vector<Output> inputs) {
+    if (auto it = copies_.find(&node); it != copies_.end()) return it->second;
+    NameScope scope = graph_.name_scope(scope_);
+    NodeSpec spec;
+    spec.op = node.op();
+    spec.name = node.name();
+    spec.inputs = std::move(inputs);
+    spec.control_inputs = node.control_inputs();
+    if (trigger_ != nullptr) spec.control_inputs.push_back(trigger_);
+    spec.attrs = node.attrs();
+    Node* made = graph_.add_node(std::move(spec));
+    made->set_device(node.device());
+    copies_.emplace(&node, made);
+    return made;
+  }
+
+  Graph& graph_;
+  const absl::flat_hash_set<Output>& checkpoints_;
+  const absl::flat_hash_set<Output>& depends_on_x_;
+  std::string scope_;  // absolute: "gradients/recompute/"
+  Node* trigger_ = nullptr;
+  absl::flat_hash_map<const Node*, Node*> copies_;
+};
+
+}  // namespace
+
+std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output> xs,
+                              const GradientOptions& options) {
+  const std::span<const Output> grad_ys = options.grad_ys;
+  const std::string_view name = options.name;
   if (ys.empty()) throw_invalid(kWhere, "ys is empty");
   check_output(ys[0], nullptr, "y", 0);
   Graph& graph = *ys[0].node->graph();
@@ -121,8 +198,18 @@ std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output
     for (const Output& in : node->inputs()) needed.insert(in.node);
   }
 
+  absl::flat_hash_set<Output> checkpoints;
+  for (size_t i = 0; i < options.checkpoints.size(); ++i) {
+    const Output& c = options.checkpoints[i];
+    if (!c.valid()) throw_invalid(kWhere, "checkpoint ", i, " is a null output");
+    if (c.node->graph() != &graph) throw_invalid(kWhere, "checkpoint ", i, " ('", c.name(), "') belongs to another graph");
+    checkpoints.insert(c);
+  }
+
   const int first_new_node = graph.num_nodes();
   NameScope scope = graph.name_scope(name);
+  std::optional<Recomputation> recompute;
+  if (!checkpoints.empty()) recompute.emplace(graph, checkpoints, depends_on_x, scope.name() + "recompute/");
   absl::flat_hash_map<Output, std::vector<Output>> pending;  // contributions per tensor
   absl::flat_hash_map<Output, Output> total;                  // summed gradient per tensor
   for (size_t i = 0; i < ys.size(); ++i) {
@@ -164,7 +251,12 @@ std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output
     std::vector<Output> input_grads;
     {
       NameScope op_scope = graph.name_scope(absl::StrCat(node->name(), "_grad"));
-      input_grads = op.gradient(GradientContext{graph, *node, grad_outputs});
+      Node* trigger = nullptr;
+      for (const Output& g : grad_outputs) {
+        if (g.valid() && trigger == nullptr) trigger = g.node;
+      }
+      Node& differentiated = recompute.has_value() ? recompute->for_gradient(*node, trigger) : *node;
+      input_grads = op.gradient(GradientContext{graph, differentiated, grad_outputs});
       gate(graph, *node, input_grads, depends_on_x);
     }
     if (input_grads.size() != static_cast<size_t>(node->num_inputs())) {

@@ -42,7 +42,9 @@ std::vector<GradientAndVariable> Optimizer::compute_gradients(Output loss, std::
   }
   std::vector<Output> xs;
   for (const Variable& v : unique) xs.push_back(v.value());
-  std::vector<Output> grads = gradients(std::span<const Output>(&loss, 1), xs);
+  GradientOptions options;
+  options.checkpoints = checkpoints_;
+  std::vector<Output> grads = gradients(std::span<const Output>(&loss, 1), xs, options);
   std::vector<GradientAndVariable> result;
   for (size_t i = 0; i < unique.size(); ++i) {
     if (grads[i].valid()) result.push_back({grads[i], unique[i]});

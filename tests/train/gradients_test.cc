@@ -7,11 +7,13 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <random>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 
 #include "ops/op_registry.h"
+#include "scopeflow/initializers.h"
 #include "scopeflow/losses.h"
 #include "scopeflow/ops.h"
 #include "scopeflow/scope.h"
@@ -244,6 +246,73 @@ TEST(GradientsTest, SecondOutputOfCrossEntropyIsRejected) {
   ops::CrossEntropy xent = ops::sparse_softmax_cross_entropy_with_logits(logits, labels);
   EXPECT_THAT(test::error_of([&] { gradients(ops::reduce_sum(xent.backprop), {logits}); }),
               test::IsError(absl::StatusCode::kUnimplemented, HasSubstr("backprop output")));
+}
+
+// Gradient checkpointing: a shared layer used 12 times with checkpoints every 4 layers. The
+// gradients equal those that keep every activation, the copies live under gradients/recompute/
+// and wait for the gradient, and fewer activation bytes are alive at once. A random op's value
+// is kept, never recomputed (a copy would draw other numbers).
+TEST(GradientCheckpointingTest, RecomputedGradientsMatchAndHoldFewerActivations) {
+  Graph graph;
+  graph.set_seed(7);
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{16, 32}, "x");
+  Variable w, b;
+  Output h = x;
+  std::vector<Output> checkpoints;
+  for (int i = 0; i < 12; ++i) {
+    VariableScopeGuard scope = variable_scope(graph, "layer", {.reuse = Reuse::kAutoReuse});
+    w = get_variable(graph, "weights", {.shape = Shape{32, 32}, .initializer = init::glorot_uniform()});
+    b = get_variable(graph, "biases", {.shape = Shape{32}, .initializer = init::random_normal(0, 0.1)});
+    h = ops::tanh(ops::bias_add(ops::matmul(h, w), b));
+    if (i == 5) h = ops::mul(h, ops::random_normal(graph, Shape{16, 32}, {.mean = 1.0f, .stddev = 0.1f}));
+    if (i % 4 == 3) checkpoints.push_back(h);
+  }
+  Output loss = ops::reduce_sum(ops::square(h));
+  const std::vector<Output> kept = gradients(loss, {w.value(), b.value()});
+  const int before = graph.num_nodes();
+  GradientOptions options;
+  options.name = "recomputing";
+  options.checkpoints = checkpoints;
+  const Output ys[] = {loss};
+  const Output xs[] = {w.value(), b.value()};
+  const std::vector<Output> recomputed = gradients(ys, xs, options);
+  int copies = 0;
+  for (int id = before; id < graph.num_nodes(); ++id) {
+    const Node& node = *graph.nodes()[static_cast<size_t>(id)];
+    if (node.name().rfind("recomputing/recompute/", 0) != 0) continue;
+    ++copies;
+    EXPECT_NE(node.op(), "RandomStandardNormal") << node.name();
+    EXPECT_FALSE(node.control_inputs().empty()) << node.name() << " must wait for the gradient";
+  }
+  EXPECT_GT(copies, 20);
+
+  std::mt19937 rng(3);
+  const FeedList feeds = {{x, random_tensor(Shape{16, 32}, rng)}};
+  Session session(graph, SessionOptions{.device = Device::cpu()});
+  session.initialize_variables();
+  // Random values are drawn per run: both gradients in one run see the same ones.
+  const std::vector<Tensor> values = session.run(feeds, {kept[0], kept[1], recomputed[0], recomputed[1]});
+  for (size_t g = 0; g < 2; ++g) {
+    for (int64_t e = 0; e < values[g].num_elements(); ++e) {
+      const float want = values[g].data<float>()[e];
+      EXPECT_NEAR(values[g + 2].data<float>()[e], want, 1e-5f * std::max(1.0f, std::fabs(want))) << g << " " << e;
+    }
+  }
+  auto activation_peak = [&](const Output& weights_gradient) {
+    session.allocator().reset_peaks();
+    session.run(feeds, {weights_gradient});
+    return session.allocator().stats(MemoryKind::kActivation).peak_bytes;
+  };
+  const int64_t keeping = activation_peak(kept[0]);
+  const int64_t recomputing = activation_peak(recomputed[0]);
+  EXPECT_LT(recomputing, keeping * 3 / 4) << "keeping " << keeping << ", recomputing " << recomputing;
+
+  const test::ThrownError null = test::error_of([&] {
+    GradientOptions bad;
+    bad.checkpoints = {Output{}};
+    (void)gradients(ys, xs, bad);
+  });
+  EXPECT_THAT(null.message, HasSubstr("checkpoint 0 is a null output"));
 }
 
 }  // namespace
