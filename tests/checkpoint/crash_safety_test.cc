@@ -1,0 +1,162 @@
+// Crash safety: a failed or interrupted save (disk full, unwritable folder, a crash leaving a
+// partial temporary file at any byte) leaves the previous checkpoint newest and restorable, and
+// the next save cleans up what the interrupted one left.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include "checkpoint/checkpoint_test_util.h"
+#include "checkpoint/file_io.h"
+#include "checkpoint/tensor_bundle.h"
+
+namespace scopeflow {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using test::OptimizerKind;
+using test::TinyModel;
+
+struct HookReset {
+  ~HookReset() { checkpoint::set_write_failure_for_testing(nullptr); }
+};
+
+std::vector<std::string> temp_files(const std::string& folder) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    if (entry.path().string().find(checkpoint::kTempMarker) != std::string::npos) found.push_back(entry.path().string());
+  }
+  return found;
+}
+
+// The newest checkpoint restores completely into a fresh session of the same model.
+void expect_latest_restores(const std::string& folder, const std::string& expected_path) {
+  absl::StatusOr<std::string> latest = latest_checkpoint(folder);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, expected_path);
+  TinyModel model(OptimizerKind::kAdam);
+  Session session(model.graph);
+  absl::StatusOr<RestoredCheckpoint> restored = Saver(model.graph).restore(session, *latest);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  for (const Variable& v : all_variables(model.graph)) EXPECT_TRUE(session.is_initialized(v)) << v.name();
+}
+
+class WriteFailureTest : public ::testing::TestWithParam<std::string> {};
+
+// A full disk while writing the data file, the index or the state file.
+TEST_P(WriteFailureTest, DiskFullKeepsPreviousCheckpoint) {
+  HookReset reset;
+  const std::string failing_suffix = GetParam();
+  TinyModel model(OptimizerKind::kAdam);
+  Session session(model.graph);
+  session.initialize_variables();
+  const std::string folder = test::fresh_folder();
+  Saver saver(model.graph, {.var_list = {}, .max_to_keep = 1, .keep_checkpoint_every_n_hours = 10000.0,
+                            .format = CheckpointFormat::kTensorFlow});
+  absl::StatusOr<std::string> first = saver.save(session, folder + "/model.ckpt", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  model.step(session);
+  checkpoint::set_write_failure_for_testing([&](const std::string& path, int64_t) {
+    return path.ends_with(failing_suffix) ? ENOSPC : 0;
+  });
+  absl::StatusOr<std::string> second = saver.save(session, folder + "/model.ckpt", 2);
+  checkpoint::set_write_failure_for_testing(nullptr);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("No space left on device"));
+  EXPECT_THAT(temp_files(folder), ::testing::IsEmpty());
+  // max_to_keep is 1, yet the first checkpoint stays: the second never completed.
+  expect_latest_restores(folder, *first);
+  EXPECT_TRUE(fs::exists(*first + ".index"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, WriteFailureTest, ::testing::Values(".data-00000-of-00001", ".index", "checkpoint"),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
+                           name.erase(std::remove_if(name.begin(), name.end(), [](char c) { return !std::isalnum(c); }),
+                                      name.end());
+                           return name;
+                         });
+
+TEST(CrashSafetyTest, UnwritableFolderIsAClearError) {
+  TinyModel model(OptimizerKind::kSgd);
+  Session session(model.graph);
+  session.initialize_variables();
+  const std::string folder = test::fresh_folder();
+  std::ofstream(folder + "/a_file") << "not a folder";
+  absl::StatusOr<std::string> saved = Saver(model.graph).save(session, folder + "/a_file/model.ckpt", 1);
+  ASSERT_FALSE(saved.ok());
+  EXPECT_THAT(std::string(saved.status().message()), HasSubstr("a_file"));
+}
+
+// A crash while writing any file of a save, at any byte: what it leaves is a temporary file
+// with that many bytes (renames are atomic). The previous checkpoint stays newest and
+// restorable, and the next save removes the leftover.
+TEST(CrashSafetyTest, InterruptedSaveAtEveryByteLeavesPreviousCheckpoint) {
+  TinyModel model(OptimizerKind::kAdam);
+  Session session(model.graph);
+  session.initialize_variables();
+  const std::string folder = test::fresh_folder();
+  Saver saver(model.graph);
+  absl::StatusOr<std::string> first = saver.save(session, folder + "/model.ckpt", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  // The bytes the next save would write, from a save of the same state elsewhere.
+  const std::string scratch = folder + "_scratch";
+  fs::remove_all(scratch);
+  fs::create_directories(scratch);
+  ASSERT_TRUE(Saver(model.graph).save(session, scratch + "/model.ckpt", 2).ok());
+  for (const std::string suffix : {".data-00000-of-00001", ".index"}) {
+    const std::string full = *checkpoint::read_file(scratch + "/model.ckpt-2" + suffix);
+    const size_t last_block_start = suffix == std::string(".index") ? 0 : full.size() > 64 ? full.size() - 64 : 0;
+    for (size_t cut = last_block_start; cut < full.size(); ++cut) {
+      const std::string leftover = folder + "/model.ckpt-2" + suffix + std::string(checkpoint::kTempMarker) + "1-0";
+      std::ofstream(leftover, std::ios::binary).write(full.data(), static_cast<std::streamsize>(cut));
+      absl::StatusOr<std::string> latest = latest_checkpoint(folder);
+      ASSERT_TRUE(latest.ok()) << latest.status();
+      ASSERT_EQ(*latest, *first) << suffix << " cut at " << cut;
+    }
+  }
+  // A crash between the data file's rename and the index's: a data file without its index.
+  fs::copy_file(scratch + "/model.ckpt-2.data-00000-of-00001", folder + "/model.ckpt-2.data-00000-of-00001");
+  expect_latest_restores(folder, *first);
+  EXPECT_FALSE(temp_files(folder).empty());
+  model.step(session);
+  absl::StatusOr<std::string> third = saver.save(session, folder + "/model.ckpt", 3);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_THAT(temp_files(folder), ::testing::IsEmpty());
+  EXPECT_FALSE(fs::exists(folder + "/model.ckpt-2.data-00000-of-00001"));
+  expect_latest_restores(folder, *third);
+}
+
+// A checkpoint file cut short after publication (another program truncated it): reading it is
+// a clear error at every offset of its last block, never a crash or a partial restore.
+TEST(CrashSafetyTest, RestoreOfCutFilesFailsCleanlyAndLeavesVariables) {
+  TinyModel model(OptimizerKind::kAdam);
+  Session session(model.graph);
+  session.initialize_variables();
+  const std::string folder = test::fresh_folder();
+  absl::StatusOr<std::string> path = Saver(model.graph).save(session, folder + "/model.ckpt", 1);
+  ASSERT_TRUE(path.ok());
+  for (const std::string suffix : {".data-00000-of-00001", ".index"}) {
+    const std::string file = *path + suffix;
+    const std::string full = *checkpoint::read_file(file);
+    const size_t last_block_start = suffix == std::string(".index") ? 0 : full.size() > 64 ? full.size() - 64 : 0;
+    for (size_t cut = last_block_start; cut < full.size(); ++cut) {
+      std::ofstream(file, std::ios::binary | std::ios::trunc).write(full.data(), static_cast<std::streamsize>(cut));
+      TinyModel fresh(OptimizerKind::kAdam);
+      Session fresh_session(fresh.graph);
+      absl::StatusOr<RestoredCheckpoint> restored = Saver(fresh.graph).restore(fresh_session, *path);
+      ASSERT_FALSE(restored.ok()) << suffix << " cut at " << cut;
+      EXPECT_EQ(restored.status().code(), absl::StatusCode::kDataLoss) << restored.status();
+      for (const Variable& v : all_variables(fresh.graph)) ASSERT_FALSE(fresh_session.is_initialized(v));
+    }
+    std::ofstream(file, std::ios::binary | std::ios::trunc).write(full.data(), static_cast<std::streamsize>(full.size()));
+  }
+}
+
+}  // namespace
+}  // namespace scopeflow
