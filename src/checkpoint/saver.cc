@@ -205,48 +205,54 @@ absl::StatusOr<std::string> Saver::save(Session& session, const std::string& pre
   }
 
   // The state file of the folder: adopt what an earlier run recorded, so that max_to_keep also
-  // covers checkpoints written before this Saver existed.
-  if (last_checkpoints_.empty()) {
+  // covers checkpoints written before this Saver existed. Worked on copies, kept only once
+  // the state file is written.
+  std::vector<std::string> kept = last_checkpoints_;
+  std::vector<double> timestamps = last_timestamps_;
+  double preserved = last_preserved_timestamp_;
+  if (kept.empty()) {
     if (absl::StatusOr<tfproto::CheckpointState> state = read_state(folder); state.ok()) {
       for (int i = 0; i < state->all_model_checkpoint_paths_size(); ++i) {
         const std::string old = resolved_path(folder, state->all_model_checkpoint_paths(i));
         if (old == path || !is_checkpoint_complete(old)) continue;
-        last_checkpoints_.push_back(old);
-        last_timestamps_.push_back(i < state->all_model_checkpoint_timestamps_size()
-                                       ? state->all_model_checkpoint_timestamps(i) : now_seconds());
+        kept.push_back(old);
+        timestamps.push_back(i < state->all_model_checkpoint_timestamps_size() ? state->all_model_checkpoint_timestamps(i)
+                                                                               : now_seconds());
       }
-      last_preserved_timestamp_ = state->last_preserved_timestamp();
+      preserved = state->last_preserved_timestamp();
     }
   }
-  if (last_preserved_timestamp_ == 0.0) last_preserved_timestamp_ = now_seconds();
-  for (size_t i = 0; i < last_checkpoints_.size(); ++i) {
-    if (last_checkpoints_[i] == path) {
-      last_checkpoints_.erase(last_checkpoints_.begin() + static_cast<std::ptrdiff_t>(i));
-      last_timestamps_.erase(last_timestamps_.begin() + static_cast<std::ptrdiff_t>(i));
+  if (preserved == 0.0) preserved = now_seconds();
+  for (size_t i = 0; i < kept.size(); ++i) {
+    if (kept[i] == path) {
+      kept.erase(kept.begin() + static_cast<std::ptrdiff_t>(i));
+      timestamps.erase(timestamps.begin() + static_cast<std::ptrdiff_t>(i));
       break;
     }
   }
-  last_checkpoints_.push_back(path);
-  last_timestamps_.push_back(now_seconds());
+  kept.push_back(path);
+  timestamps.push_back(now_seconds());
   std::vector<std::string> doomed;
-  while (options_.max_to_keep > 0 && last_checkpoints_.size() > static_cast<size_t>(options_.max_to_keep)) {
-    const double timestamp = last_timestamps_.front();
-    if (timestamp - last_preserved_timestamp_ > options_.keep_checkpoint_every_n_hours * 3600.0) {
-      last_preserved_timestamp_ = timestamp;  // kept on disk for good, no longer listed
+  while (options_.max_to_keep > 0 && kept.size() > static_cast<size_t>(options_.max_to_keep)) {
+    if (timestamps.front() - preserved > options_.keep_checkpoint_every_n_hours * 3600.0) {
+      preserved = timestamps.front();  // kept on disk for good, no longer listed
     } else {
-      doomed.push_back(last_checkpoints_.front());
+      doomed.push_back(kept.front());
     }
-    last_checkpoints_.erase(last_checkpoints_.begin());
-    last_timestamps_.erase(last_timestamps_.begin());
+    kept.erase(kept.begin());
+    timestamps.erase(timestamps.begin());
   }
   tfproto::CheckpointState state;
   state.set_model_checkpoint_path(recorded_path(folder, path));
-  for (size_t i = 0; i < last_checkpoints_.size(); ++i) {
-    state.add_all_model_checkpoint_paths(recorded_path(folder, last_checkpoints_[i]));
-    state.add_all_model_checkpoint_timestamps(last_timestamps_[i]);
+  for (size_t i = 0; i < kept.size(); ++i) {
+    state.add_all_model_checkpoint_paths(recorded_path(folder, kept[i]));
+    state.add_all_model_checkpoint_timestamps(timestamps[i]);
   }
-  state.set_last_preserved_timestamp(last_preserved_timestamp_);
+  state.set_last_preserved_timestamp(preserved);
   if (absl::Status s = write_state(folder, state); !s.ok()) return s;
+  last_checkpoints_ = std::move(kept);
+  last_timestamps_ = std::move(timestamps);
+  last_preserved_timestamp_ = preserved;
   // Only now that the new checkpoint is complete and recorded.
   for (const std::string& old : doomed) remove_checkpoint_files(old);
   if (!doomed.empty()) (void)checkpoint::sync_directory(folder);

@@ -72,6 +72,12 @@ TEST_P(WriteFailureTest, DiskFullKeepsPreviousCheckpoint) {
   // max_to_keep is 1, yet the first checkpoint stays: the second never completed.
   expect_latest_restores(folder, *first);
   EXPECT_TRUE(fs::exists(*first + ".index"));
+  // Once space is back, the next save completes and only then replaces the first.
+  absl::StatusOr<std::string> third = saver.save(session, folder + "/model.ckpt", 3);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_FALSE(fs::exists(*first + ".index"));
+  EXPECT_THAT(saver.last_checkpoints(), ::testing::ElementsAre(*third));
+  expect_latest_restores(folder, *third);
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, WriteFailureTest, ::testing::Values(".data-00000-of-00001", ".index", "checkpoint"),
