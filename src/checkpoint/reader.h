@@ -2,16 +2,25 @@
 // What the checkpoint formats share: the tensors a writer takes and the reader interface.
 
 #include <map>
+#include <optional>
+#include <span>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "scopeflow/checkpoint.h"
 #include "scopeflow/tensor.h"
 
 namespace scopeflow::checkpoint {
+
+/// What a checkpoint says of one tensor (scopeflow::CheckpointTensorInfo without the public
+/// header, which the fuzz targets cannot include).
+struct StoredTensor {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  Shape shape{};
+};
 
 /// A host tensor and the key it is stored under.
 struct NamedTensor {
@@ -25,7 +34,7 @@ class CheckpointReader {
  public:
   virtual ~CheckpointReader() = default;
   /// Every tensor, sorted by name.
-  virtual const std::vector<CheckpointTensorInfo>& tensors() const = 0;
+  virtual const std::vector<StoredTensor>& tensors() const = 0;
   /// The tensor's values; NotFound for an unknown name, DataLoss for damaged bytes.
   virtual absl::StatusOr<Tensor> read(absl::string_view name) const = 0;
   /// String metadata (safetensors' __metadata__; empty for TensorFlow checkpoints).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -46,7 +47,7 @@ absl::Status bad_file(const std::string& path, absl::string_view problem) {
 class SafetensorsReader final : public CheckpointReader {
  public:
   struct Entry {
-    CheckpointTensorInfo info;
+    StoredTensor info;
     uint64_t begin = 0;  // file offsets
     uint64_t end = 0;
   };
@@ -59,7 +60,7 @@ class SafetensorsReader final : public CheckpointReader {
     }
   }
 
-  const std::vector<CheckpointTensorInfo>& tensors() const override { return infos_; }
+  const std::vector<StoredTensor>& tensors() const override { return infos_; }
   const std::map<std::string, std::string>& metadata() const override { return metadata_; }
 
   absl::StatusOr<Tensor> read(absl::string_view name) const override {
@@ -78,7 +79,7 @@ class SafetensorsReader final : public CheckpointReader {
  private:
   std::string path_;
   std::map<std::string, Entry> entries_;
-  std::vector<CheckpointTensorInfo> infos_;
+  std::vector<StoredTensor> infos_;
   std::map<std::string, std::string> metadata_;
 };
 
@@ -148,8 +149,19 @@ absl::StatusOr<std::unique_ptr<CheckpointReader>> open_safetensors(const std::st
   }
   absl::StatusOr<std::string> header_bytes = read_file_range(path, 8, header_size);
   if (!header_bytes.ok()) return header_bytes.status();
-  const nlohmann::json header = nlohmann::json::parse(*header_bytes, nullptr, /*allow_exceptions=*/false);
+  // nlohmann keeps the last of duplicate keys; safetensors refuses them, and so do we.
+  std::set<std::string> top_level_keys;
+  std::string duplicate;
+  const auto note_duplicates = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && parsed.is_string() &&
+        !top_level_keys.insert(parsed.get<std::string>()).second && duplicate.empty()) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
+  const nlohmann::json header = nlohmann::json::parse(*header_bytes, note_duplicates, /*allow_exceptions=*/false);
   if (header.is_discarded()) return bad_file(path, "the header is not valid JSON");
+  if (!duplicate.empty()) return bad_file(path, absl::StrCat("the header names '", duplicate, "' twice"));
   if (!header.is_object()) return bad_file(path, "the header is not a JSON object");
 
   const uint64_t data_start = 8 + header_size;
@@ -202,7 +214,7 @@ absl::StatusOr<std::unique_ptr<CheckpointReader>> open_safetensors(const std::st
       return bad_file(path, absl::StrCat(what, " has ", end - begin, " bytes, but its shape ", shape->to_string(),
                                          " of ", dtype_name(*dtype), " needs ", numel * element));
     }
-    entries.push_back({CheckpointTensorInfo{name, *dtype, *shape}, data_start + begin, data_start + end});
+    entries.push_back({StoredTensor{name, *dtype, *shape}, data_start + begin, data_start + end});
   }
   // As the reference reader: tensors cover the data exactly, without holes or overlaps.
   std::vector<const SafetensorsReader::Entry*> by_offset;

@@ -20,37 +20,6 @@
 
 namespace scopeflow {
 
-namespace checkpoint {
-
-std::optional<DType> dtype_from_tf(int tf_type) {
-  for (DType dtype : kAllDTypes) {
-    if (tf_data_type(dtype) == tf_type) return dtype;
-  }
-  return std::nullopt;
-}
-
-absl::StatusOr<Shape> checked_shape(std::span<const int64_t> dims, absl::string_view what) {
-  int64_t elements = 1;
-  for (int64_t dim : dims) {
-    if (dim < 0) return absl::DataLossError(absl::StrCat("[checkpoint] ", what, " has a negative dimension ", dim));
-    if (dim != 0 && elements > std::numeric_limits<int64_t>::max() / dim) {
-      return absl::DataLossError(absl::StrCat("[checkpoint] ", what, " has more elements than int64 counts"));
-    }
-    elements *= dim;
-  }
-  if (dims.size() > 64) return absl::DataLossError(absl::StrCat("[checkpoint] ", what, " has rank ", dims.size()));
-  return Shape(dims);
-}
-
-absl::StatusOr<std::unique_ptr<CheckpointReader>> open_checkpoint(const std::string& path) {
-  std::error_code error;
-  if (std::filesystem::exists(bundle_index_path(path), error)) return open_tensor_bundle(path);
-  if (std::filesystem::is_regular_file(path, error)) return open_safetensors(path);
-  return absl::NotFoundError(absl::StrCat("[checkpoint] no checkpoint at ", path, " (neither ", bundle_index_path(path),
-                                          " nor a safetensors file)"));
-}
-
-}  // namespace checkpoint
 
 namespace {
 
@@ -263,8 +232,8 @@ absl::StatusOr<RestoredCheckpoint> Saver::restore(Session& session, const std::s
   if (&session.graph() != &graph_) return absl::InvalidArgumentError("[Saver.restore] the session runs another graph");
   absl::StatusOr<std::unique_ptr<checkpoint::CheckpointReader>> reader = checkpoint::open_checkpoint(path);
   if (!reader.ok()) return reader.status();
-  std::map<std::string, const CheckpointTensorInfo*> stored;
-  for (const CheckpointTensorInfo& info : (*reader)->tensors()) stored.emplace(info.name, &info);
+  std::map<std::string, const checkpoint::StoredTensor*> stored;
+  for (const checkpoint::StoredTensor& info : (*reader)->tensors()) stored.emplace(info.name, &info);
 
   const std::vector<Variable> variables = saved_variables(graph_, options_.var_list);
   std::map<std::string, Variable> wanted;
@@ -381,7 +350,9 @@ absl::StatusOr<std::string> latest_checkpoint(const std::string& directory) {
 absl::StatusOr<std::vector<CheckpointTensorInfo>> list_variables(const std::string& path) {
   absl::StatusOr<std::unique_ptr<checkpoint::CheckpointReader>> reader = checkpoint::open_checkpoint(path);
   if (!reader.ok()) return reader.status();
-  return (*reader)->tensors();
+  std::vector<CheckpointTensorInfo> infos;
+  for (const checkpoint::StoredTensor& info : (*reader)->tensors()) infos.push_back({info.name, info.dtype, info.shape});
+  return infos;
 }
 
 absl::StatusOr<Tensor> load_variable(const std::string& path, std::string_view name) {
@@ -394,8 +365,8 @@ absl::StatusOr<std::vector<std::string>> init_from_checkpoint(Session& session, 
                                                               std::span<const Variable> variables) {
   absl::StatusOr<std::unique_ptr<checkpoint::CheckpointReader>> reader = checkpoint::open_checkpoint(path);
   if (!reader.ok()) return reader.status();
-  std::map<std::string, const CheckpointTensorInfo*> stored;
-  for (const CheckpointTensorInfo& info : (*reader)->tensors()) stored.emplace(info.name, &info);
+  std::map<std::string, const checkpoint::StoredTensor*> stored;
+  for (const checkpoint::StoredTensor& info : (*reader)->tensors()) stored.emplace(info.name, &info);
   std::vector<std::string> mismatched;
   std::vector<std::pair<Variable, Tensor>> values;
   for (const Variable& v : variables) {

@@ -26,7 +26,7 @@ absl::Status data_loss(const std::string& path, absl::string_view problem) {
 class TensorBundleReader final : public CheckpointReader {
  public:
   struct Entry {
-    CheckpointTensorInfo info;
+    StoredTensor info;
     uint64_t offset = 0;
     uint64_t size = 0;
     uint32_t masked_crc = 0;
@@ -39,7 +39,7 @@ class TensorBundleReader final : public CheckpointReader {
     }
   }
 
-  const std::vector<CheckpointTensorInfo>& tensors() const override { return infos_; }
+  const std::vector<StoredTensor>& tensors() const override { return infos_; }
   const std::map<std::string, std::string>& metadata() const override { return metadata_; }
 
   absl::StatusOr<Tensor> read(absl::string_view name) const override {
@@ -63,7 +63,7 @@ class TensorBundleReader final : public CheckpointReader {
  private:
   std::string data_path_;
   std::map<std::string, Entry> entries_;
-  std::vector<CheckpointTensorInfo> infos_;
+  std::vector<StoredTensor> infos_;
   std::map<std::string, std::string> metadata_;
 };
 
@@ -170,7 +170,7 @@ absl::StatusOr<std::unique_ptr<CheckpointReader>> open_tensor_bundle(const std::
       return data_loss(data_path, absl::StrCat("cut short: tensor '", name, "' needs bytes up to ",
                                                static_cast<uint64_t>(proto.offset()) + expected, " of ", *data_size));
     }
-    entries.push_back({CheckpointTensorInfo{name, *dtype, *shape}, static_cast<uint64_t>(proto.offset()), expected,
+    entries.push_back({StoredTensor{name, *dtype, *shape}, static_cast<uint64_t>(proto.offset()), expected,
                        proto.crc32c()});
   }
   return std::make_unique<TensorBundleReader>(data_path, std::move(entries));

@@ -106,6 +106,9 @@ TEST(SafetensorsTest, BadHeadersAreClearErrors) {
   EXPECT_THAT(error_of(file_with_header(R"({"__metadata__":{"a":1}})", "")), HasSubstr("metadata 'a' is not a string"));
   EXPECT_THAT(error_of(file_with_header(R"({"t":{"shape":[]}})", "")), HasSubstr("lacks a string dtype"));
   EXPECT_THAT(error_of("short"), HasSubstr("shorter than the header length"));
+  EXPECT_THAT(error_of(file_with_header(R"({"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                                        R"("t":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})", "ab")),
+              HasSubstr("names 't' twice"));
 }
 
 TEST(SafetensorsTest, ReadsUnpaddedHeadersAndEmptyTensors) {
