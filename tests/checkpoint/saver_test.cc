@@ -208,6 +208,21 @@ TEST(SaverTest, MaxToKeepDeletesOldestAndStateFileNamesNewest) {
   EXPECT_TRUE(fs::exists(folder + "/model.ckpt-5.index"));
 }
 
+TEST(SaverTest, KeepEveryNHoursPreservesOldCheckpointsOnDisk) {
+  TinyModel model(OptimizerKind::kSgd);
+  Session session(model.graph);
+  session.initialize_variables();
+  const std::string folder = test::fresh_folder();
+  // 3.6 microseconds: every save takes longer, so each checkpoint that leaves the list after
+  // the first is kept on disk.
+  Saver saver(model.graph, {.var_list = {}, .max_to_keep = 1, .keep_checkpoint_every_n_hours = 1e-9,
+                            .format = CheckpointFormat::kTensorFlow});
+  for (int step = 1; step <= 3; ++step) ASSERT_TRUE(saver.save(session, folder + "/model.ckpt", step).ok());
+  EXPECT_THAT(saver.last_checkpoints(), ::testing::ElementsAre(folder + "/model.ckpt-3"));
+  EXPECT_TRUE(fs::exists(folder + "/model.ckpt-2.index"));
+  EXPECT_TRUE(fs::exists(folder + "/model.ckpt-3.index"));
+}
+
 TEST(SaverTest, LatestCheckpointWithoutStateIsNotFound) {
   EXPECT_EQ(latest_checkpoint(test::fresh_folder()).status().code(), absl::StatusCode::kNotFound);
 }
