@@ -5,7 +5,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <chrono>
+#include <random>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 
@@ -136,6 +143,54 @@ TEST(CrashSafetyTest, InterruptedSaveAtEveryByteLeavesPreviousCheckpoint) {
   EXPECT_THAT(temp_files(folder), ::testing::IsEmpty());
   EXPECT_FALSE(fs::exists(folder + "/model.ckpt-2.data-00000-of-00001"));
   expect_latest_restores(folder, *third);
+}
+
+// A process killed (SIGKILL) at random moments while it saves checkpoint after checkpoint:
+// every time, latest_checkpoint names one that restores completely with the saved values.
+TEST(CrashSafetyTest, SaverKilledAtRandomMomentsLeavesARestorableCheckpoint) {
+  TinyModel model(OptimizerKind::kAdam);
+  Session session(model.graph);
+  session.initialize_variables();
+  model.step(session);
+  const std::string folder = test::fresh_folder();
+  std::mt19937 rng(13);
+  std::uniform_int_distribution<int> delay_us(0, 40000);
+  int restored_count = 0;
+  for (int trial = 0; trial < 25; ++trial) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      // The child only writes files (no kernels run, so no thread pools are needed after fork).
+      Saver saver(model.graph, {.var_list = {}, .max_to_keep = 2, .keep_checkpoint_every_n_hours = 10000.0,
+                                .format = trial % 2 == 0 ? CheckpointFormat::kTensorFlow : CheckpointFormat::kSafetensors});
+      for (int64_t step = int64_t{trial} * 1000;; ++step) {
+        if (!saver.save(session, folder + "/model.ckpt", step).ok()) ::_exit(3);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the saving child exited by itself with " << WEXITSTATUS(status);
+    absl::StatusOr<std::string> latest = latest_checkpoint(folder);
+    if (!fs::exists(folder + "/checkpoint")) continue;  // killed before its first save completed
+    ASSERT_TRUE(latest.ok()) << "trial " << trial << ": " << latest.status();
+    TinyModel fresh(OptimizerKind::kAdam);
+    Session fresh_session(fresh.graph);
+    absl::StatusOr<RestoredCheckpoint> restored = Saver(fresh.graph).restore(fresh_session, *latest);
+    ASSERT_TRUE(restored.ok()) << "trial " << trial << ": " << restored.status();
+    const std::vector<Variable> saved_vars = all_variables(model.graph);
+    const std::vector<Variable> fresh_vars = all_variables(fresh.graph);
+    for (size_t i = 0; i < saved_vars.size(); ++i) {
+      ASSERT_TRUE(test::same_bits(fresh_session.variable_value(fresh_vars[i]), session.variable_value(saved_vars[i])))
+          << fresh_vars[i].name();
+    }
+    ++restored_count;
+  }
+  EXPECT_GT(restored_count, 10);
+  // What the killed saves left is gone after the next complete save.
+  ASSERT_TRUE(Saver(model.graph).save(session, folder + "/model.ckpt", 99999).ok());
+  EXPECT_THAT(temp_files(folder), ::testing::IsEmpty());
 }
 
 // A checkpoint file cut short after publication (another program truncated it): reading it is
