@@ -85,12 +85,20 @@ class SafetensorsReader final : public CheckpointReader {
 
 }  // namespace
 
-absl::StatusOr<std::string> encode_safetensors(const std::vector<NamedTensor>& tensors,
-                                               const std::map<std::string, std::string>& metadata) {
-  std::vector<const NamedTensor*> sorted;
-  for (const NamedTensor& t : tensors) sorted.push_back(&t);
+namespace {
+
+// The length and header bytes, and the order in which the tensors' bytes follow them.
+struct SafetensorsLayout {
+  std::string length_and_header;
+  std::vector<const NamedTensor*> order;
+};
+
+absl::StatusOr<SafetensorsLayout> layout_safetensors(const std::vector<NamedTensor>& tensors,
+                                                     const std::map<std::string, std::string>& metadata) {
+  SafetensorsLayout layout;
+  for (const NamedTensor& t : tensors) layout.order.push_back(&t);
   // As the reference writer: larger elements first, so each tensor stays aligned to its size.
-  std::sort(sorted.begin(), sorted.end(), [](const NamedTensor* a, const NamedTensor* b) {
+  std::sort(layout.order.begin(), layout.order.end(), [](const NamedTensor* a, const NamedTensor* b) {
     const size_t size_a = dtype_size(a->value.dtype()), size_b = dtype_size(b->value.dtype());
     return size_a != size_b ? size_a > size_b : a->name < b->name;
   });
@@ -101,7 +109,7 @@ absl::StatusOr<std::string> encode_safetensors(const std::vector<NamedTensor>& t
     header[std::string(kMetadataKey)] = std::move(meta);
   }
   uint64_t offset = 0;
-  for (const NamedTensor* t : sorted) {
+  for (const NamedTensor* t : layout.order) {
     if (t->name.empty() || t->name == kMetadataKey) {
       return absl::InvalidArgumentError(absl::StrCat("[checkpoint] '", t->name, "' cannot name a safetensors tensor"));
     }
@@ -116,20 +124,42 @@ absl::StatusOr<std::string> encode_safetensors(const std::vector<NamedTensor>& t
   }
   std::string json = header.dump();
   json.resize((json.size() + 7) / 8 * 8, ' ');
-  std::string file(8, '\0');
   const uint64_t header_size = json.size();
-  for (int i = 0; i < 8; ++i) file[static_cast<size_t>(i)] = static_cast<char>((header_size >> (8 * i)) & 0xff);
-  file += json;
-  file.reserve(file.size() + offset);
-  for (const NamedTensor* t : sorted) file.append(static_cast<const char*>(t->value.raw_data()), t->value.byte_size());
+  layout.length_and_header.assign(8, '\0');
+  for (int i = 0; i < 8; ++i) {
+    layout.length_and_header[static_cast<size_t>(i)] = static_cast<char>((header_size >> (8 * i)) & 0xff);
+  }
+  layout.length_and_header += json;
+  return layout;
+}
+
+absl::string_view bytes_of(const Tensor& t) {
+  return absl::string_view(static_cast<const char*>(t.raw_data()), t.byte_size());
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> encode_safetensors(const std::vector<NamedTensor>& tensors,
+                                               const std::map<std::string, std::string>& metadata) {
+  absl::StatusOr<SafetensorsLayout> layout = layout_safetensors(tensors, metadata);
+  if (!layout.ok()) return layout.status();
+  std::string file = std::move(layout->length_and_header);
+  for (const NamedTensor* t : layout->order) file.append(bytes_of(t->value).data(), t->value.byte_size());
   return file;
 }
 
 absl::Status write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                                const std::map<std::string, std::string>& metadata) {
-  absl::StatusOr<std::string> bytes = encode_safetensors(tensors, metadata);
-  if (!bytes.ok()) return bytes.status();
-  return write_file_atomically(path, *bytes);
+  absl::StatusOr<SafetensorsLayout> layout = layout_safetensors(tensors, metadata);
+  if (!layout.ok()) return layout.status();
+  // Streamed tensor by tensor: no second copy of the variables in memory.
+  absl::StatusOr<AtomicFile> file = AtomicFile::create(path);
+  if (!file.ok()) return file.status();
+  if (absl::Status s = file->append(layout->length_and_header); !s.ok()) return s;
+  for (const NamedTensor* t : layout->order) {
+    if (absl::Status s = file->append(bytes_of(t->value)); !s.ok()) return s;
+  }
+  return file->commit();
 }
 
 absl::StatusOr<std::unique_ptr<CheckpointReader>> open_safetensors(const std::string& path) {

@@ -21,7 +21,7 @@ inline constexpr uint64_t kSafetensorsMaxHeaderSize = 100'000'000;
 absl::StatusOr<std::string> encode_safetensors(const std::vector<NamedTensor>& tensors,
                                                const std::map<std::string, std::string>& metadata);
 
-/// encode_safetensors written durably (temporary name, fsync, rename, folder fsync).
+/// The same bytes, streamed to a file durably (temporary name, fsync, rename, folder fsync).
 absl::Status write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                                const std::map<std::string, std::string>& metadata);
 

@@ -95,6 +95,34 @@ INSTANTIATE_TEST_SUITE_P(Files, WriteFailureTest, ::testing::Values(".data-00000
                            return name;
                          });
 
+TEST(CrashSafetyTest, DiskFullMidwaySafetensorsKeepsPreviousCheckpoint) {
+  HookReset reset;
+  TinyModel model(OptimizerKind::kMomentum);
+  Session session(model.graph);
+  session.initialize_variables();
+  const std::string folder = test::fresh_folder();
+  Saver saver(model.graph, {.var_list = {}, .max_to_keep = 1, .keep_checkpoint_every_n_hours = 10000.0,
+                            .format = CheckpointFormat::kSafetensors});
+  absl::StatusOr<std::string> first = saver.save(session, folder + "/model.ckpt", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  // The header and the first tensors go out, then the disk is full.
+  checkpoint::set_write_failure_for_testing([](const std::string& path, int64_t offset) {
+    return path.ends_with(".safetensors") && offset > 100 ? ENOSPC : 0;
+  });
+  absl::StatusOr<std::string> second = saver.save(session, folder + "/model.ckpt", 2);
+  checkpoint::set_write_failure_for_testing(nullptr);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(temp_files(folder), ::testing::IsEmpty());
+  EXPECT_FALSE(fs::exists(folder + "/model.ckpt-2.safetensors"));
+  absl::StatusOr<std::string> latest = latest_checkpoint(folder);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, *first);
+  TinyModel fresh(OptimizerKind::kMomentum);
+  Session fresh_session(fresh.graph);
+  EXPECT_TRUE(Saver(fresh.graph).restore(fresh_session, *latest).ok());
+}
+
 TEST(CrashSafetyTest, UnwritableFolderIsAClearError) {
   TinyModel model(OptimizerKind::kSgd);
   Session session(model.graph);
