@@ -93,7 +93,8 @@ class Saver {
 };
 
 /// The newest checkpoint recorded in "<directory>/checkpoint" (relative paths joined with the
-/// directory), as tf.train.latest_checkpoint; NotFound when there is none or its files are gone.
+/// directory), as tf.train.latest_checkpoint; when its files are gone, the newest listed one
+/// whose files exist. NotFound when there is none.
 absl::StatusOr<std::string> latest_checkpoint(const std::string& directory);
 
 /// Every tensor of the checkpoint at `path` (either format), sorted by name.

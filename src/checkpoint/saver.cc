@@ -1,4 +1,4 @@
-// Saver, the `checkpoint` state file and the format-independent readers.
+// Saver, the `checkpoint` state file, latest_checkpoint and the one-tensor readers.
 
 #include <google/protobuf/text_format.h>
 
@@ -19,7 +19,6 @@
 #include "scopeflow/error.h"
 
 namespace scopeflow {
-
 
 namespace {
 
@@ -170,6 +169,12 @@ absl::StatusOr<std::string> Saver::save(Session& session, const std::string& pre
     if (global_step) metadata.emplace(kGlobalStepKey, absl::StrCat(*global_step));
     if (absl::Status s = checkpoint::write_safetensors(path, tensors, metadata); !s.ok()) return s;
   } else {
+    // Saving over an existing checkpoint (the same step again): its index goes first, so that a
+    // crash before the new index is in place leaves no index over a replaced data file.
+    std::error_code remove_error;
+    if (fs::remove(checkpoint::bundle_index_path(path), remove_error)) {
+      if (absl::Status s = checkpoint::sync_directory(folder); !s.ok()) return s;
+    }
     if (absl::Status s = checkpoint::write_tensor_bundle(path, tensors); !s.ok()) return s;
   }
 
@@ -341,10 +346,14 @@ absl::StatusOr<std::string> latest_checkpoint(const std::string& directory) {
     return absl::NotFoundError(absl::StrCat("[latest_checkpoint] ", state_file_path(directory), " names no checkpoint"));
   }
   const std::string path = resolved_path(directory, state->model_checkpoint_path());
-  if (!is_checkpoint_complete(path)) {
-    return absl::NotFoundError(absl::StrCat("[latest_checkpoint] the newest checkpoint ", path, " has no files"));
+  if (is_checkpoint_complete(path)) return path;
+  // Its files are gone (a save over it was interrupted): the newest listed one that is complete.
+  for (int i = state->all_model_checkpoint_paths_size() - 1; i >= 0; --i) {
+    const std::string older = resolved_path(directory, state->all_model_checkpoint_paths(i));
+    if (is_checkpoint_complete(older)) return older;
   }
-  return path;
+  return absl::NotFoundError(absl::StrCat("[latest_checkpoint] the newest checkpoint ", path,
+                                          " has no files, nor has any older one listed in ", state_file_path(directory)));
 }
 
 absl::StatusOr<std::vector<CheckpointTensorInfo>> list_variables(const std::string& path) {

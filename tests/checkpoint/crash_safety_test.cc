@@ -123,6 +123,30 @@ TEST(CrashSafetyTest, DiskFullMidwaySafetensorsKeepsPreviousCheckpoint) {
   EXPECT_TRUE(Saver(fresh.graph).restore(fresh_session, *latest).ok());
 }
 
+// Saving the same step again (e.g. a final save after a periodic one) that fails midway: the
+// replaced checkpoint is invisible, and the one before it is newest.
+TEST(CrashSafetyTest, FailedSaveOverTheSameStepFallsBackToTheOlderCheckpoint) {
+  HookReset reset;
+  TinyModel model(OptimizerKind::kAdam);
+  Session session(model.graph);
+  session.initialize_variables();
+  const std::string folder = test::fresh_folder();
+  Saver saver(model.graph);
+  absl::StatusOr<std::string> first = saver.save(session, folder + "/model.ckpt", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  model.step(session);
+  ASSERT_TRUE(saver.save(session, folder + "/model.ckpt", 2).ok());
+  model.step(session);
+  checkpoint::set_write_failure_for_testing([](const std::string& path, int64_t) {
+    return path.ends_with(".data-00000-of-00001") ? EIO : 0;
+  });
+  absl::StatusOr<std::string> again = saver.save(session, folder + "/model.ckpt", 2);
+  checkpoint::set_write_failure_for_testing(nullptr);
+  ASSERT_FALSE(again.ok());
+  EXPECT_THAT(std::string(again.status().message()), HasSubstr("Input/output error"));
+  expect_latest_restores(folder, *first);
+}
+
 TEST(CrashSafetyTest, UnwritableFolderIsAClearError) {
   TinyModel model(OptimizerKind::kSgd);
   Session session(model.graph);
