@@ -20,7 +20,7 @@ build_dir="${SCOPEFLOW_FUZZ_BUILD_DIR:-build-fuzz}"
 seconds="${SCOPEFLOW_FUZZ_SECONDS:-10}"
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
        -Iinclude -Isrc -I.)
-absl_libs=(-labsl_status -labsl_strings -labsl_strings_internal -labsl_str_format_internal
+absl_libs=(-labsl_statusor -labsl_status -labsl_strings -labsl_strings_internal -labsl_str_format_internal
            -labsl_raw_hash_set -labsl_hash -labsl_city -labsl_low_level_hash -labsl_int128
            -labsl_throw_delegate -labsl_raw_logging_internal -labsl_base -labsl_cord
            -labsl_cord_internal -labsl_cordz_info -labsl_cordz_functions -labsl_cordz_handle
@@ -39,15 +39,39 @@ if ! "${cxx}" -fsanitize=fuzzer "${probe}" -o "${build_dir}/probe" 2>/dev/null; 
   exit 77
 fi
 
+# The checkpoint readers parse BundleEntryProto: generate the protos they use.
+proto_out="${build_dir}/generated"
+mkdir -p "${proto_out}"
+checkpoint_protos=(proto/tensor_bundle.proto proto/tensor_shape.proto proto/types.proto proto/versions.proto)
+protoc -I. --cpp_out="${proto_out}" "${checkpoint_protos[@]}"
+flags+=(-isystem "${proto_out}")
+checkpoint_sources=(src/checkpoint/file_io.cc src/checkpoint/reader.cc src/checkpoint/table.cc
+  src/checkpoint/tensor_bundle.cc src/checkpoint/safetensors.cc src/export/crc32c.cc src/core/tensor.cc
+  src/core/allocator.cc src/core/shape.cc src/core/dtype.cc src/core/device.cc
+  "${proto_out}"/proto/{tensor_bundle,tensor_shape,types,versions}.pb.cc)
+# Compiled once into one archive that both checkpoint targets link.
+checkpoint_archive="${build_dir}/checkpoint_readers.a"
+mkdir -p "${build_dir}/objects"
+checkpoint_objects=()
+for source in "${checkpoint_sources[@]}"; do
+  object="${build_dir}/objects/$(basename "${source}" .cc).o"
+  "${cxx}" "${flags[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,}" -c "${source}" -o "${object}"
+  checkpoint_objects+=("${object}")
+done
+rm -f "${checkpoint_archive}"
+ar rcs "${checkpoint_archive}" "${checkpoint_objects[@]}"
+
 # target name, sources: the parser's own translation units only, so the build takes seconds.
-targets=("csv:tests/fuzz/csv_fuzz.cc src/data/csv_dataset.cc")
+targets=("csv:tests/fuzz/csv_fuzz.cc src/data/csv_dataset.cc"
+         "tensor_bundle:tests/fuzz/tensor_bundle_fuzz.cc ${checkpoint_archive}"
+         "safetensors:tests/fuzz/safetensors_fuzz.cc ${checkpoint_archive}")
 status=0
 for entry in "${targets[@]}"; do
   name="${entry%%:*}"
   read -r -a sources <<<"${entry#*:}"
   binary="${build_dir}/${name}_fuzz"
   echo "=== fuzz: ${name} (${seconds} s) ==="
-  "${cxx}" "${flags[@]}" -DSCOPEFLOW_FUZZ_STANDALONE=1 "${sources[@]}" "${absl_libs[@]}" -o "${binary}"
+  "${cxx}" "${flags[@]}" -DSCOPEFLOW_FUZZ_STANDALONE=1 "${sources[@]}" "${absl_libs[@]}" -lprotobuf -o "${binary}"
   corpus="${build_dir}/corpus/${name}"
   mkdir -p "${corpus}"
   cp -n "tests/fuzz/corpus/${name}/"* "${corpus}/"

@@ -2,6 +2,7 @@
 // Umbrella header: the whole public API.
 
 #include "scopeflow/allocator.h"
+#include "scopeflow/checkpoint.h"
 #include "scopeflow/data.h"
 #include "scopeflow/device.h"
 #include "scopeflow/dtype.h"

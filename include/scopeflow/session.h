@@ -168,6 +168,12 @@ class Session {
   /// buffer (allocating it on first use).
   void assign_variable(const Variable& variable, const Tensor& value);
 
+  /// How often `node` ran in this session. For a random op it is the Philox counter of its next
+  /// draw, so a checkpoint saves it for an exact resume.
+  uint64_t node_executions(const Node& node) const;
+  /// Sets the count (restoring a checkpoint); throws Error for a node of another graph.
+  void set_node_executions(const Node& node, uint64_t executions);
+
   /// The session's graph; throws kFailedPrecondition when it was destroyed.
   const Graph& graph() const {
     check_graph_alive("session");

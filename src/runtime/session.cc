@@ -327,6 +327,22 @@ void Session::check_own_variable(std::string_view where, const Variable& variabl
   }
 }
 
+uint64_t Session::node_executions(const Node& node) const {
+  check_graph_alive("session.node_executions");
+  if (node.graph() != &graph_) throw_invalid("session.node_executions", "node '", node.name(), "' belongs to another graph");
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  const auto id = static_cast<size_t>(node.id());
+  return id < state_->invocations.size() ? state_->invocations[id] : 0;
+}
+
+void Session::set_node_executions(const Node& node, uint64_t executions) {
+  check_graph_alive("session.set_node_executions");
+  if (node.graph() != &graph_) throw_invalid("session.set_node_executions", "node '", node.name(), "' belongs to another graph");
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->grow_to(static_cast<size_t>(graph_.num_nodes()));
+  state_->invocations[static_cast<size_t>(node.id())] = executions;
+}
+
 Tensor Session::variable_value(const Variable& variable) const {
   check_own_variable("session.variable_value", variable);
   std::lock_guard<std::mutex> lock(state_->mutex);
