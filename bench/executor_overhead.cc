@@ -13,10 +13,19 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "bench_util.h"
+#include "cli/command_line.h"
 #include "scopeflow/graph.h"
 #include "scopeflow/ops.h"
 #include "scopeflow/session.h"
+
+ABSL_FLAG(int64_t, nodes, 2000, "ops in the chain");
+ABSL_FLAG(std::string, ops, "neg,relu,identity", "comma-separated chain ops: neg, relu (kernels), identity (forwarded)");
+ABSL_FLAG(double, min_seconds, 1.0, "minimum timed seconds per chain");
+ABSL_FLAG(int64_t, warmup, 3, "untimed runs before timing (the first compiles the plan)");
+ABSL_FLAG(int64_t, min_iters, 20, "minimum timed runs per chain");
+ABSL_FLAG(bool, json, false, "print one JSON document instead of the table");
 
 namespace scopeflow::bench {
 namespace {
@@ -58,36 +67,34 @@ Result run_chain(std::string_view op, int64_t nodes, int warmup, int min_iters, 
 }
 
 int run(int argc, char** argv) {
-  Flags flags(program_name(argv[0]),
-              "Executor overhead: Session::run of a chain of cheap 1x1 ops, in microseconds per node.");
-  flags.add_int("nodes", 2000, "ops in the chain", 1, 1000000);
-  flags.add_string("ops", "neg,relu,identity", "comma-separated chain ops: neg, relu (kernels), identity (forwarded)");
-  flags.add_double("min-seconds", 1.0, "minimum timed seconds per chain", 0, 3600);
-  flags.add_int("warmup", 3, "untimed runs before timing (the first compiles the plan)", 1, 1000000);
-  flags.add_int("min-iters", 20, "minimum timed runs per chain", 1, 100000000);
-  flags.add_bool("json", false, "print one JSON document instead of the table");
-  if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
+  const std::string program = program_name(argv[0]);
+  const cli::CommandLineSpec spec{
+      .program = program,
+      .description = "Executor overhead: Session::run of a chain of cheap 1x1 ops, in microseconds per node.",
+      .ranges = {{"nodes", 1, 1000000}, {"min_seconds", 0, 3600}, {"warmup", 1, 1000000}, {"min_iters", 1, 100000000}},
+  };
+  if (const std::optional<int> exit_code = cli::parse_command_line(argc, argv, spec)) return *exit_code;
 
   std::vector<std::string> chain_ops;
-  const std::string& list = flags.get_string("ops");
+  const std::string list = absl::GetFlag(FLAGS_ops);
   size_t start = 0;
   while (start <= list.size()) {
     const size_t end = std::min(list.find(',', start), list.size());
     const std::string item = list.substr(start, end - start);
     if (item != "neg" && item != "relu" && item != "identity") {
-      return flags.usage_error("--ops: '" + item + "' is not one of neg, relu, identity");
+      return cli::usage_error(program, "--ops: '" + item + "' is not one of neg, relu, identity");
     }
     chain_ops.push_back(item);
     start = end + 1;
   }
-  const int64_t nodes = flags.get_int("nodes");
+  const int64_t nodes = absl::GetFlag(FLAGS_nodes);
   std::vector<Result> results;
   for (const std::string& op : chain_ops) {
-    results.push_back(run_chain(op, nodes, static_cast<int>(flags.get_int("warmup")),
-                                static_cast<int>(flags.get_int("min-iters")), flags.get_double("min-seconds")));
+    results.push_back(run_chain(op, nodes, static_cast<int>(absl::GetFlag(FLAGS_warmup)),
+                                static_cast<int>(absl::GetFlag(FLAGS_min_iters)), absl::GetFlag(FLAGS_min_seconds)));
   }
 
-  if (flags.get_bool("json")) {
+  if (absl::GetFlag(FLAGS_json)) {
     JsonWriter w;
     w.begin_object();
     w.field("benchmark", "executor_overhead");

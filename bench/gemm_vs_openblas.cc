@@ -38,12 +38,26 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #endif
 
+#include "absl/flags/flag.h"
 #include "bench_util.h"
+#include "cli/command_line.h"
 #include "scopeflow/device.h"
 #include "scopeflow/graph.h"
 #include "scopeflow/ops.h"
 #include "scopeflow/scope.h"
 #include "scopeflow/session.h"
+
+ABSL_FLAG(int64_t, threads, 1, "threads of every side (our session's intra_op_threads, OpenBLAS, OpenMP)");
+ABSL_FLAG(std::string, cpu_gemm, "default", "our CPU GEMM library: default, onednn or openblas");
+ABSL_FLAG(std::string, shapes, "32,64,64;256,1024,1024;1024,1024,1024;512,4096,1024",
+          "semicolon-separated m,k,n: C(m,n) = A(m,k) B(k,n)");
+ABSL_FLAG(std::string, variants, "nn,tn,nt,tt", "transposes per shape: n/t for A, then for B");
+ABSL_FLAG(double, min_seconds, 0.3, "minimum timed seconds per side and shape");
+ABSL_FLAG(int64_t, warmup, 2, "untimed runs before timing");
+ABSL_FLAG(int64_t, min_iters, 5, "minimum timed runs per side and shape");
+ABSL_FLAG(int64_t, seed, 1, "seed of the random operands");
+ABSL_FLAG(bool, json, false, "print one JSON document instead of the table");
+ABSL_FLAG(bool, gpu, true, "also time our MatMul on the GPU (cuBLAS) when a CUDA device answers");
 
 namespace scopeflow::bench {
 namespace {
@@ -277,36 +291,30 @@ CaseResult run_case(const GemmCase& gemm, int warmup, int min_iters, double min_
 }
 
 int run(int argc, char** argv) {
-  Flags flags(program_name(argv[0]),
-              "Our MatMul op (through Session::run) against raw cblas_sgemm and raw oneDNN, in GFLOP/s.");
-  flags.add_int("threads", 1, "threads of every side (our session's intra_op_threads, OpenBLAS, OpenMP)", 1, 1024);
-  flags.add_string("cpu-gemm", "default", "our CPU GEMM library: default, onednn or openblas");
-  flags.add_string("shapes", "32,64,64;256,1024,1024;1024,1024,1024;512,4096,1024",
-                   "semicolon-separated m,k,n: C(m,n) = A(m,k) B(k,n)");
-  flags.add_string("variants", "nn,tn,nt,tt", "transposes per shape: n/t for A, then for B");
-  flags.add_double("min-seconds", 0.3, "minimum timed seconds per side and shape", 0, 3600);
-  flags.add_int("warmup", 2, "untimed runs before timing", 0, 1000000);
-  flags.add_int("min-iters", 5, "minimum timed runs per side and shape", 1, 100000000);
-  flags.add_int("seed", 1, "seed of the random operands", 0, 4294967295);
-  flags.add_bool("json", false, "print one JSON document instead of the table");
-  flags.add_bool("gpu", true, "also time our MatMul on the GPU (cuBLAS) when a CUDA device answers");
-  if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
+  const std::string program = program_name(argv[0]);
+  const cli::CommandLineSpec spec{
+      .program = program,
+      .description = "Our MatMul op (through Session::run) against raw cblas_sgemm and raw oneDNN, in GFLOP/s.",
+      .ranges = {{"threads", 1, 1024}, {"min_seconds", 0, 3600}, {"warmup", 0, 1000000},
+                 {"min_iters", 1, 100000000}, {"seed", 0, 4294967295.0}},
+  };
+  if (const std::optional<int> exit_code = cli::parse_command_line(argc, argv, spec)) return *exit_code;
   const absl::StatusOr<int> cuda_devices = cuda_device_count();
-  const bool gpu = flags.get_bool("gpu") && cuda_devices.ok() && *cuda_devices > 0;
+  const bool gpu = absl::GetFlag(FLAGS_gpu) && cuda_devices.ok() && *cuda_devices > 0;
 
   std::vector<std::array<int64_t, 3>> shapes;
   std::vector<std::pair<bool, bool>> variants;
   std::string error;
-  if (!parse_shapes(flags.get_string("shapes"), &shapes, &error) ||
-      !parse_variants(flags.get_string("variants"), &variants, &error)) {
-    return flags.usage_error(error);
+  if (!parse_shapes(absl::GetFlag(FLAGS_shapes), &shapes, &error) ||
+      !parse_variants(absl::GetFlag(FLAGS_variants), &variants, &error)) {
+    return cli::usage_error(program, error);
   }
-  const int threads = static_cast<int>(flags.get_int("threads"));
-  const bool json = flags.get_bool("json");
-  const std::optional<CpuGemm> cpu_gemm = cpu_gemm_from_flag(flags.get_string("cpu-gemm"));
+  const int threads = static_cast<int>(absl::GetFlag(FLAGS_threads));
+  const bool json = absl::GetFlag(FLAGS_json);
+  const std::string cpu_gemm_flag = absl::GetFlag(FLAGS_cpu_gemm);
+  const std::optional<CpuGemm> cpu_gemm = cpu_gemm_from_flag(cpu_gemm_flag);
   if (!cpu_gemm) {
-    return flags.usage_error("--cpu-gemm: expected default, onednn or openblas, got '" +
-                             flags.get_string("cpu-gemm") + "'");
+    return cli::usage_error(program, "--cpu-gemm: expected default, onednn or openblas, got '" + cpu_gemm_flag + "'");
   }
   const SessionOptions cpu_options{.device = Device::cpu(), .cpu_gemm = *cpu_gemm, .intra_op_threads = threads};
 #if SCOPEFLOW_BENCH_ONEDNN
@@ -317,17 +325,17 @@ int run(int argc, char** argv) {
   const int actual_threads = blas_threads();
   if (actual_threads != threads) {
     std::fprintf(stderr, "%s: warning: OpenBLAS uses %d threads, not the %d requested\n",
-                 flags.program().c_str(), actual_threads, threads);
+                 program.c_str(), actual_threads, threads);
   }
 
   std::vector<CaseResult> results;
   for (const auto& [m, k, n] : shapes) {
     for (const auto& [ta, tb] : variants) {
       const GemmCase gemm{m, k, n, ta, tb};
-      results.push_back(run_case(gemm, static_cast<int>(flags.get_int("warmup")),
-                                 static_cast<int>(flags.get_int("min-iters")),
-                                 flags.get_double("min-seconds"),
-                                 static_cast<uint32_t>(flags.get_int("seed")), gpu, cpu_options));
+      results.push_back(run_case(gemm, static_cast<int>(absl::GetFlag(FLAGS_warmup)),
+                                 static_cast<int>(absl::GetFlag(FLAGS_min_iters)),
+                                 absl::GetFlag(FLAGS_min_seconds),
+                                 static_cast<uint32_t>(absl::GetFlag(FLAGS_seed)), gpu, cpu_options));
     }
   }
   const bool all_agree = std::all_of(results.begin(), results.end(), [](const CaseResult& r) { return r.agree; });
@@ -340,7 +348,7 @@ int run(int argc, char** argv) {
     w.field("cpu_gemm", cpu_gemm_name(*cpu_gemm));
     w.field("blas_threads", actual_threads);
     w.field("blas_config", blas_config());
-    w.field("min_seconds", flags.get_double("min-seconds"));
+    w.field("min_seconds", absl::GetFlag(FLAGS_min_seconds));
     w.field("max_relative_diff_allowed", kMaxRelativeDiff);
     w.key("results").begin_array();
     for (const CaseResult& r : results) {
@@ -413,7 +421,7 @@ int run(int argc, char** argv) {
     for (const CaseResult& r : results) {
       if (r.agree) continue;
       std::fprintf(stderr, "%s: %s %s: results differ (relative %.3g > %.0e)\n",
-                   flags.program().c_str(), r.gemm.shape_text().c_str(), r.gemm.op_text().c_str(),
+                   program.c_str(), r.gemm.shape_text().c_str(), r.gemm.op_text().c_str(),
                    r.relative_diff, kMaxRelativeDiff);
     }
     return 1;

@@ -21,6 +21,7 @@
 #include "scopeflow/ops.h"
 #include "scopeflow/scope.h"
 #include "scopeflow/train.h"
+#include "util/format.h"
 
 namespace scopeflow::bench {
 

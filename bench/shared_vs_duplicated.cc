@@ -43,7 +43,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "bench_util.h"
+#include "cli/command_line.h"
 #include "scopeflow/allocator.h"
 #include "scopeflow/graph.h"
 #include "scopeflow/initializers.h"
@@ -52,6 +54,30 @@
 #include "scopeflow/scope.h"
 #include "scopeflow/session.h"
 #include "scopeflow/train.h"
+
+ABSL_FLAG(std::string, model, "mlp", "mlp (N dense layers) or rnn (one cell over N time steps)");
+ABSL_FLAG(scopeflow::cli::IntList, depths, (scopeflow::cli::IntList{{1, 2, 4, 8, 16, 32, 64}}),
+          "layers (mlp) or time steps (rnn)");
+ABSL_FLAG(scopeflow::cli::IntList, widths, (scopeflow::cli::IntList{{64, 256}}),
+          "layer width (input, hidden and output size)");
+ABSL_FLAG(int64_t, batch, 32, "batch size");
+ABSL_FLAG(int64_t, steps, 5, "timed training steps per variant (median reported)");
+ABSL_FLAG(int64_t, warmup, 1, "untimed training steps before timing");
+ABSL_FLAG(int64_t, threads, 1, "the session's intra_op_threads (GEMM threads) and OpenBLAS's");
+ABSL_FLAG(int64_t, seed, 1, "graph seed and seed of the fed values");
+ABSL_FLAG(bool, fork, true, "run each variant in a child process (per-variant peak RSS)");
+ABSL_FLAG(std::string, chart, "shared_vs_duplicated.svg", "SVG chart to write ('' = none)");
+ABSL_FLAG(bool, json, false, "print one JSON document instead of the tables");
+ABSL_FLAG(std::string, device, "auto", "auto (the GPU when one answers, else the CPU), cpu or cuda");
+ABSL_FLAG(bool, accumulate, true, "sum each shared variable's per-use gradients in place (--no-accumulate: by AddN)");
+ABSL_FLAG(bool, arena, true, "place each step's activations in one planned arena");
+ABSL_FLAG(bool, compare_add_n, true,
+          "also run the shared model with AddN sums, for the step time and peaks with and without");
+ABSL_FLAG(bool, recompute, false,
+          "also run the shared model with gradient checkpoints, recomputing the other activations");
+ABSL_FLAG(int64_t, recompute_every, 0,
+          "layers (time steps) per checkpoint with --recompute; 0: balanced segments of c, c-1, ..., 1 layers "
+          "(c about sqrt(2 depth))");
 
 namespace scopeflow::bench {
 namespace {
@@ -464,63 +490,48 @@ void write_variant_json(JsonWriter& w, const VariantResult& v) {
 }
 
 int run(int argc, char** argv) {
-  Flags flags(program_name(argv[0]),
-              "Memory (from the session's allocator) and step time of a model whose N layers share\n"
-              "one variable scope (auto-reuse) against the same model with one scope per layer,\n"
-              "trained with Adam. Checks that the shared model's parameter+gradient+optimizer-state\n"
-              "bytes are one layer's, exactly 1/N of the duplicated model's (exit code 1 if not).");
-  flags.add_string("model", "mlp", "mlp (N dense layers) or rnn (one cell over N time steps)");
-  flags.add_int_list("depths", {1, 2, 4, 8, 16, 32, 64}, "layers (mlp) or time steps (rnn)", 1, 4096);
-  flags.add_int_list("widths", {64, 256}, "layer width (input, hidden and output size)", 1, 16384);
-  flags.add_int("batch", 32, "batch size", 1, 1 << 20);
-  flags.add_int("steps", 5, "timed training steps per variant (median reported)", 1, 1000000);
-  flags.add_int("warmup", 1, "untimed training steps before timing", 0, 1000000);
-  flags.add_int("threads", 1, "the session's intra_op_threads (GEMM threads) and OpenBLAS's", 1, 1024);
-  flags.add_int("seed", 1, "graph seed and seed of the fed values", 0, 4294967295);
-  flags.add_bool("fork", true, "run each variant in a child process (per-variant peak RSS)");
-  flags.add_string("chart", "shared_vs_duplicated.svg", "SVG chart to write ('' = none)");
-  flags.add_bool("json", false, "print one JSON document instead of the tables");
-  flags.add_string("device", "auto", "auto (the GPU when one answers, else the CPU), cpu or cuda");
-  flags.add_bool("accumulate", true,
-                 "sum each shared variable's per-use gradients in place (--no-accumulate: by AddN)");
-  flags.add_bool("arena", true, "place each step's activations in one planned arena");
-  flags.add_bool("recompute", false,
-                 "also run the shared model with gradient checkpoints, recomputing the other activations");
-  flags.add_int("recompute-every", 0,
-                "layers (time steps) per checkpoint with --recompute; 0: balanced segments of c, c-1, ..., 1 "
-                "layers (c about sqrt(2 depth))",
-                0, 4096);
-  flags.add_bool("compare-add-n", true,
-                 "also run the shared model with AddN sums, for the step time and peaks with and without");
-  if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
-  const std::string device_flag = flags.get_string("device");
+  const std::string program = program_name(argv[0]);
+  const cli::CommandLineSpec spec{
+      .program = program,
+      .description =
+          "Memory (from the session's allocator) and step time of a model whose N layers share\n"
+          "one variable scope (auto-reuse) against the same model with one scope per layer,\n"
+          "trained with Adam. Checks that the shared model's parameter+gradient+optimizer-state\n"
+          "bytes are one layer's, exactly 1/N of the duplicated model's (exit code 1 if not).",
+      .ranges = {{"depths", 1, 4096}, {"widths", 1, 16384}, {"batch", 1, 1 << 20}, {"steps", 1, 1000000},
+                 {"warmup", 0, 1000000}, {"threads", 1, 1024}, {"seed", 0, 4294967295.0},
+                 {"recompute_every", 0, 4096}},
+  };
+  if (const std::optional<int> exit_code = cli::parse_command_line(argc, argv, spec)) return *exit_code;
+  const std::string device_flag = absl::GetFlag(FLAGS_device);
   if (device_flag != "auto" && device_flag != "cpu" && device_flag != "cuda") {
-    return flags.usage_error("--device: expected auto, cpu or cuda, got '" + device_flag + "'");
+    return cli::usage_error(program, "--device: expected auto, cpu or cuda, got '" + device_flag + "'");
   }
 
   Model model = Model::kMlp;
-  if (flags.get_string("model") == "rnn") {
+  const std::string model_flag = absl::GetFlag(FLAGS_model);
+  if (model_flag == "rnn") {
     model = Model::kRnn;
-  } else if (flags.get_string("model") != "mlp") {
-    return flags.usage_error("--model: expected mlp or rnn, got '" + flags.get_string("model") + "'");
+  } else if (model_flag != "mlp") {
+    return cli::usage_error(program, "--model: expected mlp or rnn, got '" + model_flag + "'");
   }
-  const std::vector<int64_t>& depths = flags.get_int_list("depths");
-  const std::vector<int64_t>& widths = flags.get_int_list("widths");
-  const bool use_fork = flags.get_bool("fork");
-  const bool json = flags.get_bool("json");
-  const std::string chart_path = flags.get_string("chart");
+  const std::vector<int64_t> depths = absl::GetFlag(FLAGS_depths).values;
+  const std::vector<int64_t> widths = absl::GetFlag(FLAGS_widths).values;
+  const bool use_fork = absl::GetFlag(FLAGS_fork);
+  const bool json = absl::GetFlag(FLAGS_json);
+  const std::string chart_path = absl::GetFlag(FLAGS_chart);
   Config base;
   base.model = model;
-  base.batch = flags.get_int("batch");
-  base.steps = flags.get_int("steps");
-  base.warmup = flags.get_int("warmup");
-  base.threads = static_cast<int>(flags.get_int("threads"));
-  base.seed = static_cast<uint32_t>(flags.get_int("seed"));
-  base.accumulate = flags.get_bool("accumulate");
-  base.arena = flags.get_bool("arena");
-  const bool compare_add_n = base.accumulate && flags.get_bool("compare-add-n");
-  const bool recompute = flags.get_bool("recompute");
-  const int64_t recompute_every_flag = flags.get_int("recompute-every");
+  base.batch = absl::GetFlag(FLAGS_batch);
+  base.steps = absl::GetFlag(FLAGS_steps);
+  base.warmup = absl::GetFlag(FLAGS_warmup);
+  base.threads = static_cast<int>(absl::GetFlag(FLAGS_threads));
+  base.seed = static_cast<uint32_t>(absl::GetFlag(FLAGS_seed));
+  base.accumulate = absl::GetFlag(FLAGS_accumulate);
+  base.arena = absl::GetFlag(FLAGS_arena);
+  const bool compare_add_n = base.accumulate && absl::GetFlag(FLAGS_compare_add_n);
+  const bool recompute = absl::GetFlag(FLAGS_recompute);
+  const int64_t recompute_every_flag = absl::GetFlag(FLAGS_recompute_every);
   std::snprintf(base.device, sizeof base.device, "%s", device_flag.c_str());
 
   const Timer wall;
@@ -780,18 +791,18 @@ int run(int argc, char** argv) {
     std::printf("elapsed %s\n", format_duration(elapsed).c_str());
   }
   if (!chart_path.empty() && !chart_written) {
-    std::fprintf(stderr, "%s: could not write the chart: %s\n", flags.program().c_str(), chart_error.c_str());
+    std::fprintf(stderr, "%s: could not write the chart: %s\n", program.c_str(), chart_error.c_str());
   }
   if (!all_ok) {
     for (const Row& r : rows) {
       if (r.ok) continue;
-      std::fprintf(stderr, "%s: width %lld, depth %lld: %s\n", flags.program().c_str(),
+      std::fprintf(stderr, "%s: width %lld, depth %lld: %s\n", program.c_str(),
                    static_cast<long long>(r.width), static_cast<long long>(r.depth), r.problem.c_str());
     }
     std::fprintf(stderr, "%s: FAILED: the shared model's parameter+gradient+optimizer-state bytes must be "
                  "one layer's, 1/N of the duplicated model's; with in-place sums its activation and allocator "
                  "peaks at most the duplicated model's; each arena within %.2fx its lower bound\n",
-                 flags.program().c_str(), kArenaSlack);
+                 program.c_str(), kArenaSlack);
     return 1;
   }
   if (!chart_path.empty() && !chart_written) return 1;

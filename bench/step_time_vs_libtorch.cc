@@ -46,13 +46,19 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/flags/flag.h"
 #include "bench_util.h"
+#include "cli/command_line.h"
 #include "mlp_step.h"
 #include "scopeflow/device.h"
 #include "scopeflow/graph.h"
 #include "scopeflow/session.h"
 #include "scopeflow/tensor.h"
 #include "step_flags.h"
+
+ABSL_FLAG(bool, set_to_none, true,
+          "libtorch: drop the gradients before each step (PyTorch 2's zero_grad default; "
+          "--no-set-to-none: zero them, libtorch 1.13's zero_grad)");
 
 namespace scopeflow::bench {
 namespace {
@@ -220,22 +226,20 @@ std::string omp_wait_policy() {
 }
 
 int run(int argc, char** argv) {
-  Flags flags(program_name(argv[0]),
-              "Training step time of an MLP in our Session against the same MLP in libtorch's C++\n"
-              "frontend (torch::nn::Linear, cross_entropy, torch::optim), same thread count on both sides.");
-  add_step_flags(flags, "sgd (GradientDescent(0.01) / torch::optim::SGD(0.01)) or adam",
-                 "our session's intra_op_threads (GEMM threads), torch::set_num_threads for libtorch");
-  flags.add_bool("set-to-none", true,
-                 "libtorch: drop the gradients before each step (PyTorch 2's zero_grad default; "
-                 "--no-set-to-none: zero them, libtorch 1.13's zero_grad)");
-  if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
+  const std::string program = program_name(argv[0]);
+  const cli::CommandLineSpec spec{
+      .program = program,
+      .description = "Training step time of an MLP in our Session against the same MLP in libtorch's C++\n"
+                     "frontend (torch::nn::Linear, cross_entropy, torch::optim), same thread count on both sides.",
+      .ranges = step_flag_ranges(),
+  };
+  if (const std::optional<int> exit_code = cli::parse_command_line(argc, argv, spec)) return *exit_code;
 
   Options options;
-  if (const std::optional<int> exit_code = read_step_flags(flags, &options.step)) return *exit_code;
+  if (const std::optional<int> exit_code = read_step_flags(program, &options.step)) return *exit_code;
   const std::vector<MlpConfig>& configs = options.step.configs;
-  options.set_to_none = flags.get_bool("set-to-none");
+  options.set_to_none = absl::GetFlag(FLAGS_set_to_none);
   const bool json = options.step.json;
-  const std::string& program = flags.program();
 
   // Threads, before any libtorch work: intra-op as ours, inter-op 1 (one op at a time, as our
   // executor runs them). OpenBLAS is one library in this process, so set it last, for both.

@@ -41,7 +41,9 @@
 #include <system_error>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "bench_util.h"
+#include "cli/command_line.h"
 #include "mlp_step.h"
 #include "scopeflow/allocator.h"
 #include "scopeflow/device.h"
@@ -61,6 +63,16 @@
 #ifndef SCOPEFLOW_INTEROP_PYTHON_DEFAULT
 #define SCOPEFLOW_INTEROP_PYTHON_DEFAULT ""
 #endif
+
+ABSL_FLAG(bool, fetch_loss, false, "fetch the loss with every step, on both sides");
+ABSL_FLAG(bool, gpu, true, "also time our step on the GPU when a CUDA device answers (TensorFlow stays on the CPU)");
+ABSL_FLAG(std::string, python, "",
+          "Python with TensorFlow ('' = the interop venv configured at build time: '" SCOPEFLOW_INTEROP_PYTHON_DEFAULT
+          "')");
+ABSL_FLAG(bool, tensorflow, true, "run the TensorFlow side (--no-tensorflow: ours only, no note)");
+ABSL_FLAG(bool, require_tensorflow, false, "exit 1 when TensorFlow cannot be run (default: ours only, exit 0)");
+ABSL_FLAG(bool, keep_files, false, "keep the temporary GraphDef and spec.json (path on stderr)");
+ABSL_FLAG(bool, verbose, false, "print the TensorFlow command line on stderr");
 
 namespace scopeflow::bench {
 namespace {
@@ -314,39 +326,31 @@ Result run_config(const MlpConfig& config, const Options& options, const std::st
 bool is_executable(const std::string& path) { return !path.empty() && ::access(path.c_str(), X_OK) == 0; }
 
 int run(int argc, char** argv) {
-  Flags flags(program_name(argv[0]),
-              "Training step time of an MLP in our Session against TensorFlow 1 running our exported\n"
-              "GraphDef (bench/tf_time_graph.py), with the same thread count on both sides.");
-  add_step_flags(flags, "sgd (GradientDescent(0.01)) or adam",
-                 "our session's intra_op_threads (GEMM threads), intra_op_parallelism_threads for TensorFlow");
-  flags.add_bool("fetch-loss", false, "fetch the loss with every step, on both sides");
-  flags.add_bool("gpu", true, "also time our step on the GPU when a CUDA device answers (TensorFlow stays on the CPU)");
-  flags.add_string("python", "",
-                   std::string("Python with TensorFlow ('' = the interop venv configured at build time: '") +
-                       SCOPEFLOW_INTEROP_PYTHON_DEFAULT + "')");
-  flags.add_bool("tensorflow", true, "run the TensorFlow side (--no-tensorflow: ours only, no note)");
-  flags.add_bool("require-tensorflow", false, "exit 1 when TensorFlow cannot be run (default: ours only, exit 0)");
-  flags.add_bool("keep-files", false, "keep the temporary GraphDef and spec.json (path on stderr)");
-  flags.add_bool("verbose", false, "print the TensorFlow command line on stderr");
-  if (const std::optional<int> exit_code = flags.parse(argc, argv)) return *exit_code;
+  const std::string program = program_name(argv[0]);
+  const cli::CommandLineSpec spec{
+      .program = program,
+      .description = "Training step time of an MLP in our Session against TensorFlow 1 running our exported\n"
+                     "GraphDef (bench/tf_time_graph.py), with the same thread count on both sides.",
+      .ranges = step_flag_ranges(),
+  };
+  if (const std::optional<int> exit_code = cli::parse_command_line(argc, argv, spec)) return *exit_code;
 
   Options options;
-  if (const std::optional<int> exit_code = read_step_flags(flags, &options.step)) return *exit_code;
+  if (const std::optional<int> exit_code = read_step_flags(program, &options.step)) return *exit_code;
   const std::vector<MlpConfig>& configs = options.step.configs;
-  options.fetch_loss = flags.get_bool("fetch-loss");
-  options.gpu = flags.get_bool("gpu");
-  options.keep_files = flags.get_bool("keep-files");
-  options.verbose = flags.get_bool("verbose") || options.keep_files;
+  options.fetch_loss = absl::GetFlag(FLAGS_fetch_loss);
+  options.gpu = absl::GetFlag(FLAGS_gpu);
+  options.keep_files = absl::GetFlag(FLAGS_keep_files);
+  options.verbose = absl::GetFlag(FLAGS_verbose) || options.keep_files;
   options.script = (fs::path(SCOPEFLOW_BENCH_DIR) / "tf_time_graph.py").string();
-  const bool require_tf = flags.get_bool("require-tensorflow");
+  const bool require_tf = absl::GetFlag(FLAGS_require_tensorflow);
   const bool json = options.step.json;
-  const std::string& program = flags.program();
 
   // Which Python runs TensorFlow, or why none does.
   std::string python_note;
-  const std::string python_flag = flags.get_string("python");
+  const std::string python_flag = absl::GetFlag(FLAGS_python);
   const std::string python_default = SCOPEFLOW_INTEROP_PYTHON_DEFAULT;
-  if (!flags.get_bool("tensorflow")) {
+  if (!absl::GetFlag(FLAGS_tensorflow)) {
     python_note = "--no-tensorflow";
   } else if (!python_flag.empty()) {
     if (is_executable(python_flag)) {
@@ -366,7 +370,7 @@ int run(int argc, char** argv) {
     options.python.clear();
   }
   if (!python_note.empty()) {
-    if (flags.get_bool("tensorflow")) {
+    if (absl::GetFlag(FLAGS_tensorflow)) {
       std::fprintf(stderr, "%s: note: TensorFlow comparison skipped: %s; reporting our side only\n",
                    program.c_str(), python_note.c_str());
     }

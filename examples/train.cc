@@ -25,7 +25,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <new>
 #include <optional>
@@ -36,11 +35,61 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cli/command_line.h"
 #include "nlohmann/json.hpp"
 #include "scopeflow/scopeflow.h"
 #include "train_models.h"
+
+// The flags, one ABSL_FLAG each (cli/command_line.h parses them: --time-steps or --time_steps).
+// Unset optional flags take defaults that depend on other flags (see Options).
+ABSL_FLAG(std::string, model, "mlp",
+          "mlp: digits or --data CSV; rnn: the majority-vote sequence task (T steps of a one-hot vote for "
+          "one of 4 channels plus noise; label: the channel with the most votes; 20000 training sequences "
+          "drawn from --seed, 1000 fixed held-out ones)");
+ABSL_FLAG(std::optional<std::string>, data, std::nullopt,
+          "train the mlp on a numeric CSV with a header (unset: the embedded digits, 1797 8x8 images); "
+          "20% held out, features standardized");
+ABSL_FLAG(std::optional<std::string>, label_column, std::nullopt, "label column of --data (unset: the last column)");
+ABSL_FLAG(double, test_fraction, 0.2, "held-out fraction of --data / digits");
+ABSL_FLAG(int64_t, depth, 2, "mlp hidden width->width layers");
+ABSL_FLAG(int64_t, width, 64, "hidden layer width / rnn state size");
+ABSL_FLAG(int64_t, time_steps, 8, "rnn sequence length");
+ABSL_FLAG(bool, share, true,
+          "all hidden layers in ONE variable scope \"shared_hidden\" (rnn: one cell \"rnn_cell\" for every "
+          "step) entered with auto-reuse, so they use one set of weights; --no-share: hidden_0.., "
+          "rnn_cell_0.. with their own variables");
+ABSL_FLAG(std::optional<int64_t>, steps, std::nullopt, "training steps (unset: 1500 mlp, 3000 rnn)");
+ABSL_FLAG(int64_t, batch, 64, "batch size");
+ABSL_FLAG(std::optional<std::string>, optimizer, std::nullopt,
+          "sgd|momentum|nesterov|adam|adamw (unset: adamw for the mlp, which overfits the small digits set "
+          "without weight decay; adam for rnn)");
+ABSL_FLAG(std::optional<double>, learning_rate, std::nullopt,
+          "unset: adam/adamw 0.002 (rnn 0.005), momentum/nesterov 0.02, sgd 0.1");
+ABSL_FLAG(double, momentum, 0.9, "momentum/nesterov coefficient");
+ABSL_FLAG(std::optional<double>, weight_decay, std::nullopt,
+          "decoupled weight decay (var -= lr * X * var each step) of adam/adamw (unset: adam 0, adamw 0.5)");
+ABSL_FLAG(int64_t, seed, 1, "initializers, shuffling and the rnn training set");
+ABSL_FLAG(std::string, device, "auto",
+          "where to run: auto (CUDA when a device answers, else the CPU), cpu, cuda, cuda:N, gpu or gpu:N; a "
+          "CUDA device that does not answer is an error");
+ABSL_FLAG(int64_t, eval_every, 250, "evaluate on the held-out set and report every N steps (0: only at the end)");
+ABSL_FLAG(int64_t, summary_every, 50, "TensorBoard scalars and weight histograms every N steps (0: never)");
+ABSL_FLAG(int64_t, trace_every, 500, "traced step written as TensorBoard run metadata every N steps (0: never)");
+// Default period: a scan of the variables costs about 1/batch of a step, so every 100 steps is
+// well under 1% of the run and still stops a diverged run early.
+ABSL_FLAG(int64_t, check_numerics, 100,
+          "stop with an error naming the variable when any variable holds a NaN or an infinity, checked "
+          "every N steps and at the end (--check-numerics alone: every step; 0: never)");
+ABSL_FLAG(std::optional<std::string>, memory_limit, std::nullopt,
+          "BYTES, suffixes K, M, G (powers of 1024): refuse to run when the estimated memory (parameters, "
+          "gradients, optimizer slots, activations, data) exceeds it, and cap the session's allocations "
+          "at it (unset: 75% of physical memory for the estimate, the session's own default for its cap)");
+ABSL_FLAG(std::string, logdir, "logs/train", "TensorBoard log directory ('': no logs)");
+ABSL_FLAG(bool, json, false, "print one JSON object on stdout; progress goes to stderr");
+ABSL_FLAG(bool, quiet, false, "no progress; only the final result (or the JSON)");
 
 namespace scopeflow::examples {
 namespace {
@@ -63,9 +112,6 @@ constexpr int64_t kMaxClasses = 100'000;
 // Default --memory-limit: this share of physical memory. The estimate counts every activation
 // without the planner's arena reuse, so it errs high.
 constexpr double kDefaultMemoryShare = 0.75;
-// Default --check-numerics period: a scan of the variables costs about 1/batch of a step, so
-// every 100 steps is well under 1% of the run and still stops a diverged run early.
-constexpr int64_t kDefaultCheckNumericsEvery = 100;
 // final_loss: mean training-batch loss over the last this many steps.
 constexpr int64_t kFinalLossWindow = 50;
 
@@ -110,10 +156,9 @@ struct Options {
   double test_fraction = 0.2;
   std::optional<Device> device{};  // unset: auto
   std::optional<int64_t> memory_limit{};  // bytes; unset: kDefaultMemoryShare of physical memory
-  int64_t check_numerics = kDefaultCheckNumericsEvery;  // 0: never
+  int64_t check_numerics = 100;  // 0: never
   bool json = false;
   bool quiet = false;
-  bool help = false;
 };
 
 int64_t default_steps(ModelKind model) { return model == ModelKind::kMlp ? 1500 : 3000; }
@@ -140,65 +185,13 @@ double default_weight_decay(OptimizerKind optimizer) {
   return optimizer == OptimizerKind::kAdamW ? 0.5 : 0.0;
 }
 
-constexpr const char* kUsage = R"(usage: train [flags]
-
-Trains a classifier whose layers share variables (variable scopes with reuse), evaluates it on
-held-out data, writes TensorBoard logs and prints the memory report.
-Flags are --name=VALUE or --name VALUE.
-
-Data and model:
-  --model=mlp|rnn          mlp (default): digits or --data CSV; rnn: the majority-vote sequence
-                           task (T steps of a one-hot vote for one of 4 channels plus noise;
-                           label: the channel with the most votes; 20000 training sequences
-                           drawn from --seed, 1000 fixed held-out ones)
-  --data=PATH              train the mlp on a numeric CSV with a header (default: the embedded
-                           digits, 1797 8x8 images); 20% held out, features standardized
-  --label-column=NAME      label column of --data (default: the last column)
-  --test-fraction=F        held-out fraction of --data / digits (default 0.2)
-  --depth=N                mlp hidden width->width layers (default 2)
-  --width=N                hidden layer width / rnn state size (default 64)
-  --time-steps=T           rnn sequence length (default 8)
-  --share / --no-share     share: all hidden layers in ONE variable scope "shared_hidden"
-                           (rnn: one cell "rnn_cell" for every step) entered with auto-reuse,
-                           so they use one set of weights (default); no-share: hidden_0..,
-                           rnn_cell_0.. with their own variables
-
-Training:
-  --steps=N                training steps (default 1500 mlp, 3000 rnn)
-  --batch=N                batch size (default 64)
-  --optimizer=NAME         sgd|momentum|nesterov|adam|adamw (default: adamw for the mlp, which
-                           overfits the small digits set without weight decay; adam for rnn)
-  --learning-rate=X        default: adam/adamw 0.002 (rnn 0.005), momentum/nesterov 0.02, sgd 0.1
-  --momentum=X             momentum/nesterov coefficient (default 0.9)
-  --weight-decay=X         decoupled weight decay (var -= lr * X * var each step) of adam/adamw
-                           (default: adam 0, adamw 0.5)
-  --seed=N                 initializers, shuffling and the rnn training set (default 1)
-  --device=NAME            where to run: auto (default: CUDA when a device answers, else the
-                           CPU), cpu, cuda, cuda:N, gpu or gpu:N; a CUDA device that does not
-                           answer is an error
-
-Output:
-  --eval-every=N           evaluate on the held-out set and report every N steps (default 250;
-                           0: only at the end)
-  --summary-every=N        TensorBoard scalars and weight histograms every N steps (default 50;
-                           0: never)
-  --trace-every=N          traced step written as TensorBoard run metadata every N steps
-                           (default 500; 0: never)
-  --check-numerics[=N]     stop with an error naming the variable when any variable holds a NaN
-                           or an infinity, checked every N steps and at the end (default 100;
-                           --check-numerics alone: every step; 0: never)
-  --memory-limit=BYTES     refuse to run when the estimated memory (parameters, gradients,
-                           optimizer slots, activations, data) exceeds BYTES, and cap the
-                           session's allocations at BYTES; suffixes K, M, G (powers of 1024)
-                           (default: 75% of physical memory for the estimate, the session's
-                           own default for its cap)
-  --logdir=DIR             TensorBoard log directory (default logs/train; empty: no logs)
-  --json                   print one JSON object on stdout; progress goes to stderr
-  --quiet                  no progress; only the final result (or the JSON)
-  --help                   this text
-
-Exit status: 0 trained; 1 bad input or failure (a "train: ..." line on stderr); 2 bad command line.
-)";
+const cli::CommandLineSpec kCommandLine{
+    .program = "train",
+    .description = "Trains a classifier whose layers share variables (variable scopes with reuse), evaluates it on\n"
+                   "held-out data, writes TensorBoard logs and prints the memory report.\n"
+                   "Exit status: 0 trained; 1 bad input or failure (a \"train: ...\" line on stderr); 2 bad command line.",
+    .implicit_values = {{"check_numerics", "1"}},
+};
 
 // absl::StrCat takes absl::string_view, which is not std::string_view in every Abseil build.
 absl::string_view av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
@@ -206,26 +199,6 @@ absl::string_view av(std::string_view s) { return absl::string_view(s.data(), s.
 struct UsageError {
   std::string message;
 };
-
-int64_t parse_int(std::string_view flag, std::string_view text) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end) {
-    throw UsageError{absl::StrCat("--", av(flag), " needs an integer, got '", av(text), "'")};
-  }
-  return value;
-}
-
-double parse_double(std::string_view flag, std::string_view text) {
-  double value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
-    throw UsageError{absl::StrCat("--", av(flag), " needs a finite number, got '", av(text), "'")};
-  }
-  return value;
-}
 
 int64_t parse_bytes(std::string_view flag, std::string_view text) {
   int64_t scale = 1;
@@ -250,116 +223,49 @@ int64_t parse_bytes(std::string_view flag, std::string_view text) {
   return value * scale;
 }
 
-struct Flag {
-  std::string name;
-  bool is_switch;  // takes no value
-  std::function<void(std::string_view)> set;
-};
-
-std::vector<Flag> flag_table(Options& o) {
-  std::vector<Flag> flags;
-  auto add_int = [&flags](std::string name, int64_t& field) {
-    flags.push_back({name, false, [name, &field](std::string_view v) { field = parse_int(name, v); }});
-  };
-  auto add_double = [&flags](std::string name, double& field) {
-    flags.push_back({name, false, [name, &field](std::string_view v) { field = parse_double(name, v); }});
-  };
-  flags.push_back({"model", false, [&o](std::string_view v) {
-                     if (v == "mlp") o.model = ModelKind::kMlp;
-                     else if (v == "rnn") o.model = ModelKind::kRnn;
-                     else throw UsageError{absl::StrCat("--model must be mlp or rnn, got '", av(v), "'")};
-                   }});
-  flags.push_back({"optimizer", false, [&o](std::string_view v) {
-                     if (v == "sgd") o.optimizer = OptimizerKind::kSgd;
-                     else if (v == "momentum") o.optimizer = OptimizerKind::kMomentum;
-                     else if (v == "nesterov") o.optimizer = OptimizerKind::kNesterov;
-                     else if (v == "adam") o.optimizer = OptimizerKind::kAdam;
-                     else if (v == "adamw") o.optimizer = OptimizerKind::kAdamW;
-                     else {
-                       throw UsageError{absl::StrCat(
-                           "--optimizer must be sgd, momentum, nesterov, adam or adamw, got '", av(v), "'")};
-                     }
-                   }});
-  flags.push_back({"device", false, [&o](std::string_view v) {
-                     absl::StatusOr<std::optional<Device>> device = parse_device(v);
-                     if (!device.ok()) throw UsageError{absl::StrCat("--device: ", device.status().message())};
-                     o.device = *device;
-                   }});
-  add_int("depth", o.depth);
-  add_int("width", o.width);
-  add_int("batch", o.batch);
-  add_int("seed", o.seed);
-  add_int("time-steps", o.time_steps);
-  add_int("eval-every", o.eval_every);
-  add_int("summary-every", o.summary_every);
-  add_int("trace-every", o.trace_every);
-  add_double("momentum", o.momentum);
-  add_double("test-fraction", o.test_fraction);
-  flags.push_back({"steps", false, [&o](std::string_view v) { o.steps = parse_int("steps", v); }});
-  flags.push_back({"learning-rate", false,
-                   [&o](std::string_view v) { o.learning_rate = parse_double("learning-rate", v); }});
-  flags.push_back({"weight-decay", false,
-                   [&o](std::string_view v) { o.weight_decay = parse_double("weight-decay", v); }});
-  flags.push_back({"memory-limit", false,
-                   [&o](std::string_view v) { o.memory_limit = parse_bytes("memory-limit", v); }});
-  flags.push_back({"logdir", false, [&o](std::string_view v) { o.logdir = std::string(v); }});
-  flags.push_back({"data", false, [&o](std::string_view v) {
-                     if (v.empty()) throw UsageError{"--data needs a file name"};
-                     o.data_path = std::string(v);
-                   }});
-  flags.push_back({"label-column", false, [&o](std::string_view v) {
-                     if (v.empty()) throw UsageError{"--label-column needs a column name"};
-                     o.label_column = std::string(v);
-                   }});
-  flags.push_back({"share", true, [&o](std::string_view) { o.share = true; }});
-  flags.push_back({"no-share", true, [&o](std::string_view) { o.share = false; }});
-  flags.push_back({"json", true, [&o](std::string_view) { o.json = true; }});
-  flags.push_back({"quiet", true, [&o](std::string_view) { o.quiet = true; }});
-  flags.push_back({"check-numerics", true, [](std::string_view) {}});  // parsed in place
-  flags.push_back({"help", true, [&o](std::string_view) { o.help = true; }});
-  return flags;
-}
-
-Options parse_command_line(int argc, char** argv) {
+/// The options from the parsed flags; throws UsageError for a value no flag type can refuse.
+Options options_from_flags() {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {  // help wins over everything else
-      options.help = true;
-      return options;
+  const std::string model = absl::GetFlag(FLAGS_model);
+  if (model == "mlp") options.model = ModelKind::kMlp;
+  else if (model == "rnn") options.model = ModelKind::kRnn;
+  else throw UsageError{absl::StrCat("--model must be mlp or rnn, got '", model, "'")};
+  if (const std::optional<std::string> optimizer = absl::GetFlag(FLAGS_optimizer)) {
+    if (*optimizer == "sgd") options.optimizer = OptimizerKind::kSgd;
+    else if (*optimizer == "momentum") options.optimizer = OptimizerKind::kMomentum;
+    else if (*optimizer == "nesterov") options.optimizer = OptimizerKind::kNesterov;
+    else if (*optimizer == "adam") options.optimizer = OptimizerKind::kAdam;
+    else if (*optimizer == "adamw") options.optimizer = OptimizerKind::kAdamW;
+    else {
+      throw UsageError{absl::StrCat("--optimizer must be sgd, momentum, nesterov, adam or adamw, got '", *optimizer, "'")};
     }
   }
-  const std::vector<Flag> flags = flag_table(options);
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (!arg.starts_with("--") || arg.size() == 2) {
-      throw UsageError{absl::StrCat("unexpected argument '", av(arg), "' (flags look like --name=value)")};
-    }
-    const std::string_view body = arg.substr(2);
-    const size_t eq = body.find('=');
-    const std::string_view name = body.substr(0, eq);
-    const auto flag = std::find_if(flags.begin(), flags.end(), [&](const Flag& f) { return f.name == name; });
-    if (flag == flags.end()) throw UsageError{absl::StrCat("unknown flag --", av(name))};
-    if (name == "check-numerics") {  // the one flag whose value is optional
-      options.check_numerics =
-          eq == std::string_view::npos ? 1 : parse_int(name, body.substr(eq + 1));
-      continue;
-    }
-    if (flag->is_switch) {
-      if (eq != std::string_view::npos) throw UsageError{absl::StrCat("--", av(name), " takes no value")};
-      flag->set("");
-      continue;
-    }
-    std::string_view value;
-    if (eq != std::string_view::npos) {
-      value = body.substr(eq + 1);
-    } else if (i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) {
-      value = argv[++i];
-    } else {
-      throw UsageError{absl::StrCat("--", av(name), " needs a value (--", av(name), "=VALUE)")};
-    }
-    flag->set(value);
+  absl::StatusOr<std::optional<Device>> device = parse_device(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) throw UsageError{absl::StrCat("--device: ", device.status().message())};
+  options.device = *device;
+  options.depth = absl::GetFlag(FLAGS_depth);
+  options.width = absl::GetFlag(FLAGS_width);
+  options.batch = absl::GetFlag(FLAGS_batch);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.time_steps = absl::GetFlag(FLAGS_time_steps);
+  options.eval_every = absl::GetFlag(FLAGS_eval_every);
+  options.summary_every = absl::GetFlag(FLAGS_summary_every);
+  options.trace_every = absl::GetFlag(FLAGS_trace_every);
+  options.check_numerics = absl::GetFlag(FLAGS_check_numerics);
+  options.momentum = absl::GetFlag(FLAGS_momentum);
+  options.test_fraction = absl::GetFlag(FLAGS_test_fraction);
+  options.steps = absl::GetFlag(FLAGS_steps);
+  options.learning_rate = absl::GetFlag(FLAGS_learning_rate);
+  options.weight_decay = absl::GetFlag(FLAGS_weight_decay);
+  if (const std::optional<std::string> limit = absl::GetFlag(FLAGS_memory_limit)) {
+    options.memory_limit = parse_bytes("memory-limit", *limit);
   }
+  options.logdir = absl::GetFlag(FLAGS_logdir);
+  options.data_path = absl::GetFlag(FLAGS_data);  // never empty: cli refuses --data=
+  options.label_column = absl::GetFlag(FLAGS_label_column);
+  options.share = absl::GetFlag(FLAGS_share);
+  options.json = absl::GetFlag(FLAGS_json);
+  options.quiet = absl::GetFlag(FLAGS_quiet);
   // Combinations that make no sense are command-line errors too.
   if (options.model == ModelKind::kRnn && (options.data_path || options.label_column)) {
     throw UsageError{"--data and --label-column apply to --model=mlp; --model=rnn trains on its generated sequence task"};
@@ -1069,16 +975,15 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   using scopeflow::examples::Options;
+  const scopeflow::cli::CommandLineSpec& command_line = scopeflow::examples::kCommandLine;
+  if (const std::optional<int> exit_code = scopeflow::cli::parse_command_line(argc, argv, command_line)) {
+    return *exit_code;
+  }
   Options options;
   try {
-    options = scopeflow::examples::parse_command_line(argc, argv);
+    options = scopeflow::examples::options_from_flags();
   } catch (const scopeflow::examples::UsageError& e) {
-    std::fprintf(stderr, "train: %s\nTry 'train --help'.\n", e.message.c_str());
-    return 2;
-  }
-  if (options.help) {
-    std::fputs(scopeflow::examples::kUsage, stdout);
-    return scopeflow::examples::check_stdout();
+    return scopeflow::cli::usage_error(command_line.program, e.message);
   }
   try {
     const int status = scopeflow::examples::run(options);

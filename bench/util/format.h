@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +27,9 @@ inline std::string format_bytes(int64_t bytes) {
     // Negate as unsigned: -INT64_MIN does not fit.
     const uint64_t magnitude = 0 - static_cast<uint64_t>(bytes);
     if (magnitude > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return "-8 EiB";
-    return "-" + format_bytes(static_cast<int64_t>(magnitude));
+    std::string text = format_bytes(static_cast<int64_t>(magnitude));
+    text.insert(text.begin(), '-');  // not "-" + text: GCC 12 warns (-Wrestrict) on the inlined copy
+    return text;
   }
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   double value = static_cast<double>(bytes);

@@ -8,14 +8,11 @@
 #include <string>
 #include <string_view>
 
+#include "cli/command_line.h"
+
 namespace scopeflow::bench {
 
-/// The program name for messages: the last path component of argv[0].
-inline std::string program_name(const char* argv0) {
-  const std::string_view path = argv0 != nullptr ? argv0 : "bench";
-  const size_t slash = path.rfind('/');
-  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
-}
+using cli::program_name;
 
 /// 0 when everything written to stdout reached it; else 1 with "program: ..." on stderr (a full
 /// disk or a closed pipe must not pass for a finished report).

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "scopeflow/allocator.h"
 #include "scopeflow/device.h"
 #include "scopeflow/dtype.h"
@@ -26,21 +27,39 @@ class Node;
 class VariableStore;
 struct OpDef;
 
+struct GraphLifetime;
+
 /// One output of a node: (node, index). The handle model code passes between op builders.
+/// It keeps its graph's lifetime token: once the graph is destroyed, every API that reads the
+/// output (its accessors, op builders, gradients, session feeds and fetches) throws
+/// kFailedPrecondition instead of touching freed nodes. Only `node` itself is a plain pointer:
+/// dereference it only while the graph lives. Copies are cheap (a pointer, an index and a
+/// shared token); equality and hashing look at (node, index) only.
 struct Output {
   Node* node = nullptr;
   int index = 0;
 
+  Output() = default;
+  /// Output `index` of a live node (reads the node's graph for its lifetime token).
+  Output(Node* node, int index);
+
   bool valid() const { return node != nullptr; }
+  /// False once the node's graph was destroyed (true for a null output).
+  bool graph_alive() const;
+  /// Throws kFailedPrecondition, naming `where`, when the node's graph was destroyed.
+  void check_graph_alive(std::string_view where) const;
   Graph* graph() const;
   DType dtype() const;
   const Shape& shape() const;
   /// TensorFlow tensor name: "node" for output 0, "node:k" otherwise (as GraphDef inputs spell it).
   std::string name() const;
 
-  friend bool operator==(const Output&, const Output&) = default;
+  friend bool operator==(const Output& a, const Output& b) { return a.node == b.node && a.index == b.index; }
   template <typename H>
   friend H AbslHashValue(H h, const Output& o) { return H::combine(std::move(h), o.node, o.index); }
+
+ private:
+  std::shared_ptr<const GraphLifetime> lifetime_{};  // says whether node still exists
 };
 
 /// A node attribute value, as TensorFlow's AttrValue kinds: b, i, f, s, type, shape, tensor, list(int).
@@ -179,9 +198,11 @@ struct GraphLifetime {
 /// creation and get_variable on that thread throws kFailedPrecondition naming both guards,
 /// until the guards entered after it are left too.
 ///
-/// Lifetime: nodes live as long as their graph. A Session or Variable used after its graph is
-/// destroyed throws kFailedPrecondition; Output and Node* are plain pointers, valid only while
-/// the graph lives (destroying a graph while another thread uses it is undefined).
+/// Lifetime: nodes live as long as their graph. A Session, Variable or Output used after its
+/// graph is destroyed throws kFailedPrecondition. Node* is a plain pointer, valid only while the
+/// graph lives; APIs that take a Node* with its graph (control inputs, session targets) check
+/// that the graph owns it without dereferencing it. Destroying a graph while another thread
+/// uses it is undefined.
 class Graph {
  public:
   Graph();
@@ -213,6 +234,9 @@ class Graph {
   Node* find_node(std::string_view name) const;
   const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
   int num_nodes() const;
+  /// True when `node` is one of this graph's nodes; never dereferences it, so a pointer into
+  /// another, destroyed graph is answered safely.
+  bool owns(const Node* node) const;
 
   /// The token that handles check before they touch this graph (see GraphLifetime).
   std::shared_ptr<const GraphLifetime> lifetime() const { return lifetime_; }
@@ -246,6 +270,7 @@ class Graph {
   mutable std::mutex mutex_;  // nodes, names and the per-thread contexts map
   std::vector<std::unique_ptr<Node>> nodes_;
   absl::flat_hash_map<std::string, Node*> nodes_by_name_;
+  absl::flat_hash_set<const Node*> node_set_;  // for owns()
   absl::flat_hash_map<std::string, int> names_in_use_;
   mutable absl::flat_hash_map<std::thread::id, std::unique_ptr<BuildContext>> contexts_;
   uint64_t next_guard_id_ = 1;

@@ -101,8 +101,10 @@ struct SessionOptions {
   /// (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, else every core).
   int intra_op_threads = 0;
   /// Cap on the bytes this session's allocator holds (variables, activations, results);
-  /// an allocation past it is Error(kResourceExhausted) naming the request, the limit and the
-  /// use, before the operating system runs out. Unset: default_memory_limit(device). 0: none.
+  /// an allocation past it is Error(kResourceExhausted) naming the request, the limit, the
+  /// bytes in use and cached, before the operating system runs out. A caching (CUDA) allocator
+  /// counts its cached blocks too: it returns them to the device before it would hold more than
+  /// the limit, and when the device is full. Unset: default_memory_limit(device). 0: none.
   std::optional<int64_t> memory_limit{};
 };
 

@@ -41,8 +41,8 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
     release_charge();
     throw_error(absl::StatusCode::kResourceExhausted, "allocator",
                 "out of memory on ", device().to_string(), ": requested ", bytes, " bytes (",
-                memory_kind_name(kind), ") with ", stats().bytes_in_use, " bytes in use, past the memory limit of ",
-                limit, " bytes (SessionOptions::memory_limit)");
+                memory_kind_name(kind), ") with ", stats().bytes_in_use, " bytes in use and ", cached_bytes(),
+                " bytes cached, past the memory limit of ", limit, " bytes (SessionOptions::memory_limit)");
   }
   void* ptr = nullptr;
   try {
@@ -56,7 +56,8 @@ void* Allocator::allocate(size_t bytes, MemoryKind kind) {
   if (ptr == nullptr) {
     release_charge();
     throw_error(absl::StatusCode::kResourceExhausted, "allocator", "out of memory on ",
-                device().to_string(), ": requested ", bytes, " bytes");
+                device().to_string(), ": requested ", bytes, " bytes (", memory_kind_name(kind), ") with ",
+                stats().bytes_in_use, " bytes in use and ", cached_bytes(), " bytes cached");
   }
   std::lock_guard<std::mutex> lock(mutex_);
   for (AllocationStats* s : {&total_, &per_kind_[static_cast<int>(kind)]}) {

@@ -15,11 +15,40 @@
 
 namespace scopeflow {
 
-Graph* Output::graph() const { return node ? node->graph() : nullptr; }
-DType Output::dtype() const { return node->output_dtype(index); }
-const Shape& Output::shape() const { return node->output_shape(index); }
+Output::Output(Node* n, int i)
+    : node(n), index(i), lifetime_(n != nullptr ? n->graph()->lifetime() : nullptr) {}
+
+bool Output::graph_alive() const {
+  return lifetime_ == nullptr || lifetime_->alive.load(std::memory_order_acquire);
+}
+
+void Output::check_graph_alive(std::string_view where) const {
+  if (!graph_alive()) {
+    throw_error(absl::StatusCode::kFailedPrecondition, where,
+                "use of an output whose graph was destroyed; keep the Graph alive while its "
+                "outputs are used");
+  }
+}
+
+Graph* Output::graph() const {
+  check_graph_alive("output");
+  return node ? node->graph() : nullptr;
+}
+
+DType Output::dtype() const {
+  check_graph_alive("output");
+  if (node == nullptr) throw_invalid("output", "dtype of a null output");
+  return node->output_dtype(index);
+}
+
+const Shape& Output::shape() const {
+  check_graph_alive("output");
+  if (node == nullptr) throw_invalid("output", "shape of a null output");
+  return node->output_shape(index);
+}
 
 std::string Output::name() const {
+  check_graph_alive("output");
   if (node == nullptr) return "<null>";
   return index == 0 ? node->name() : absl::StrCat(node->name(), ":", index);
 }
@@ -69,6 +98,11 @@ ControlDependencies::~ControlDependencies() { graph_->close_guard(guard_id_); }
 
 Graph::Graph() : variable_store_(std::make_unique<VariableStore>(this)) {}
 Graph::~Graph() { lifetime_->alive.store(false, std::memory_order_release); }
+
+bool Graph::owns(const Node* node) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return node_set_.contains(node);
+}
 
 int Graph::num_nodes() const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -259,7 +293,7 @@ std::string Graph::enter_name_scope_locked(BuildContext& context, std::string_vi
 
 ControlDependencies Graph::control_dependencies(std::vector<Node*> control_inputs) {
   for (Node* control : control_inputs) {
-    if (control == nullptr || control->graph() != this) {
+    if (control == nullptr || !owns(control)) {
       throw_invalid("control_dependencies", "a control input is null or belongs to another graph");
     }
   }
@@ -315,6 +349,7 @@ Node* Graph::add_node(NodeSpec spec) {
   for (size_t i = 0; i < spec.inputs.size(); ++i) {
     const Output& in = spec.inputs[i];
     if (in.node == nullptr) throw_invalid(op->builder_name, "input ", i, " is a null output");
+    in.check_graph_alive(op->builder_name);
     if (in.node->graph() != this) {
       throw_invalid(op->builder_name, "input ", i, " ('", in.name(),
                     "') belongs to another graph");
@@ -325,7 +360,7 @@ Node* Graph::add_node(NodeSpec spec) {
     }
   }
   for (Node* control : spec.control_inputs) {
-    if (control == nullptr || control->graph() != this) {
+    if (control == nullptr || !owns(control)) {
       throw_invalid(op->builder_name, "control input belongs to another graph or is null");
     }
   }
@@ -392,6 +427,7 @@ Node* Graph::add_node(NodeSpec spec) {
   for (int i = 0; i < raw->num_inputs(); ++i) {
     raw->inputs_[static_cast<size_t>(i)].node->consumers_.emplace_back(raw, i);
   }
+  node_set_.insert(raw);
   nodes_by_name_.emplace(raw->name_, raw);
   nodes_.push_back(std::move(node));
   for (size_t b = first_block; b < context.control_dependencies.size(); ++b) {

@@ -28,7 +28,7 @@ Output scalar(Graph& graph, float value, std::string_view name) {
 }
 
 Output zeros_like(Output x) {
-  Output zero = scalar(*x.node->graph(), 0.0f, "zeros");
+  Output zero = scalar(*x.graph(), 0.0f, "zeros");
   if (x.shape().rank() == 0) return zero;
   return ops::broadcast_to(zero, x.shape(), "zeros_like");
 }

@@ -39,6 +39,7 @@ Output int32_const_input(Graph& graph, const std::string& op_name, std::string_v
 
 Graph& graph_of(const Output& x, std::string_view where) {
   if (x.node == nullptr) throw_invalid(where, "input is a null output");
+  x.check_graph_alive(where);
   return *x.node->graph();
 }
 

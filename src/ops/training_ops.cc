@@ -80,7 +80,8 @@ std::vector<OutputSpec> infer_apply_adam(const InferenceContext& ctx) {
 Node* in_place(std::string op, std::string_view builder, std::vector<Output> inputs, AttrList attrs,
                std::string_view name, std::vector<Node*> control_inputs = {}) {
   if (inputs.empty() || inputs[0].node == nullptr) throw_invalid(builder, "input 0 is a null output");
-  Graph& graph = *inputs[0].node->graph();
+  inputs[0].check_graph_alive(builder);
+  Graph& graph = *inputs[0].graph();
   for (size_t i = 1; i < inputs.size(); ++i) {
     if (inputs[i].node == nullptr) throw_invalid(builder, "input ", i, " is a null output");
   }

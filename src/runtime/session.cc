@@ -26,6 +26,7 @@ constexpr std::string_view kRun = "session.run";
 
 void check_in_graph(const Graph& graph, const Output& output, std::string_view role) {
   if (output.node == nullptr) throw_invalid(kRun, role, " is a null output");
+  output.check_graph_alive(kRun);
   if (output.node->graph() != &graph) {
     throw_invalid(kRun, role, " '", output.name(), "' belongs to another graph than the session's");
   }
@@ -504,7 +505,8 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
   for (const Output& f : fetches) check_in_graph(graph_, f, "fetch");
   for (const Node* t : targets) {
     if (t == nullptr) throw_invalid(kRun, "target is null");
-    if (t->graph() != &graph_) throw_invalid(kRun, "target '", t->name(), "' belongs to another graph");
+    // Not dereferenced before the graph says it is its own: it may point into a destroyed graph.
+    if (!graph_.owns(t)) throw_invalid(kRun, "a target node belongs to another graph than the session's");
   }
 
   std::lock_guard<std::mutex> lock(state_->mutex);

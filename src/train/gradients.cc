@@ -20,7 +20,8 @@ constexpr std::string_view kWhere = "gradients";
 
 void check_output(const Output& o, const Graph* graph, std::string_view role, size_t i) {
   if (!o.valid()) throw_invalid(kWhere, role, " ", i, " is a null output");
-  if (graph != nullptr && o.node->graph() != graph) {
+  o.check_graph_alive(kWhere);
+  if (graph != nullptr && o.graph() != graph) {
     throw_invalid(kWhere, role, " ", i, " ('", o.name(), "') belongs to another graph");
   }
   if (!is_floating(o.dtype())) {
@@ -158,7 +159,7 @@ std::vector<Output> gradients(std::span<const Output> ys, std::span<const Output
   const std::string_view name = options.name;
   if (ys.empty()) throw_invalid(kWhere, "ys is empty");
   check_output(ys[0], nullptr, "y", 0);
-  Graph& graph = *ys[0].node->graph();
+  Graph& graph = *ys[0].graph();
   for (size_t i = 0; i < ys.size(); ++i) check_output(ys[i], &graph, "y", i);
   for (size_t i = 0; i < xs.size(); ++i) check_output(xs[i], &graph, "x", i);
   if (!grad_ys.empty() && grad_ys.size() != ys.size()) {

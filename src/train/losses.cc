@@ -11,7 +11,7 @@ namespace {
 void check_pair(std::string_view where, const Output& labels, const Output& other, std::string_view other_role) {
   if (!labels.valid()) throw_invalid(where, "labels is a null output");
   if (!other.valid()) throw_invalid(where, other_role, " is a null output");
-  if (labels.node->graph() != other.node->graph()) throw_invalid(where, "labels and ", other_role, " belong to different graphs");
+  if (labels.graph() != other.graph()) throw_invalid(where, "labels and ", other_role, " belong to different graphs");
 }
 
 void check_sparse(std::string_view where, const Output& labels, const Output& logits) {
@@ -48,7 +48,7 @@ Output mean_squared_error(Output labels, Output predictions, std::string_view sc
                   " and predictions ", dtype_name(predictions.dtype()), " ", predictions.shape().to_string(),
                   " must have one dtype and shape");
   }
-  Graph& graph = *labels.node->graph();
+  Graph& graph = *labels.graph();
   NameScope name_scope = graph.name_scope(scope);
   return ops::reduce_mean(ops::square(ops::sub(predictions, labels)), std::nullopt, false, "value");
 }
@@ -56,7 +56,7 @@ Output mean_squared_error(Output labels, Output predictions, std::string_view sc
 Output softmax_cross_entropy(Output labels, Output logits, std::string_view scope) {
   constexpr std::string_view kWhere = "softmax_cross_entropy";
   check_pair(kWhere, labels, logits, "logits");
-  Graph& graph = *labels.node->graph();
+  Graph& graph = *labels.graph();
   NameScope name_scope = graph.name_scope(scope);
   ops::CrossEntropy xent = ops::softmax_cross_entropy_with_logits(logits, labels);
   return ops::reduce_mean(xent.loss, std::nullopt, false, "value");
@@ -64,7 +64,7 @@ Output softmax_cross_entropy(Output labels, Output logits, std::string_view scop
 
 Output sparse_softmax_cross_entropy(Output labels, Output logits, std::string_view scope) {
   check_sparse("sparse_softmax_cross_entropy", labels, logits);
-  Graph& graph = *labels.node->graph();
+  Graph& graph = *labels.graph();
   NameScope name_scope = graph.name_scope(scope);
   ops::CrossEntropy xent = ops::sparse_softmax_cross_entropy_with_logits(logits, labels);
   return ops::reduce_mean(xent.loss, std::nullopt, false, "value");
@@ -76,7 +76,7 @@ namespace metrics {
 
 Output accuracy(Output labels, Output logits, std::string_view scope) {
   check_sparse("accuracy", labels, logits);
-  Graph& graph = *labels.node->graph();
+  Graph& graph = *labels.graph();
   NameScope name_scope = graph.name_scope(scope);
   Output predicted = ops::argmax(logits, 1, labels.dtype());
   Output correct = ops::cast(ops::equal(predicted, labels), DType::kFloat32);

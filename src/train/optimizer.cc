@@ -28,8 +28,9 @@ void check_hyperparameter(std::string_view where, std::string_view name, float v
 
 std::vector<GradientAndVariable> Optimizer::compute_gradients(Output loss, std::vector<Variable> var_list) {
   if (!loss.valid()) throw_invalid(name_, "loss is a null output");
+  loss.check_graph_alive(name_);
   if (!is_floating(loss.dtype())) throw_invalid(name_, "loss '", loss.name(), "' must be float32, got ", dtype_name(loss.dtype()));
-  Graph& graph = *loss.node->graph();
+  Graph& graph = *loss.graph();
   if (var_list.empty()) var_list = trainable_variables(graph);
   if (var_list.empty()) throw_invalid(name_, "the graph has no trainable variables to optimize");
   std::vector<Variable> unique;
@@ -64,7 +65,7 @@ Node* Optimizer::apply_gradients(std::span<const GradientAndVariable> grads_and_
   for (const GradientAndVariable& gv : grads_and_vars) {
     if (!gv.variable.valid() || !gv.gradient.valid()) throw_invalid(name_, "a gradient or variable handle is invalid");
     const Variable& v = gv.variable;
-    if (v.node()->graph() != &graph || gv.gradient.node->graph() != &graph) {
+    if (v.node()->graph() != &graph || gv.gradient.graph() != &graph) {
       throw_invalid(name_, "variable '", v.name(), "' or its gradient belongs to another graph");
     }
     if (!seen.insert(v.node()).second) {

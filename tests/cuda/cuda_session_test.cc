@@ -466,6 +466,32 @@ TEST(GpuBoundaryTest, OutOfDeviceMemoryIsAnErrorAndTheSessionStaysUsable) {
   EXPECT_EQ(gpu.run({{x, input}}, {y}).at(0).shape(), (Shape{512, 512}));
 }
 
+TEST(GpuBoundaryTest, TheMemoryLimitCountsTheCachedBlocks) {
+  SCOPEFLOW_REQUIRE_GPU();
+  Graph g;
+  Session gpu(g, on_gpu());
+  Allocator& allocator = gpu.allocator();
+  constexpr size_t kSmall = 1 << 20;  // 1 MiB, a multiple of every rounding granularity
+  void* blocks[3];
+  for (void*& p : blocks) p = allocator.allocate(kSmall, MemoryKind::kActivation);
+  for (void* p : blocks) allocator.deallocate(p, kSmall, MemoryKind::kActivation);
+  ASSERT_EQ(allocator.cached_bytes(), static_cast<int64_t>(3 * kSmall));
+  // In use it is far under the limit; with the 3 MiB cache the device would hold 5 MiB.
+  allocator.set_byte_limit(static_cast<int64_t>(4 * kSmall));
+  void* large = allocator.allocate(2 * kSmall, MemoryKind::kActivation);
+  EXPECT_EQ(allocator.cached_bytes(), 0);
+  allocator.deallocate(large, 2 * kSmall, MemoryKind::kActivation);
+  EXPECT_EQ(allocator.cached_bytes(), static_cast<int64_t>(2 * kSmall));
+  // Past the limit, the message names what is cached.
+  void* used = allocator.allocate(2 * kSmall, MemoryKind::kParameter);
+  const test::ThrownError e = test::error_of([&] { (void)allocator.allocate(3 * kSmall, MemoryKind::kActivation); });
+  EXPECT_EQ(e.code, absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(e.message, HasSubstr("bytes in use and"));
+  EXPECT_THAT(e.message, HasSubstr("bytes cached"));
+  allocator.deallocate(used, 2 * kSmall, MemoryKind::kParameter);
+  allocator.set_byte_limit(0);
+}
+
 TEST(GpuBoundaryTest, BadLabelIsReportedAsOnTheCpu) {
   SCOPEFLOW_REQUIRE_GPU();
   Graph g;

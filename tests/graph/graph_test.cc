@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "scopeflow/error.h"
+#include "scopeflow/gradients.h"
+#include "scopeflow/losses.h"
 #include "scopeflow/ops.h"
 #include "test_util.h"
 
@@ -485,6 +487,54 @@ TEST(GraphThreadsTest, EachThreadHasItsOwnNameScopeAndNodesAreUnique) {
   std::set<std::string> distinct_scopes(scopes.begin(), scopes.end());
   EXPECT_EQ(distinct_scopes.size(), static_cast<size_t>(kThreads));  // worker/, worker_1/, ...
   EXPECT_EQ(graph.current_name_scope(), "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifetimes: an Output kept past its graph is a clear error wherever the API reads it (under
+// ASan, each of these was a heap-use-after-free).
+
+TEST(OutputLifetimeTest, AnOutputWhoseGraphIsGoneThrows) {
+  auto graph = std::make_unique<Graph>();
+  const Output x = input(*graph, "x");
+  const Output y = ops::matmul(x, x);
+  const Output copy = y;
+  graph.reset();
+  const auto gone = IsError(absl::StatusCode::kFailedPrecondition, HasSubstr("graph was destroyed"));
+  EXPECT_FALSE(y.graph_alive());
+  EXPECT_THAT(error_of([&] { (void)y.shape(); }), gone);
+  EXPECT_THAT(error_of([&] { (void)y.dtype(); }), gone);
+  EXPECT_THAT(error_of([&] { (void)y.name(); }), gone);
+  EXPECT_THAT(error_of([&] { (void)y.graph(); }), gone);
+  EXPECT_THAT(error_of([&] { ops::relu(y); }), IsError(absl::StatusCode::kFailedPrecondition, StartsWith("[relu]")));
+  EXPECT_THAT(error_of([&] { ops::matmul(x, y); }), gone);
+  EXPECT_THAT(error_of([&] { ops::add(y, x); }), gone);
+  EXPECT_THAT(error_of([&] { gradients(y, {x}); }), IsError(absl::StatusCode::kFailedPrecondition, StartsWith("[gradients]")));
+  EXPECT_THAT(error_of([&] { losses::mean_squared_error(x, y); }), gone);
+  // Equality and hashing need no graph: they compare (node, index) only.
+  EXPECT_EQ(copy, y);
+  EXPECT_NE(x, y);
+}
+
+TEST(OutputLifetimeTest, AnOutputOfADestroyedGraphCannotFeedAnotherGraph) {
+  Graph graph;
+  const Output live = input(graph, "live");
+  Output dead;
+  {
+    Graph other;
+    dead = input(other, "dead");
+  }
+  EXPECT_TRUE(live.graph_alive());
+  EXPECT_TRUE(Output{}.graph_alive());
+  EXPECT_THAT(error_of([&] { ops::add(live, dead); }),
+              IsError(absl::StatusCode::kFailedPrecondition, HasSubstr("graph was destroyed")));
+  EXPECT_THAT(error_of([&] { gradients(live, {dead}); }),
+              IsError(absl::StatusCode::kFailedPrecondition, HasSubstr("graph was destroyed")));
+  // A control input from a destroyed graph is refused without reading it.
+  Node* dead_node = dead.node;
+  EXPECT_FALSE(graph.owns(dead_node));
+  EXPECT_TRUE(graph.owns(live.node));
+  EXPECT_THAT(error_of([&] { auto d = graph.control_dependencies({dead_node}); }),
+              IsError(absl::StatusCode::kInvalidArgument, HasSubstr("another graph")));
 }
 
 }  // namespace

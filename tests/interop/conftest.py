@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 
+import numpy as np
 import pytest
 
 EXAMPLE_RUNS = ("example1", "example2", "example3")
@@ -32,6 +33,27 @@ def graph_case_names():
     if missing or len(randoms) < MIN_RANDOM_GRAPHS:
         raise RuntimeError(f"incomplete artifacts: missing {missing}, {len(randoms)} random graphs")
     return names
+
+
+def float32_values(bits):
+    """float32 values from their IEEE bit patterns, as write_interop_artifacts writes floats:
+    exact, NaN, infinities and -0 included."""
+    return np.array(bits, dtype=np.uint32).view(np.float32)
+
+
+def float32_array(spec):
+    """A float32 tensor written as {"shape": [...], "bits": [...]}."""
+    return float32_values(spec["bits"]).reshape(spec["shape"])
+
+
+def float32_value(bits):
+    """One float32 value from its bit pattern."""
+    return float32_values([bits])[0]
+
+
+def float64_array(spec):
+    """A floating tensor of any dtype written widened to float64 bit patterns."""
+    return np.array(spec["bits"], dtype=np.uint64).view(np.float64).reshape(spec["shape"])
 
 
 def load_case(name):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from conftest import artifacts_dir
+from conftest import artifacts_dir, float64_array
 
 EXPECTED_DTYPES = {"float64", "float16", "bfloat16", "int8", "uint8", "int16", "uint16", "int32", "int64", "bool"}
 
@@ -21,8 +21,9 @@ def load():
 
 def as_array(spec):
     dtype = tf.as_dtype(spec["dtype"])
-    source = np.float64 if dtype.is_floating else np.int64
-    return np.array(spec["values"], dtype=source).reshape(spec["shape"]).astype(dtype.as_numpy_dtype)
+    if dtype.is_floating:  # widened exactly to float64: narrowing back is exact too
+        return float64_array(spec).astype(dtype.as_numpy_dtype)
+    return np.array(spec["values"], dtype=np.int64).reshape(spec["shape"]).astype(dtype.as_numpy_dtype)
 
 
 def assert_same(theirs, spec, what):

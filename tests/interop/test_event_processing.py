@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing import event_accumulator as ea
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.compat.proto import config_pb2, graph_pb2, step_stats_pb2
 
-from conftest import EXAMPLE_RUNS, artifacts_dir, load_case
+from conftest import EXAMPLE_RUNS, artifacts_dir, float32_value, float32_values, load_case
 
 # 0 = keep every event of the category.
 KEEP_ALL = {
@@ -65,7 +65,7 @@ def test_scalars(run, logs_expected):
         assert [e.step for e in events] == [step for step, _ in points]
         # Stored as float32, read back as a Python float: equal to our float32 exactly.
         np.testing.assert_array_equal(
-            np.array([e.value for e in events], np.float32), np.array([v for _, v in points], np.float32)
+            np.array([e.value for e in events], np.float32), float32_values([bits for _, bits in points])
         )
 
 
@@ -80,8 +80,8 @@ def test_histograms(run, logs_expected):
         value = events[0].histogram_value
         assert events[0].step == 0
         assert value.num == h["num"]
-        assert np.float32(value.min) == np.float32(h["min"])
-        assert np.float32(value.max) == np.float32(h["max"])
+        assert np.float32(value.min) == float32_value(h["min_bits"])
+        assert np.float32(value.max) == float32_value(h["max_bits"])
         assert len(value.bucket) == len(value.bucket_limit) > 0
         assert sum(value.bucket) == h["num"]
         assert list(value.bucket_limit) == sorted(value.bucket_limit)
@@ -155,7 +155,7 @@ def test_multiplexer_and_data_provider(logs_expected):
             data = scalars[run][tag]
             assert [d.step for d in data] == [step for step, _ in points]
             np.testing.assert_array_equal(
-                np.array([d.value for d in data], np.float32), np.array([v for _, v in points], np.float32)
+                np.array([d.value for d in data], np.float32), float32_values([bits for _, bits in points])
             )
 
     histograms = provider.read_tensors(ctx, experiment_id="", plugin_name="histograms", downsample=1000)
@@ -165,8 +165,8 @@ def test_multiplexer_and_data_provider(logs_expected):
             buckets = datum.numpy  # rows of (left edge, right edge, count)
             assert buckets.ndim == 2 and buckets.shape[1] == 3
             assert buckets[:, 2].sum() == h["num"]
-            assert np.float32(buckets[0, 0]) == np.float32(h["min"])
-            assert np.float32(buckets[-1, 1]) == np.float32(h["max"])
+            assert np.float32(buckets[0, 0]) == float32_value(h["min_bits"])
+            assert np.float32(buckets[-1, 1]) == float32_value(h["max_bits"])
 
     graphs = provider.list_blob_sequences(ctx, experiment_id="", plugin_name="graphs")
     for run in EXAMPLE_RUNS:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import graph_case_names, load_case
+from conftest import float32_array, graph_case_names, load_case
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -15,7 +15,7 @@ CASES = graph_case_names()
 
 
 def array(spec):
-    return np.array(spec["values"], dtype=np.float32).reshape(spec["shape"])
+    return float32_array(spec)
 
 
 def import_case(case):

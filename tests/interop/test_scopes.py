@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import artifacts_dir, load_case
+from conftest import artifacts_dir, float32_array, load_case
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -27,7 +27,7 @@ TOWER_LOSSES = ["tower_0/loss", "tower_1/loss"]
 
 
 def array(spec):
-    return np.array(spec["values"], dtype=np.float32).reshape(spec["shape"])
+    return float32_array(spec)
 
 
 @pytest.fixture(scope="module")

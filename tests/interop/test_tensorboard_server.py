@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import EXAMPLE_RUNS, artifacts_dir
+from conftest import EXAMPLE_RUNS, artifacts_dir, float32_values
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60
@@ -116,7 +116,7 @@ def test_scalars_histograms_and_text(server, logs_expected):
     for tag, points in expected["scalars"].items():
         data = json.loads(get(server, "/data/plugin/scalars/scalars", run="example2", tag=tag))
         assert [step for _, step, _ in data] == [step for step, _ in points]
-        assert [value for _, _, value in data] == pytest.approx([v for _, v in points], rel=1e-6)
+        assert [value for _, _, value in data] == pytest.approx(float32_values([b for _, b in points]).tolist(), rel=1e-6)
     hist_tags = json.loads(get(server, "/data/plugin/histograms/tags"))
     assert sorted(hist_tags["example2"]) == sorted(expected["histograms"])
     tag = "shared_layer/weights"

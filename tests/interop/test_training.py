@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import artifacts_dir, load_case
+from conftest import artifacts_dir, float32_array, load_case
 
 GRADIENT_RTOL = 1e-4
 GRADIENT_ATOL = 1e-6
@@ -18,7 +18,7 @@ CASES = ["train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_a
 
 
 def array(spec):
-    return np.array(spec["values"], dtype=np.float32).reshape(spec["shape"])
+    return float32_array(spec)
 
 
 def load(name):

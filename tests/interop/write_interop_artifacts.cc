@@ -14,14 +14,16 @@
 //
 //   write_interop_artifacts OUT [--random-graphs N] [--seed S]
 //
-// Floats are printed with %.9g, which round-trips every float32 exactly.
+// JSON is written with nlohmann::json. Float values are kept exactly, NaN, infinities and -0
+// included (which JSON numbers cannot hold): a float32 tensor is {"shape", "bits"} with each
+// value's IEEE bit pattern as an unsigned integer, decoded by conftest.py's float32_array.
 
 #include <algorithm>
-#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <bit>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -36,6 +38,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "article_models.h"
 #include "scopeflow/graph_def.h"
 #include "scopeflow/regularizers.h"
@@ -48,62 +51,28 @@ using namespace scopeflow;  // NOLINT: a test program
 namespace {
 
 // ------------------------------------------------------------------------------------------
-// Minimal JSON output.
+// JSON output.
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+using nlohmann::json;
 
-std::string json_float(double v) {
-  // Python's json module reads these spellings of the non-finite values; a bare "-0" would
-  // parse as the integer 0 and lose its sign.
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  if (v == 0.0 && std::signbit(v)) return "-0.0";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
+// A float32 value as its IEEE bit pattern: exact for NaN, infinities and -0 as well.
+uint32_t float_bits(float v) { return std::bit_cast<uint32_t>(v); }
 
-std::string json_shape(const Shape& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.dims().size(); ++i) {
-    if (i > 0) out += ",";
-    out += std::to_string(shape.dims()[i]);
-  }
-  return out + "]";
-}
+json json_shape(const Shape& shape) { return json(shape.dims()); }
 
-// {"shape": [...], "values": [...]} of a float32 host tensor.
-std::string json_tensor(const Tensor& t) {
+// {"shape": [...], "bits": [...]} of a float32 host tensor.
+json json_tensor(const Tensor& t) {
   if (t.dtype() != DType::kFloat32) throw_invalid("write_interop_artifacts", "expected float32, got ", t.description());
-  std::string out = absl::StrCat("{\"shape\":", json_shape(t.shape()), ",\"values\":[");
-  const std::vector<float> values = t.to_vector<float>();
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ",";
-    out += json_float(values[i]);
-  }
-  return out + "]}";
+  json bits = json::array();
+  for (float v : t.to_vector<float>()) bits.push_back(float_bits(v));
+  return {{"shape", json_shape(t.shape())}, {"bits", std::move(bits)}};
 }
 
 std::string tensor_name(const Output& o) { return absl::StrCat(o.node->name(), ":", o.index); }
+
+void write_file(const fs::path& path, const std::string& bytes);
+
+void write_json(const fs::path& path, const json& value) { write_file(path, value.dump(1) + "\n"); }
 
 void write_file(const fs::path& path, const std::string& bytes) {
   fs::create_directories(path.parent_path());
@@ -129,32 +98,18 @@ void write_case(const fs::path& dir, const Graph& graph, Session& session, const
   const std::vector<Tensor> outputs = session.run(feeds, std::span<const Output>(fetches));
   write_file(dir / "graph_def.pb", graph_def_bytes(graph, {.default_device = session.device()}));
 
-  std::string json = "{\n\"variables\":{";
-  const char* sep = "\n";
-  for (const Variable& v : global_variables(graph)) {
-    absl::StrAppend(&json, sep, json_string(v.node()->name()), ":", json_tensor(session.variable_value(v)));
-    sep = ",\n";
-  }
-  json += "},\n\"feeds\":{";
-  sep = "\n";
-  for (const auto& [output, value] : feeds) {
-    absl::StrAppend(&json, sep, json_string(tensor_name(output)), ":", json_tensor(value));
-    sep = ",\n";
-  }
-  json += "},\n\"fetches\":[";
-  sep = "";
-  for (const Output& fetch : fetches) {
-    absl::StrAppend(&json, sep, json_string(tensor_name(fetch)));
-    sep = ",";
-  }
-  json += "],\n\"outputs\":[";
-  sep = "\n";
-  for (const Tensor& output : outputs) {
-    absl::StrAppend(&json, sep, json_tensor(output));
-    sep = ",\n";
-  }
-  json += "]\n}\n";
-  write_file(dir / "case.json", json);
+  json variables = json::object();
+  for (const Variable& v : global_variables(graph)) variables[v.node()->name()] = json_tensor(session.variable_value(v));
+  json feed_values = json::object();
+  for (const auto& [output, value] : feeds) feed_values[tensor_name(output)] = json_tensor(value);
+  json fetch_names = json::array();
+  for (const Output& fetch : fetches) fetch_names.push_back(tensor_name(fetch));
+  json output_values = json::array();
+  for (const Tensor& output : outputs) output_values.push_back(json_tensor(output));
+  write_json(dir / "case.json", {{"variables", std::move(variables)},
+                                 {"feeds", std::move(feed_values)},
+                                 {"fetches", std::move(fetch_names)},
+                                 {"outputs", std::move(output_values)}});
 }
 
 // ------------------------------------------------------------------------------------------
@@ -228,51 +183,29 @@ RunExpectation write_example(const fs::path& out, int number) {
   return expect;
 }
 
-std::string expectations_json(const std::map<std::string, RunExpectation>& runs) {
-  std::string json = "{";
-  const char* run_sep = "\n";
+// Scalars as [step, float32 bits] pairs; histograms' min and max as float32 bits.
+json expectations_json(const std::map<std::string, RunExpectation>& runs) {
+  json out = json::object();
   for (const auto& [run, e] : runs) {
-    absl::StrAppend(&json, run_sep, json_string(run), ":{\n\"scalars\":{");
-    run_sep = ",\n";
-    const char* sep = "";
+    json scalars = json::object();
     for (const auto& [tag, points] : e.scalars) {
-      absl::StrAppend(&json, sep, json_string(tag), ":[");
-      sep = ",";
-      const char* point_sep = "";
-      for (const auto& [step, value] : points) {
-        absl::StrAppend(&json, point_sep, "[", step, ",", json_float(value), "]");
-        point_sep = ",";
-      }
-      json += "]";
+      json list = json::array();
+      for (const auto& [step, value] : points) list.push_back({step, float_bits(value)});
+      scalars[tag] = std::move(list);
     }
-    json += "},\n\"histograms\":{";
-    sep = "";
+    json histograms = json::object();
     for (const auto& [tag, h] : e.histograms) {
-      absl::StrAppend(&json, sep, json_string(tag), ":{\"num\":", json_float(h.num), ",\"min\":",
-                      json_float(h.min), ",\"max\":", json_float(h.max), "}");
-      sep = ",";
+      histograms[tag] = {{"num", static_cast<int64_t>(h.num)},
+                        {"min_bits", float_bits(static_cast<float>(h.min))},
+                        {"max_bits", float_bits(static_cast<float>(h.max))}};
     }
-    json += "},\n\"texts\":{";
-    sep = "";
-    for (const auto& [tag, text] : e.texts) {
-      absl::StrAppend(&json, sep, json_string(tag), ":", json_string(text));
-      sep = ",";
-    }
-    json += "},\n\"run_metadata_tags\":[";
-    sep = "";
-    for (const std::string& tag : e.run_metadata_tags) {
-      absl::StrAppend(&json, sep, json_string(tag));
-      sep = ",";
-    }
-    json += "],\n\"traced_nodes\":[";
-    sep = "";
-    for (const std::string& node : e.traced_nodes) {
-      absl::StrAppend(&json, sep, json_string(node));
-      sep = ",";
-    }
-    json += "]}";
+    out[run] = {{"scalars", std::move(scalars)},
+                {"histograms", std::move(histograms)},
+                {"texts", e.texts},
+                {"run_metadata_tags", e.run_metadata_tags},
+                {"traced_nodes", e.traced_nodes}};
   }
-  return json + "\n}\n";
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -714,21 +647,16 @@ void write_training_case(const fs::path& out, const std::string& name, uint64_t 
   write_case(dir, graph, session, feeds, fetches);
 
   session.run(feeds, {}, {train_op});
-  std::string json = "{\n\"loss\":" + json_string(tensor_name(loss)) + ",\n\"train_op\":" +
-                     json_string(train_op->name()) + ",\n\"gradients\":{";
-  const char* sep = "\n";
-  for (size_t i = 0; i < vars.size(); ++i) {
-    absl::StrAppend(&json, sep, json_string(tensor_name(vars[i].value())), ":", json_string(tensor_name(grads[i])));
-    sep = ",\n";
-  }
-  json += "},\n\"after_one_step\":{";
-  sep = "\n";
+  json gradients = json::object();
+  for (size_t i = 0; i < vars.size(); ++i) gradients[tensor_name(vars[i].value())] = tensor_name(grads[i]);
+  json after_one_step = json::object();
   for (const Variable& v : global_variables(graph)) {
-    absl::StrAppend(&json, sep, json_string(v.node()->name()), ":", json_tensor(session.variable_value(v)));
-    sep = ",\n";
+    after_one_step[v.node()->name()] = json_tensor(session.variable_value(v));
   }
-  json += "}\n}\n";
-  write_file(dir / "training.json", json);
+  write_json(dir / "training.json", {{"loss", tensor_name(loss)},
+                                     {"train_op", train_op->name()},
+                                     {"gradients", std::move(gradients)},
+                                     {"after_one_step", std::move(after_one_step)}});
 }
 
 // ------------------------------------------------------------------------------------------
@@ -740,14 +668,10 @@ void write_training_case(const fs::path& out, const std::string& name, uint64_t 
 // explicit control_dependencies block; one GradientDescent step that applies the constraints
 // (Assign under control dependencies on the update). tests/interop/test_scopes.py checks it.
 
-std::string json_names(const std::vector<Node*>& nodes) {
-  std::string out = "[";
-  const char* sep = "";
-  for (const Node* n : nodes) {
-    absl::StrAppend(&out, sep, json_string(n->name()));
-    sep = ",";
-  }
-  return out + "]";
+json json_names(const std::vector<Node*>& nodes) {
+  json out = json::array();
+  for (const Node* n : nodes) out.push_back(n->name());
+  return out;
 }
 
 void write_scopes_case(const fs::path& out, uint64_t seed) {
@@ -838,8 +762,7 @@ void write_scopes_case(const fs::path& out, uint64_t seed) {
   write_case(dir, graph, session, feeds, fetches);
 
   session.run(feeds, {}, {train_op});
-  std::string json = absl::StrCat("{\n\"train_op\":", json_string(train_op->name()), ",\n\"after_one_step\":{");
-  const char* sep = "\n";
+  json after_one_step = json::object();
   for (const Variable& v : global_variables(graph)) {
     const Tensor value = session.variable_value(v);
     if (v.info().constraint) {
@@ -847,27 +770,18 @@ void write_scopes_case(const fs::path& out, uint64_t seed) {
         if (!(x >= 0.0f)) throw_invalid("write_scopes_case", v.name(), " is negative after the constrained step");
       }
     }
-    absl::StrAppend(&json, sep, json_string(v.node()->name()), ":", json_tensor(value));
-    sep = ",\n";
+    after_one_step[v.node()->name()] = json_tensor(value);
   }
-  json += "},\n\"regularization_losses\":{";
-  sep = "\n";
+  json regularization_losses = json::object();
   for (const Variable& v : global_variables(graph)) {
-    if (!v.info().regularization_loss) continue;
-    absl::StrAppend(&json, sep, json_string(v.name()), ":", json_string(tensor_name(*v.info().regularization_loss)));
-    sep = ",\n";
+    if (v.info().regularization_loss) regularization_losses[v.name()] = tensor_name(*v.info().regularization_loss);
   }
   // Nodes made inside the control_dependencies block, with our control inputs.
-  json += "},\n\"control_inputs\":{";
-  sep = "\n";
-  for (const Node* n : {checked_loss.node, two, doubled_loss.node}) {
-    absl::StrAppend(&json, sep, json_string(n->name()), ":", json_names(n->control_inputs()));
-    sep = ",\n";
-  }
+  json control_inputs = json::object();
+  for (const Node* n : {checked_loss.node, two, doubled_loss.node}) control_inputs[n->name()] = json_names(n->control_inputs());
   // The constraint assigns: for each constrained variable, the Assign, its value and the
   // optimizer's update it must follow.
-  json += "},\n\"constraints\":{";
-  sep = "\n";
+  json constraints = json::object();
   for (const Node* assign : train_op->control_inputs()) {
     if (assign->op() != "Assign") continue;
     const Variable v = variable_for_node(graph, assign->input(0).node);
@@ -877,38 +791,38 @@ void write_scopes_case(const fs::path& out, uint64_t seed) {
       if (n->op() == "ApplyGradientDescent" && n->input(0).node == v.node()) update = n;
     }
     if (update == nullptr) throw_invalid("write_scopes_case", "no update for ", v.name());
-    absl::StrAppend(&json, sep, json_string(v.name()), ":{\"assign\":", json_string(assign->name()),
-                    ",\"value\":", json_string(tensor_name(assign->input(1))), ",\"update\":",
-                    json_string(update->name()), "}");
-    sep = ",\n";
+    constraints[v.name()] = {{"assign", assign->name()},
+                             {"value", tensor_name(assign->input(1))},
+                             {"update", update->name()}};
   }
-  json += "}\n}\n";
-  write_file(dir / "scopes.json", json);
+  write_json(dir / "scopes.json", {{"train_op", train_op->name()},
+                                   {"after_one_step", std::move(after_one_step)},
+                                   {"regularization_losses", std::move(regularization_losses)},
+                                   {"control_inputs", std::move(control_inputs)},
+                                   {"constraints", std::move(constraints)}});
 }
 
 // ------------------------------------------------------------------------------------------
 // Variables of every dtype: OUT/dtypes/graph_def.pb and OUT/dtypes/case.json, whose tensors are
-// {"dtype", "shape", "values"}: integers exact, floats with %.17g (exact for every dtype).
+// {"dtype", "shape", "values"} for integers and bool (exact) and {"dtype", "shape", "bits"} for
+// floating dtypes: each value widened exactly to float64, as its IEEE bit pattern.
 
-std::string json_typed_tensor(const Tensor& t) {
-  std::string out = absl::StrCat("{\"dtype\":", json_string(dtype_name(t.dtype())), ",\"shape\":",
-                                 json_shape(t.shape()), ",\"values\":[");
+json json_typed_tensor(const Tensor& t) {
+  json out = {{"dtype", dtype_name(t.dtype())}, {"shape", json_shape(t.shape())}};
+  json values = json::array();
   dispatch_dtype(t.dtype(), [&]<class T>() {
-    const char* sep = "";
     for (const T& x : t.to_vector<T>()) {
-      char buf[40];
       if constexpr (is_half_type_v<T>) {
-        std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(static_cast<float>(x)));
+        values.push_back(std::bit_cast<uint64_t>(static_cast<double>(static_cast<float>(x))));
       } else if constexpr (std::is_floating_point_v<T>) {
-        std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(x));
+        values.push_back(std::bit_cast<uint64_t>(static_cast<double>(x)));
       } else {
-        std::snprintf(buf, sizeof buf, "%" PRId64, static_cast<int64_t>(x));
+        values.push_back(static_cast<int64_t>(x));
       }
-      absl::StrAppend(&out, sep, buf);
-      sep = ",";
     }
   });
-  return out + "]}";
+  out[is_floating(t.dtype()) ? "bits" : "values"] = std::move(values);
+  return out;
 }
 
 void write_dtype_case(const fs::path& out) {
@@ -965,30 +879,20 @@ void write_dtype_case(const fs::path& out) {
   const fs::path dir = out / "dtypes";
   write_file(dir / "graph_def.pb", graph_def_bytes(graph, {.default_device = session.device()}));
 
-  std::string json = "{\n\"variables\":{";
-  const char* sep = "\n";
+  json variables = json::object();
   for (const Variable& v : global_variables(graph)) {
     const bool random = is_floating(v.dtype()) && v.info().initializer.kind != InitializerKind::kZeros &&
                         v.info().initializer.kind != InitializerKind::kOnes &&
                         v.info().initializer.kind != InitializerKind::kConstant;
-    absl::StrAppend(&json, sep, json_string(v.node()->name()), ":{\"random\":", random ? "true" : "false",
-                    ",\"value\":", json_typed_tensor(session.variable_value(v)), "}");
-    sep = ",\n";
+    variables[v.node()->name()] = {{"random", random}, {"value", json_typed_tensor(session.variable_value(v))}};
   }
-  json += "},\n\"feeds\":{";
-  sep = "\n";
-  for (const auto& [output, value] : feeds) {
-    absl::StrAppend(&json, sep, json_string(tensor_name(output)), ":", json_typed_tensor(value));
-    sep = ",\n";
-  }
-  json += "},\n\"outputs\":{";
-  sep = "\n";
-  for (size_t i = 0; i < fetches.size(); ++i) {
-    absl::StrAppend(&json, sep, json_string(tensor_name(fetches[i])), ":", json_typed_tensor(outputs[i]));
-    sep = ",\n";
-  }
-  json += "}\n}\n";
-  write_file(dir / "case.json", json);
+  json feed_values = json::object();
+  for (const auto& [output, value] : feeds) feed_values[tensor_name(output)] = json_typed_tensor(value);
+  json output_values = json::object();
+  for (size_t i = 0; i < fetches.size(); ++i) output_values[tensor_name(fetches[i])] = json_typed_tensor(outputs[i]);
+  write_json(dir / "case.json", {{"variables", std::move(variables)},
+                                 {"feeds", std::move(feed_values)},
+                                 {"outputs", std::move(output_values)}});
 }
 
 }  // namespace
@@ -1018,7 +922,7 @@ int main(int argc, char** argv) {
     fs::remove_all(out / "dtypes");
     std::map<std::string, RunExpectation> runs;
     for (int number = 1; number <= 3; ++number) runs[absl::StrCat("example", number)] = write_example(out, number);
-    write_file(out / "logs_expected.json", expectations_json(runs));
+    write_json(out / "logs_expected.json", expectations_json(runs));
     for (int i = 0; i < num_random; ++i) write_random_graph(out, i, seed + static_cast<uint64_t>(i));
     write_abs_sign_case(out);
     write_math_transpose_case(out);

@@ -797,5 +797,26 @@ TEST(SessionLifetimeTest, ASessionWhoseGraphIsGoneThrows) {
   EXPECT_THAT(error_of([&] { (void)v.value(); }), gone);
 }
 
+TEST(SessionLifetimeTest, FeedsFetchesAndTargetsOfADestroyedGraphThrow) {
+  Graph graph;
+  Output x = ops::placeholder(graph, DType::kFloat32, Shape{2});
+  Output y = ops::neg(x);
+  Session session(graph, cpu_options());
+  Output dead_output;
+  Node* dead_node = nullptr;
+  {
+    Graph other;
+    dead_output = ops::placeholder(other, DType::kFloat32, Shape{2});
+    dead_node = ops::neg(dead_output).node;
+  }
+  const Tensor value = Tensor::from_vector<float>(Shape{2}, {1, 2});
+  const auto gone = test::IsError(absl::StatusCode::kFailedPrecondition, HasSubstr("graph was destroyed"));
+  EXPECT_THAT(error_of([&] { session.run({{dead_output, value}}, {y}); }), gone);
+  EXPECT_THAT(error_of([&] { session.run({{x, value}}, {dead_output}); }), gone);
+  EXPECT_THAT(error_of([&] { session.run({{x, value}}, {y}, {dead_node}); }),
+              test::IsError(absl::StatusCode::kInvalidArgument, HasSubstr("another graph")));
+  EXPECT_EQ(session.run({{x, value}}, {y})[0].to_vector<float>(), (std::vector<float>{-1, -2}));
+}
+
 }  // namespace
 }  // namespace scopeflow
