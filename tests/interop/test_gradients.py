@@ -13,6 +13,10 @@ ARTIFACTS = pathlib.Path(os.environ["SCOPEFLOW_GRADIENT_ARTIFACTS"])
 CASES = ["summed_in_place", "recomputed"]
 
 
+def tensor_name(name):
+    return name if ":" in name else name + ":0"
+
+
 def array_of(described):
     return np.frombuffer(bytes.fromhex(described["hex"]), dtype=np.float32).reshape(described["shape"])
 
@@ -35,8 +39,8 @@ def test_tensorflow_computes_our_gradients(name):
             for variable, value in expected["variables"].items():
                 assign = graph.get_operation_by_name(variable + "/Assign")
                 session.run(assign, feed_dict={assign.inputs[1]: array_of(value)})
-            feed = {graph.get_tensor_by_name(expected["feed"]["name"]): array_of(expected["feed"]["value"])}
-            fetches = [graph.get_tensor_by_name(g["name"]) for g in expected["gradients"]]
+            feed = {graph.get_tensor_by_name(tensor_name(expected["feed"]["name"])): array_of(expected["feed"]["value"])}
+            fetches = [graph.get_tensor_by_name(tensor_name(g["name"])) for g in expected["gradients"]]
             got = session.run(fetches, feed)
     for want, value in zip(expected["gradients"], got):
         np.testing.assert_allclose(value, array_of(want["value"]), rtol=1e-5, atol=1e-5, err_msg=want["name"])
