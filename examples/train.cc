@@ -742,10 +742,17 @@ struct Progress {
 constexpr std::string_view kCheckpointName = "model.ckpt";
 
 /// Creates --checkpoint-dir and makes sure files can be written there, before any training that
-/// a failed save would lose.
-void prepare_checkpoint_dir(const std::string& dir) {
+/// a failed save would lose. A new run (no --resume) refuses a folder that holds checkpoints
+/// already: its saves would replace them.
+void prepare_checkpoint_dir(const std::string& dir, bool resuming) {
   namespace fs = std::filesystem;
   std::error_code error;
+  if (!resuming && fs::exists(fs::path(dir) / "checkpoint", error)) {
+    absl::StatusOr<std::string> latest = latest_checkpoint(dir);
+    bad_input(absl::StrCat("--checkpoint-dir ", dir, " holds the checkpoints of another run already",
+                           latest.ok() ? absl::StrCat(" (newest: ", *latest, ")") : std::string(),
+                           "; pass --resume to continue it, or choose another folder"));
+  }
   fs::create_directories(dir, error);
   if (error || !fs::is_directory(dir, error)) {
     bad_input(absl::StrCat("--checkpoint-dir ", dir, " cannot be created: ",
@@ -866,7 +873,7 @@ int run(const Options& o) {
   std::optional<std::string> resumed_from;
   std::vector<std::string> init_loaded;
   std::optional<std::string> init_path;
-  if (o.checkpoint_dir) prepare_checkpoint_dir(*o.checkpoint_dir);
+  if (o.checkpoint_dir) prepare_checkpoint_dir(*o.checkpoint_dir, o.resume);
   if (o.resume) {
     std::tie(resumed_from, resumed_step) = resume(saver, session, *o.checkpoint_dir, steps);
   } else if (o.init_from) {

@@ -25,6 +25,15 @@ endfunction()
 
 run_train(whole --steps=${STEPS} --checkpoint-dir=${WORK_DIR}/whole)
 run_train(first --steps=${STOP} --save-every=${SAVE_EVERY} --checkpoint-dir=${WORK_DIR}/parts)
+# A new run into the folder would replace its checkpoints: refused, and the folder untouched.
+file(GLOB before RELATIVE "${WORK_DIR}/parts" "${WORK_DIR}/parts/*")
+execute_process(COMMAND "${TRAIN}" ${common} --steps=${STEPS} --checkpoint-dir=${WORK_DIR}/parts
+  WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE errors)
+file(GLOB after RELATIVE "${WORK_DIR}/parts" "${WORK_DIR}/parts/*")
+if(NOT result EQUAL 1 OR NOT errors MATCHES "holds the checkpoints of another run already .newest: [^)]*model\\.ckpt-${STOP}[^)]*.; pass --resume"
+   OR NOT before STREQUAL after)
+  message(FATAL_ERROR "a new run into a folder with checkpoints: exit status ${result}:\n${errors}")
+endif()
 run_train(second --steps=${STEPS} --save-every=${SAVE_EVERY} --checkpoint-dir=${WORK_DIR}/parts --resume)
 
 if(FORMAT STREQUAL "safetensors")
