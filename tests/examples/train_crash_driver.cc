@@ -7,6 +7,7 @@
 // Then the newest checkpoint's index (in its last block, the table footer), and then its data
 // file, is cut short and `train --resume` must fail cleanly (exit 1, a message naming it) and
 // leave every file of the folder as it was (the library's own tests cut at every offset).
+// Last, --init-from a checkpoint that holds none of the model's variables is refused.
 //
 // 100 kills take 6 to 70 s on 2 busy cores (a run of 20 steps with a durable save after each
 // takes 0.1 to 0.8 s, mostly fsync); the test's TIMEOUT allows for the slow end.
@@ -273,6 +274,24 @@ int main(int argc, char** argv) {
       fail("train --resume from a cut data file: exit " + std::to_string(r.status) + ", stderr: " + r.err);
     }
     if (snapshot(cut_dir) != cut_data) fail("train --resume from a cut data file changed the checkpoint folder");
+  }
+
+  // --init-from a checkpoint that holds none of the model's variables (a safetensors file as
+  // another program would write it): refused, naming what each side holds.
+  {
+    std::string header = R"({"other/kernel":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+    header.append((8 - header.size() % 8) % 8, ' ');
+    std::string file;
+    for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((header.size() >> (8 * i)) & 0xFF));
+    file += header;
+    file.append(4, '\0');
+    const fs::path other = work / "other.safetensors";
+    std::ofstream(other, std::ios::binary | std::ios::trunc) << file;
+    const Result r = run(train, with(flags(1), {"--init-from=" + other.string()}), work / "logs");
+    if (r.status != 1 || r.err.find("holds none of the model's variables (model: input_layer/weights") == std::string::npos ||
+        r.err.find("checkpoint: other/kernel)") == std::string::npos) {
+      fail("--init-from a checkpoint of other variables: exit " + std::to_string(r.status) + ", stderr: " + r.err);
+    }
   }
 
   const double seconds = std::chrono::duration<double>(Clock::now() - test_start).count();
