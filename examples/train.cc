@@ -7,10 +7,14 @@
 //   train --model=rnn            recurrent cell applied over T steps to a sequence task
 //   train --no-share             the same models with one set of variables per layer / step
 //   train --json                 one JSON object on stdout (progress on stderr)
+//   train --checkpoint-dir=ckpt --save-every=100     checkpoints every 100 steps and at the end
+//   train --checkpoint-dir=ckpt --resume             continue from ckpt's newest checkpoint, exactly
+//   train --init-from=model.ckpt                     start from a checkpoint's variables only
 //   train --help                 every flag
 //
 // Models: train_models.h. Exit codes: 0 trained; 1 bad input or a failure while running
-// (message "train: ..."); 2 bad command line.
+// (message "train: ..."; a missing, corrupt or mismatched checkpoint, a checkpoint folder that
+// cannot be written); 2 bad command line (including flag combinations that make no sense).
 
 #include <unistd.h>
 
@@ -25,6 +29,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <new>
 #include <optional>
@@ -38,6 +43,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cli/command_line.h"
 #include "nlohmann/json.hpp"
 #include "scopeflow/scopeflow.h"
@@ -90,6 +96,26 @@ ABSL_FLAG(std::optional<std::string>, memory_limit, std::nullopt,
 ABSL_FLAG(std::string, logdir, "logs/train", "TensorBoard log directory ('': no logs)");
 ABSL_FLAG(bool, json, false, "print one JSON object on stdout; progress goes to stderr");
 ABSL_FLAG(bool, quiet, false, "no progress; only the final result (or the JSON)");
+ABSL_FLAG(std::optional<std::string>, checkpoint_dir, std::nullopt,
+          "folder of the checkpoints (DIR/model.ckpt-STEP, recorded in DIR/checkpoint): written at the last step "
+          "and every --save-every steps, read by --resume (unset: no checkpoints)");
+ABSL_FLAG(std::optional<int64_t>, save_every, std::nullopt,
+          "save a checkpoint every N steps (and at the last step) into --checkpoint-dir (unset: only at the last "
+          "step)");
+ABSL_FLAG(std::optional<int64_t>, keep_checkpoints, std::nullopt,
+          "newest checkpoints kept in --checkpoint-dir; older ones are deleted once a newer one is complete "
+          "(0: keep all; unset: 5)");
+ABSL_FLAG(std::optional<std::string>, checkpoint_format, std::nullopt,
+          "tf: TensorFlow V2 checkpoints (model.ckpt-STEP.index + .data-00000-of-00001, read by "
+          "tf.train.load_checkpoint); safetensors: one model.ckpt-STEP.safetensors file (unset: tf)");
+ABSL_FLAG(bool, resume, false,
+          "continue from the newest checkpoint of --checkpoint-dir (variables, optimizer slots, beta powers, "
+          "step, random state, data order) up to --steps, as the uninterrupted run would have; the other flags "
+          "must be those of the saved run");
+ABSL_FLAG(std::optional<std::string>, init_from, std::nullopt,
+          "start a new run with the variables of this checkpoint (either format, e.g. written by TensorFlow; a "
+          "folder: its newest checkpoint) that match the model's by name, dtype and shape; a variable it holds "
+          "with another dtype or shape is an error");
 
 namespace scopeflow::examples {
 namespace {
@@ -159,6 +185,12 @@ struct Options {
   int64_t check_numerics = 100;  // 0: never
   bool json = false;
   bool quiet = false;
+  std::optional<std::string> checkpoint_dir{};
+  std::optional<int64_t> save_every{};  // unset: only at the last step
+  int64_t keep_checkpoints = 5;         // 0: all
+  CheckpointFormat checkpoint_format = CheckpointFormat::kTensorFlow;
+  bool resume = false;
+  std::optional<std::string> init_from{};
 };
 
 int64_t default_steps(ModelKind model) { return model == ModelKind::kMlp ? 1500 : 3000; }
@@ -189,7 +221,11 @@ const cli::CommandLineSpec kCommandLine{
     .program = "train",
     .description = "Trains a classifier whose layers share variables (variable scopes with reuse), evaluates it on\n"
                    "held-out data, writes TensorBoard logs and prints the memory report.\n"
-                   "Exit status: 0 trained; 1 bad input or failure (a \"train: ...\" line on stderr); 2 bad command line.",
+                   "Checkpoints: --checkpoint-dir=DIR [--save-every=N] saves, --resume continues the newest one exactly,\n"
+                   "--init-from=PATH starts from a checkpoint's variables.\n"
+                   "Exit status: 0 trained; 1 bad input or failure (a \"train: ...\" line on stderr; a missing, corrupt or\n"
+                   "mismatched checkpoint, a checkpoint folder that cannot be written); 2 bad command line.",
+    .ranges = {{"save_every", 1, 1e15}, {"keep_checkpoints", 0, 1e9}},
     .implicit_values = {{"check_numerics", "1"}},
 };
 
@@ -266,6 +302,30 @@ Options options_from_flags() {
   options.share = absl::GetFlag(FLAGS_share);
   options.json = absl::GetFlag(FLAGS_json);
   options.quiet = absl::GetFlag(FLAGS_quiet);
+  options.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);  // never empty: cli refuses --checkpoint-dir=
+  options.save_every = absl::GetFlag(FLAGS_save_every);
+  const std::optional<int64_t> keep = absl::GetFlag(FLAGS_keep_checkpoints);
+  if (keep) options.keep_checkpoints = *keep;
+  const std::optional<std::string> format = absl::GetFlag(FLAGS_checkpoint_format);
+  if (format) {
+    if (*format == "tf" || *format == "tensorflow") options.checkpoint_format = CheckpointFormat::kTensorFlow;
+    else if (*format == "safetensors") options.checkpoint_format = CheckpointFormat::kSafetensors;
+    else throw UsageError{absl::StrCat("--checkpoint-format must be tf or safetensors, got '", *format, "'")};
+  }
+  options.resume = absl::GetFlag(FLAGS_resume);
+  options.init_from = absl::GetFlag(FLAGS_init_from);
+  if (!options.checkpoint_dir) {
+    if (options.resume) {
+      throw UsageError{"--resume needs --checkpoint-dir (the folder whose newest checkpoint to continue from)"};
+    }
+    if (options.save_every) throw UsageError{"--save-every needs --checkpoint-dir (where to save)"};
+    if (keep) throw UsageError{"--keep-checkpoints needs --checkpoint-dir"};
+    if (format) throw UsageError{"--checkpoint-format needs --checkpoint-dir"};
+  }
+  if (options.resume && options.init_from) {
+    throw UsageError{"--resume and --init-from exclude each other: --resume continues a run from everything its "
+                     "newest checkpoint saved, --init-from starts a new run from a checkpoint's variables"};
+  }
   // Combinations that make no sense are command-line errors too.
   if (options.model == ModelKind::kRnn && (options.data_path || options.label_column)) {
     throw UsageError{"--data and --label-column apply to --model=mlp; --model=rnn trains on its generated sequence task"};
@@ -676,6 +736,89 @@ struct Progress {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Checkpoints.
+
+// Checkpoint prefix inside --checkpoint-dir: DIR/model.ckpt-STEP, as TensorFlow's examples name them.
+constexpr std::string_view kCheckpointName = "model.ckpt";
+
+/// Creates --checkpoint-dir and makes sure files can be written there, before any training that
+/// a failed save would lose. A new run (no --resume) refuses a folder that holds checkpoints
+/// already: its saves would replace them.
+void prepare_checkpoint_dir(const std::string& dir, bool resuming) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!resuming && fs::exists(fs::path(dir) / "checkpoint", error)) {
+    absl::StatusOr<std::string> latest = latest_checkpoint(dir);
+    bad_input(absl::StrCat("--checkpoint-dir ", dir, " holds the checkpoints of another run already",
+                           latest.ok() ? absl::StrCat(" (newest: ", *latest, ")") : std::string(),
+                           "; pass --resume to continue it, or choose another folder"));
+  }
+  fs::create_directories(dir, error);
+  if (error || !fs::is_directory(dir, error)) {
+    bad_input(absl::StrCat("--checkpoint-dir ", dir, " cannot be created: ",
+                           error ? error.message() : std::string("it exists and is not a folder")));
+  }
+  const std::string probe = (fs::path(dir) / absl::StrCat(".train-write-test-", getpid())).string();
+  std::FILE* file = std::fopen(probe.c_str(), "wb");
+  if (file == nullptr) {
+    const int e = errno;
+    bad_input(absl::StrCat("--checkpoint-dir ", dir, " is not writable: ", std::strerror(e)));
+  }
+  std::fclose(file);
+  fs::remove(probe, error);
+}
+
+/// --resume: restores the newest checkpoint of `dir` into the session. Returns its path and step.
+/// Fails (exit 1) without touching the folder when there is none, it is broken or it does not fit
+/// the model, or it is at or past --steps.
+std::pair<std::string, int64_t> resume(Saver& saver, Session& session, const std::string& dir, int64_t steps) {
+  absl::StatusOr<std::string> latest = latest_checkpoint(dir);
+  if (!latest.ok()) {
+    bad_input(absl::StrCat("--resume: no checkpoint to resume from in ", dir, ": ", latest.status().message()));
+  }
+  absl::StatusOr<RestoredCheckpoint> restored = saver.restore(session, *latest);
+  if (!restored.ok()) {
+    const bool mismatch = restored.status().code() == absl::StatusCode::kInvalidArgument;
+    bad_input(absl::StrCat("--resume: cannot restore ", *latest, ": ", restored.status().message(),
+                           " (nothing was changed in ", dir,
+                           mismatch ? "; the model flags must be those of the saved run)" : ")"));
+  }
+  if (!restored->global_step) bad_input(absl::StrCat("--resume: ", *latest, " holds no global_step"));
+  const int64_t step = *restored->global_step;
+  if (step < 0) bad_input(absl::StrCat("--resume: ", *latest, " has a negative global_step ", step));
+  if (step >= steps) {
+    bad_input(absl::StrCat("--resume: ", *latest, " is at step ", step, ", and --steps is ", steps,
+                           ": nothing left to train (raise --steps to train further)"));
+  }
+  return {*latest, step};
+}
+
+/// --init-from: loads the model's variables that the checkpoint (or a folder's newest) holds.
+/// Returns the checkpoint's path and the names loaded; none loaded is an error.
+std::pair<std::string, std::vector<std::string>> init_from(Session& session, const std::string& from,
+                                                            const std::vector<Variable>& variables) {
+  std::error_code error;
+  std::string path = from;
+  if (std::filesystem::is_directory(from, error)) {
+    absl::StatusOr<std::string> latest = latest_checkpoint(from);
+    if (!latest.ok()) bad_input(absl::StrCat("--init-from ", from, ": ", latest.status().message()));
+    path = *latest;
+  }
+  absl::StatusOr<std::vector<std::string>> loaded = init_from_checkpoint(session, path, variables);
+  if (!loaded.ok()) bad_input(absl::StrCat("--init-from: ", loaded.status().message()));
+  if (loaded->empty()) {
+    std::vector<std::string> model, stored;
+    for (const Variable& v : variables) model.push_back(v.name());
+    if (absl::StatusOr<std::vector<CheckpointTensorInfo>> infos = list_variables(path); infos.ok()) {
+      for (const CheckpointTensorInfo& info : *infos) stored.push_back(info.name);
+    }
+    bad_input(absl::StrCat("--init-from: ", path, " holds none of the model's variables (model: ",
+                           absl::StrJoin(model, ", "), "; checkpoint: ", absl::StrJoin(stored, ", "), ")"));
+  }
+  return {path, *std::move(loaded)};
+}
+
+// ---------------------------------------------------------------------------------------------
 // The program.
 
 int run(const Options& o) {
@@ -723,6 +866,33 @@ int run(const Options& o) {
   Session session(graph, session_options);
   session.initialize_variables();
 
+  // Checkpoints: restore (--resume) or warm-start (--init-from) before anything is written.
+  Saver saver(graph, {.var_list = {}, .max_to_keep = static_cast<int>(o.keep_checkpoints),
+                      .keep_checkpoint_every_n_hours = 10000.0, .format = o.checkpoint_format});
+  int64_t resumed_step = 0;  // the step the restored checkpoint was saved after (0: a new run)
+  std::optional<std::string> resumed_from;
+  std::vector<std::string> init_loaded;
+  std::optional<std::string> init_path;
+  if (o.checkpoint_dir) prepare_checkpoint_dir(*o.checkpoint_dir, o.resume);
+  if (o.resume) {
+    std::tie(resumed_from, resumed_step) = resume(saver, session, *o.checkpoint_dir, steps);
+  } else if (o.init_from) {
+    std::tie(init_path, init_loaded) = init_from(session, *o.init_from, trainable);
+  }
+  std::vector<std::string> checkpoints_written;
+  auto save_checkpoint = [&](int64_t step) {
+    const std::string prefix = (std::filesystem::path(*o.checkpoint_dir) / kCheckpointName).string();
+    absl::StatusOr<std::string> path = saver.save(session, prefix, step);
+    if (!path.ok()) {
+      const std::string newest = checkpoints_written.empty()
+                                     ? (resumed_from ? *resumed_from : std::string("none"))
+                                     : checkpoints_written.back();
+      bad_input(absl::StrCat("saving the checkpoint of step ", step, " failed: ", path.status().message(),
+                             " (the newest complete checkpoint: ", newest, ")"));
+    }
+    checkpoints_written.push_back(*path);
+  };
+
   std::unique_ptr<SummaryWriter> writer;
   if (!o.logdir.empty()) {
     absl::StatusOr<std::unique_ptr<SummaryWriter>> created = SummaryWriter::create(o.logdir);
@@ -765,16 +935,30 @@ int run(const Options& o) {
             : std::string()));
   }
 
+  if (progress.enabled && resumed_from) {
+    progress.print(absl::StrFormat("resumed from %s: step %d of %d", *resumed_from, resumed_step, steps));
+  }
+  if (progress.enabled && init_path) {
+    progress.print(absl::StrFormat("initialized %d of %d variables from %s", init_loaded.size(), trainable.size(),
+                                   *init_path));
+  }
+
   // Training loop.
   TowerFeeds train_feeds(train_tower, problem.train);
   const std::vector<Output> train_fetches = {train_tower.loss, train_tower.accuracy};
   const std::vector<Node*> train_targets = {train_op};
+  // The batch of a step is a function of the step and --seed alone (so that a resumed run reads
+  // what the uninterrupted one would): epoch e visits the examples in the order shuffled from
+  // shuffle_seed + e, floor(examples / batch) batches of it.
   const uint64_t shuffle_seed = mix_seed(static_cast<uint64_t>(o.seed) ^ 0xD1B54A32D192ED03ULL);
-  int64_t epoch = 0;
-  std::vector<int64_t> order = data::shuffled_indices(problem.train.num_examples, mix_seed(shuffle_seed));
-  int64_t position = 0;
+  const int64_t batches_per_epoch = problem.train.num_examples / o.batch;
+  const int64_t first_step = resumed_step + 1;
+  int64_t epoch = (first_step - 1) / batches_per_epoch;
+  std::vector<int64_t> order =
+      data::shuffled_indices(problem.train.num_examples, mix_seed(shuffle_seed + static_cast<uint64_t>(epoch)));
 
-  double initial_loss = 0;
+  double initial_loss = 0;  // of first_step
+  double last_loss = 0;
   std::vector<double> recent_losses;  // ring of the last kFinalLossWindow
   double summary_loss = 0, summary_accuracy = 0;
   int64_t summary_count = 0;
@@ -785,21 +969,20 @@ int run(const Options& o) {
   RunStats stats;
   const auto train_start = std::chrono::steady_clock::now();
   auto report_start = train_start;
-  int64_t report_start_step = 0;
+  int64_t report_start_step = resumed_step;
   auto seconds_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   };
 
-  for (int64_t step = 1; step <= steps; ++step) {
-    if (position + o.batch > problem.train.num_examples) {
-      ++epoch;
+  for (int64_t step = first_step; step <= steps; ++step) {
+    if (const int64_t e = (step - 1) / batches_per_epoch; e != epoch) {
+      epoch = e;
       order = data::shuffled_indices(problem.train.num_examples, mix_seed(shuffle_seed + static_cast<uint64_t>(epoch)));
-      position = 0;
     }
+    const int64_t position = ((step - 1) % batches_per_epoch) * o.batch;
     const FeedList& feeds =
         train_feeds.fill(problem.train, std::span<const int64_t>(order).subspan(static_cast<size_t>(position),
                                                                                static_cast<size_t>(o.batch)));
-    position += o.batch;
     const bool trace = writer && o.trace_every > 0 && step % o.trace_every == 0;
     const std::vector<Tensor> values =
         session.run(feeds, train_fetches, train_targets, RunOptions{.trace = trace}, trace ? &stats : nullptr);
@@ -813,11 +996,12 @@ int run(const Options& o) {
       bad_input(absl::StrCat("the training loss became ", loss, " at step ", step,
                              "; try a smaller --learning-rate (now ", learning_rate, ")"));
     }
-    if (step == 1) initial_loss = loss;
+    if (step == first_step) initial_loss = loss;
+    last_loss = loss;
     if (static_cast<int64_t>(recent_losses.size()) < kFinalLossWindow) {
       recent_losses.push_back(loss);
     } else {
-      recent_losses[static_cast<size_t>(step % kFinalLossWindow)] = loss;
+      recent_losses[static_cast<size_t>((step - first_step) % kFinalLossWindow)] = loss;
     }
     summary_loss += loss;
     summary_accuracy += accuracy;
@@ -833,6 +1017,8 @@ int run(const Options& o) {
       summary_count = 0;
       for (const Variable& v : trainable) check_log(writer->add_histogram(v.name(), session.to_host(session.variable_value(v)), step));
     }
+    // After the step's numerics check: a checkpoint never holds a diverged model.
+    if (o.checkpoint_dir && (step == steps || (o.save_every && step % *o.save_every == 0))) save_checkpoint(step);
     const bool evaluate = step == steps || (o.eval_every > 0 && step % o.eval_every == 0);
     if (evaluate) {
       last_eval = evaluator.run(session);
@@ -851,7 +1037,7 @@ int run(const Options& o) {
         progress.update(absl::StrFormat(
             "step %d/%d loss %.4f%s steps/s %.1f", step, steps, loss,
             have_eval ? absl::StrFormat(" test_accuracy %.4f", last_eval.accuracy) : std::string(),
-            static_cast<double>(step) / seconds_since(train_start)));
+            static_cast<double>(step - resumed_step) / seconds_since(train_start)));
       }
     } else if (report) {
       progress.print(absl::StrFormat("step %d/%d loss %.4f test_accuracy %.4f steps/s %.1f", step, steps,
@@ -870,7 +1056,7 @@ int run(const Options& o) {
   double final_loss = 0;
   for (double l : recent_losses) final_loss += l;
   final_loss /= static_cast<double>(recent_losses.size());
-  const double steps_per_second = static_cast<double>(steps) / seconds;
+  const double steps_per_second = static_cast<double>(steps - resumed_step) / seconds;
 
   // Memory: what the variables cost, and what sharing saved.
   const MemoryReport report = memory_report(session);
@@ -931,6 +1117,15 @@ int run(const Options& o) {
         {"logdir", writer ? nlohmann::ordered_json(o.logdir) : nullptr},
         {"events_file", writer ? nlohmann::ordered_json(writer->path()) : nullptr},
         {"memory", nlohmann::ordered_json::parse(report.to_json())},
+        {"first_step", first_step},
+        {"last_loss", json_number(last_loss, "%.9g")},  // float32 round trip: compares bit for bit
+        {"checkpoint_dir", o.checkpoint_dir ? nlohmann::ordered_json(*o.checkpoint_dir) : nullptr},
+        {"checkpoint_format", o.checkpoint_format == CheckpointFormat::kSafetensors ? "safetensors" : "tf"},
+        {"checkpoints_written", checkpoints_written},
+        {"resumed_from", resumed_from ? nlohmann::ordered_json(*resumed_from) : nullptr},
+        {"resumed_from_step", resumed_from ? nlohmann::ordered_json(resumed_step) : nullptr},
+        {"init_from", init_path ? nlohmann::ordered_json(*init_path) : nullptr},
+        {"init_from_loaded", init_loaded},
     };
     // Names from files may hold any bytes: replace invalid UTF-8 rather than throw.
     const std::string text = json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
@@ -939,8 +1134,12 @@ int run(const Options& o) {
   }
 
   absl::PrintF("%s: %d steps in %.2f s (%.1f steps/s); loss %.4f -> %.4f; test_accuracy %.4f (%d/%d)\n",
-              model_name(o.model), steps, seconds, steps_per_second, initial_loss, final_loss,
+              model_name(o.model), steps - resumed_step, seconds, steps_per_second, initial_loss, final_loss,
               last_eval.accuracy, last_eval.correct, last_eval.examples);
+  if (resumed_from) absl::PrintF("resumed from %s (step %d) to step %d\n", *resumed_from, resumed_step, steps);
+  if (!checkpoints_written.empty()) {
+    absl::PrintF("checkpoints: %d written, the last %s\n", checkpoints_written.size(), checkpoints_written.back());
+  }
   if (o.quiet) return 0;
   absl::PrintF("\n%s", report.to_table().c_str());
   absl::PrintF("parameter bytes: %d (allocator, in use); gradient bytes: %d (peak); optimizer slot bytes: %d\n",

@@ -1,0 +1,80 @@
+# Exact resume of the train program: a run of STEPS steps against one stopped after STOP steps
+# (saving every SAVE_EVERY steps and at its last) and resumed with --resume up to STEPS. The two
+# final checkpoints (variables, optimizer slots, beta powers, step) must be equal byte for byte,
+# and so must the last step's loss and the held-out loss.
+#   TRAIN, WORK_DIR, ARGS (the model's flags), FORMAT (tf or safetensors), STEPS, STOP, SAVE_EVERY
+foreach(var TRAIN WORK_DIR ARGS FORMAT STEPS STOP SAVE_EVERY)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "run_train_resume.cmake: ${var} is not set")
+  endif()
+endforeach()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+separate_arguments(args UNIX_COMMAND "${ARGS}")
+set(common ${args} --checkpoint-format=${FORMAT} --json --quiet --logdir=)
+
+function(run_train name)
+  execute_process(COMMAND "${TRAIN}" ${common} ${ARGN} WORKING_DIRECTORY "${WORK_DIR}"
+    RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE errors)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "${name}: train ${common} ${ARGN} failed (${result}):\n${output}\n${errors}")
+  endif()
+  set(${name} "${output}" PARENT_SCOPE)
+endfunction()
+
+run_train(whole --steps=${STEPS} --checkpoint-dir=${WORK_DIR}/whole)
+run_train(first --steps=${STOP} --save-every=${SAVE_EVERY} --checkpoint-dir=${WORK_DIR}/parts)
+# A new run into the folder would replace its checkpoints: refused, and the folder untouched.
+file(GLOB before RELATIVE "${WORK_DIR}/parts" "${WORK_DIR}/parts/*")
+execute_process(COMMAND "${TRAIN}" ${common} --steps=${STEPS} --checkpoint-dir=${WORK_DIR}/parts
+  WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE errors)
+file(GLOB after RELATIVE "${WORK_DIR}/parts" "${WORK_DIR}/parts/*")
+if(NOT result EQUAL 1 OR NOT errors MATCHES "holds the checkpoints of another run already .newest: [^)]*model\\.ckpt-${STOP}[^)]*.; pass --resume"
+   OR NOT before STREQUAL after)
+  message(FATAL_ERROR "a new run into a folder with checkpoints: exit status ${result}:\n${errors}")
+endif()
+run_train(second --steps=${STEPS} --save-every=${SAVE_EVERY} --checkpoint-dir=${WORK_DIR}/parts --resume)
+
+if(FORMAT STREQUAL "safetensors")
+  set(files "model.ckpt-${STEPS}.safetensors")
+else()
+  set(files "model.ckpt-${STEPS}.index" "model.ckpt-${STEPS}.data-00000-of-00001")
+endif()
+foreach(f IN LISTS files)
+  foreach(dir whole parts)
+    if(NOT EXISTS "${WORK_DIR}/${dir}/${f}")
+      message(FATAL_ERROR "${dir}: no ${f} after the last step")
+    endif()
+  endforeach()
+  file(SHA256 "${WORK_DIR}/whole/${f}" whole_hash)
+  file(SHA256 "${WORK_DIR}/parts/${f}" parts_hash)
+  if(NOT whole_hash STREQUAL parts_hash)
+    message(FATAL_ERROR "${f}: the resumed run's final checkpoint differs from the uninterrupted run's")
+  endif()
+endforeach()
+
+# The JSON fields that must agree, and what the resumed run must report.
+foreach(key last_loss test_loss test_correct)
+  string(JSON whole_value GET "${whole}" ${key})
+  string(JSON second_value GET "${second}" ${key})
+  if(NOT whole_value STREQUAL second_value)
+    message(FATAL_ERROR "${key}: ${whole_value} uninterrupted, ${second_value} resumed")
+  endif()
+endforeach()
+string(JSON resumed_step GET "${second}" resumed_from_step)
+string(JSON first_step GET "${second}" first_step)
+string(JSON resumed_from GET "${second}" resumed_from)
+math(EXPR expected_first "${STOP} + 1")
+if(NOT resumed_step EQUAL STOP OR NOT first_step EQUAL expected_first)
+  message(FATAL_ERROR "the resumed run reports step ${resumed_step}, first step ${first_step}; expected ${STOP}")
+endif()
+if(NOT resumed_from MATCHES "/parts/model\\.ckpt-${STOP}")
+  message(FATAL_ERROR "the resumed run names ${resumed_from}, not model.ckpt-${STOP}")
+endif()
+string(JSON written_count LENGTH "${second}" checkpoints_written)
+string(JSON first_written_count LENGTH "${first}" checkpoints_written)
+if(written_count EQUAL 0 OR first_written_count EQUAL 0)
+  message(FATAL_ERROR "checkpoints_written is empty:\n${first}\n${second}")
+endif()
+message(STATUS "resumed at step ${STOP} of ${STEPS} (${FORMAT}): final checkpoint, last loss and test loss identical")
