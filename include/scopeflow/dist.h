@@ -58,7 +58,7 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
-  /// "mpi" or "local".
+  /// "mpi", "nccl" or "local".
   virtual std::string_view backend() const = 0;
 
   /// Sums `values` over the ranks, in place, and divides by the world size.
@@ -74,6 +74,16 @@ class Communicator {
 /// env.mpi, else the world of one process. kUnimplemented when env.mpi in a build without MPI.
 absl::StatusOr<std::unique_ptr<Communicator>> make_communicator(const Environment& env,
                                                                 CommunicatorOptions options = {});
+
+/// True when this build has the NCCL backend (CUDA builds where CMake found NCCL).
+bool nccl_available();
+/// NCCL over one CUDA device per rank (`device`, usually Environment::local_rank): rank 0's
+/// ncclUniqueId travels over `bootstrap` (the MPI communicator). Host spans are staged through
+/// a device buffer on the communicator's own stream; every call is polled against the timeout,
+/// and an error or a timeout aborts the NCCL communicator (ncclCommAbort). kUnimplemented in a
+/// build without NCCL; an error when the device does not exist.
+absl::StatusOr<std::unique_ptr<Communicator>> make_nccl_communicator(Communicator& bootstrap, int device,
+                                                                     CommunicatorOptions options = {});
 
 /// A stable 64-bit hash (FNV-1a) of bytes, equal in every process, for layout checks.
 uint64_t layout_hash(std::string_view bytes, uint64_t seed = 0xcbf29ce484222325ull);

@@ -65,6 +65,17 @@ absl::StatusOr<std::unique_ptr<Communicator>> make_communicator(const Environmen
   return std::unique_ptr<Communicator>(new LocalCommunicator());
 }
 
+#if !SCOPEFLOW_WITH_NCCL
+// Without NCCL (CPU builds): the GPU backend is refused, saying why.
+bool nccl_available() { return false; }
+
+absl::StatusOr<std::unique_ptr<Communicator>> make_nccl_communicator(Communicator&, int, CommunicatorOptions) {
+  return absl::UnimplementedError(
+      "[dist] this scopeflow was built without NCCL (it comes with the CUDA backend when CMake finds nccl.h and "
+      "libnccl); use the MPI communicator");
+}
+#endif
+
 uint64_t layout_hash(std::string_view bytes, uint64_t seed) {
   // FNV-1a by hand: absl::Hash is seeded per process, so its values differ between ranks.
   uint64_t hash = seed;

@@ -180,6 +180,9 @@ TEST(DataParallelTest, BadOptionsAreErrors) {
   EXPECT_EQ(dp.check_layout().code(), absl::StatusCode::kFailedPrecondition);
   absl::StatusOr<dist::Environment> env = dist::init();
   ASSERT_TRUE(env.ok());
+  if (!dist::nccl_available()) {
+    EXPECT_EQ(dist::make_nccl_communicator(*g_comm, 0).status().code(), absl::StatusCode::kUnimplemented);
+  }
   if (env->mpi) {
     EXPECT_EQ(dist::make_communicator(*env, {.timeout = std::chrono::milliseconds(0)}).status().code(),
               absl::StatusCode::kInvalidArgument);
