@@ -30,6 +30,8 @@ SCOPEFLOW_APT_PACKAGES=(
   libgmock-dev
   libopenblas-dev
   libdnnl-dev
+  libopenmpi-dev
+  openmpi-bin
 )
 if [[ "${SCOPEFLOW_PEERS:-0}" == "1" ]]; then
   SCOPEFLOW_APT_PACKAGES+=(libtorch-dev)

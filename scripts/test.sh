@@ -77,7 +77,10 @@ if [[ -z "${main_cuda}" ]]; then
 fi
 
 echo "=== build: ${build_dir} (SCOPEFLOW_CUDA=${main_cuda}) ==="
-SCOPEFLOW_BUILD_DIR="${build_dir}" SCOPEFLOW_CUDA="${main_cuda}" bash scripts/build.sh "${interop_args[@]}"
+# SCOPEFLOW_MPI=ON: setup.sh installed Open MPI, so the data-parallel tests (mpirun -np 2) must
+# build and run, never drop out silently.
+SCOPEFLOW_BUILD_DIR="${build_dir}" SCOPEFLOW_CUDA="${main_cuda}" bash scripts/build.sh "${interop_args[@]}" \
+  -DSCOPEFLOW_MPI=ON
 
 cuda_built=OFF
 if grep -q '^SCOPEFLOW_CUDA_BACKEND_BUILT:INTERNAL=ON$' "${build_dir}/CMakeCache.txt"; then
@@ -92,7 +95,7 @@ run_ctest "${build_dir}" "${build_dir} (CUDA backend built: ${cuda_built})"
 # checked on every run.
 echo "=== build: ${cpu_build_dir} (SCOPEFLOW_CUDA=OFF, address,undefined sanitizers) ==="
 SCOPEFLOW_BUILD_DIR="${cpu_build_dir}" SCOPEFLOW_CUDA=OFF SCOPEFLOW_BUILD_TYPE=RelWithDebInfo \
-  bash scripts/build.sh -DSCOPEFLOW_SANITIZE=address,undefined -DSCOPEFLOW_BUILD_BENCHMARKS=OFF
+  bash scripts/build.sh -DSCOPEFLOW_SANITIZE=address,undefined -DSCOPEFLOW_BUILD_BENCHMARKS=OFF -DSCOPEFLOW_MPI=ON
 echo "=== ctest: ${cpu_build_dir} (CPU only, sanitizers) ==="
 run_ctest "${cpu_build_dir}" "${cpu_build_dir} (CPU only, sanitizers)"
 
