@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "artifact_files.h"
 #include "scopeflow/graph_def.h"
 #include "scopeflow/scopeflow.h"
 
@@ -29,26 +30,13 @@ namespace {
 using namespace scopeflow;  // NOLINT: a test program
 namespace fs = std::filesystem;
 
-std::string to_hex(const Tensor& t) {
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  const auto* bytes = static_cast<const uint8_t*>(t.raw_data());
-  for (size_t i = 0; i < t.byte_size(); ++i) {
-    hex.push_back(digits[bytes[i] >> 4]);
-    hex.push_back(digits[bytes[i] & 15]);
-  }
-  return hex;
-}
+using interop::to_hex;
+using interop::write_file;
 
 nlohmann::json describe(const Tensor& t) {
   return {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape().dims()}, {"hex", to_hex(t)}};
 }
 
-void write_file(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw std::runtime_error("cannot write " + path.string());
-}
 
 template <typename T>
 T checked(absl::StatusOr<T> value) {
