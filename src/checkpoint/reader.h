@@ -1,6 +1,7 @@
 #pragma once
 // What the checkpoint formats share: the tensors a writer takes and the reader interface.
 
+#include <cstring>
 #include <map>
 #include <optional>
 #include <span>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "scopeflow/tensor.h"
 
 namespace scopeflow::checkpoint {
@@ -39,6 +41,47 @@ class CheckpointReader {
   virtual absl::StatusOr<Tensor> read(absl::string_view name) const = 0;
   /// String metadata (safetensors' __metadata__; empty for TensorFlow checkpoints).
   virtual const std::map<std::string, std::string>& metadata() const = 0;
+};
+
+/// What both formats' readers keep: one file's entries by name (each Entry has a StoredTensor
+/// `info`), their table of contents in name order, and the metadata.
+template <typename Entry>
+class IndexedCheckpointReader : public CheckpointReader {
+ public:
+  IndexedCheckpointReader(std::string path, std::vector<Entry> entries, std::map<std::string, std::string> metadata)
+      : path_(std::move(path)), metadata_(std::move(metadata)) {
+    for (Entry& entry : entries) {
+      const std::string name = entry.info.name;
+      entries_.emplace(name, std::move(entry));
+    }
+    for (const auto& [name, entry] : entries_) infos_.push_back(entry.info);
+  }
+
+  const std::vector<StoredTensor>& tensors() const override { return infos_; }
+  const std::map<std::string, std::string>& metadata() const override { return metadata_; }
+
+ protected:
+  /// The entry of `name`, or NotFound naming the file.
+  absl::StatusOr<const Entry*> find(absl::string_view name) const {
+    auto it = entries_.find(std::string(name));
+    if (it == entries_.end()) {
+      return absl::NotFoundError(absl::StrCat("[checkpoint] no tensor '", std::string(name), "' in ", path_));
+    }
+    return &it->second;
+  }
+  /// A host tensor of the entry's dtype and shape holding `bytes` (their size already checked).
+  static Tensor tensor_of(const StoredTensor& info, const std::string& bytes) {
+    Tensor value(info.dtype, info.shape);
+    if (!bytes.empty()) std::memcpy(value.raw_data(), bytes.data(), bytes.size());
+    return value;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::map<std::string, Entry> entries_;
+  std::vector<StoredTensor> infos_;  // by name, as entries_
+  std::map<std::string, std::string> metadata_;
 };
 
 /// The DType of TensorFlow DataType `tf_type`, or nullopt when no variable can hold it.

@@ -44,43 +44,24 @@ absl::Status bad_file(const std::string& path, absl::string_view problem) {
   return absl::DataLossError(absl::StrCat("[checkpoint] ", path, " is not a valid safetensors file: ", problem));
 }
 
-class SafetensorsReader final : public CheckpointReader {
- public:
-  struct Entry {
-    StoredTensor info;
-    uint64_t begin = 0;  // file offsets
-    uint64_t end = 0;
-  };
-  SafetensorsReader(std::string path, std::vector<Entry> entries, std::map<std::string, std::string> metadata)
-      : path_(std::move(path)), metadata_(std::move(metadata)) {
-    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.info.name < b.info.name; });
-    for (Entry& entry : entries) {
-      infos_.push_back(entry.info);
-      entries_.emplace(entry.info.name, std::move(entry));
-    }
-  }
+struct SafetensorsEntry {
+  StoredTensor info;
+  uint64_t begin = 0;  // file offsets
+  uint64_t end = 0;
+};
 
-  const std::vector<StoredTensor>& tensors() const override { return infos_; }
-  const std::map<std::string, std::string>& metadata() const override { return metadata_; }
+class SafetensorsReader final : public IndexedCheckpointReader<SafetensorsEntry> {
+ public:
+  using Entry = SafetensorsEntry;
+  using IndexedCheckpointReader::IndexedCheckpointReader;
 
   absl::StatusOr<Tensor> read(absl::string_view name) const override {
-    auto it = entries_.find(std::string(name));
-    if (it == entries_.end()) {
-      return absl::NotFoundError(absl::StrCat("[checkpoint] no tensor '", std::string(name), "' in ", path_));
-    }
-    const Entry& entry = it->second;
-    absl::StatusOr<std::string> bytes = read_file_range(path_, entry.begin, entry.end - entry.begin);
+    absl::StatusOr<const Entry*> entry = find(name);
+    if (!entry.ok()) return entry.status();
+    absl::StatusOr<std::string> bytes = read_file_range(path(), (*entry)->begin, (*entry)->end - (*entry)->begin);
     if (!bytes.ok()) return bytes.status();
-    Tensor value(entry.info.dtype, entry.info.shape);
-    if (!bytes->empty()) std::memcpy(value.raw_data(), bytes->data(), bytes->size());
-    return value;
+    return tensor_of((*entry)->info, *bytes);
   }
-
- private:
-  std::string path_;
-  std::map<std::string, Entry> entries_;
-  std::vector<StoredTensor> infos_;
-  std::map<std::string, std::string> metadata_;
 };
 
 }  // namespace

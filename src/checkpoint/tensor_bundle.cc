@@ -23,48 +23,32 @@ absl::Status data_loss(const std::string& path, absl::string_view problem) {
   return absl::DataLossError(absl::StrCat("[checkpoint] ", path, ": ", problem));
 }
 
-class TensorBundleReader final : public CheckpointReader {
+struct TensorBundleEntry {
+  StoredTensor info;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint32_t masked_crc = 0;
+};
+
+class TensorBundleReader final : public IndexedCheckpointReader<TensorBundleEntry> {
  public:
-  struct Entry {
-    StoredTensor info;
-    uint64_t offset = 0;
-    uint64_t size = 0;
-    uint32_t masked_crc = 0;
-  };
-
-  TensorBundleReader(std::string data_path, std::vector<Entry> entries) : data_path_(std::move(data_path)) {
-    for (Entry& entry : entries) {
-      infos_.push_back(entry.info);
-      entries_.emplace(entry.info.name, std::move(entry));
-    }
-  }
-
-  const std::vector<StoredTensor>& tensors() const override { return infos_; }
-  const std::map<std::string, std::string>& metadata() const override { return metadata_; }
+  using Entry = TensorBundleEntry;
+  TensorBundleReader(std::string data_path, std::vector<Entry> entries)
+      : IndexedCheckpointReader(std::move(data_path), std::move(entries), {}) {}
 
   absl::StatusOr<Tensor> read(absl::string_view name) const override {
-    auto it = entries_.find(std::string(name));
-    if (it == entries_.end()) {
-      return absl::NotFoundError(absl::StrCat("[checkpoint] no tensor '", std::string(name), "' in ", data_path_));
-    }
-    const Entry& entry = it->second;
-    absl::StatusOr<std::string> bytes = read_file_range(data_path_, entry.offset, entry.size);
+    absl::StatusOr<const Entry*> found = find(name);
+    if (!found.ok()) return found.status();
+    const Entry& entry = **found;
+    absl::StatusOr<std::string> bytes = read_file_range(path(), entry.offset, entry.size);
     if (!bytes.ok()) return bytes.status();
     const uint32_t crc = io::mask_crc32c(io::crc32c(bytes->data(), bytes->size()));
     if (crc != entry.masked_crc) {
-      return data_loss(data_path_, absl::StrCat("checksum of tensor '", entry.info.name, "' does not match: stored ",
-                                                entry.masked_crc, ", computed ", crc));
+      return data_loss(path(), absl::StrCat("checksum of tensor '", entry.info.name, "' does not match: stored ",
+                                            entry.masked_crc, ", computed ", crc));
     }
-    Tensor value(entry.info.dtype, entry.info.shape);
-    if (!bytes->empty()) std::memcpy(value.raw_data(), bytes->data(), bytes->size());
-    return value;
+    return tensor_of(entry.info, *bytes);
   }
-
- private:
-  std::string data_path_;
-  std::map<std::string, Entry> entries_;
-  std::vector<StoredTensor> infos_;
-  std::map<std::string, std::string> metadata_;
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "checkpoint/checkpoint_test_util.h"
 #include "scopeflow/checkpoint.h"
 #include "scopeflow/session.h"
+#include "cuda/gpu_test_util.h"
 
 namespace scopeflow {
 namespace {
@@ -17,13 +18,7 @@ namespace {
 using test::OptimizerKind;
 using test::TinyModel;
 
-std::string why_no_gpu() {
-  if (!cuda_backend_built()) return "scopeflow was built without the CUDA backend";
-  absl::StatusOr<int> count = cuda_device_count();
-  if (!count.ok()) return absl::StrCat("no CUDA device answered: ", count.status().message());
-  if (*count == 0) return "no CUDA device answered (0 devices)";
-  return "";
-}
+using test::why_no_gpu;
 
 class GpuCheckpointTest : public ::testing::TestWithParam<CheckpointFormat> {};
 

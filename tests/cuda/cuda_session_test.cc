@@ -21,6 +21,7 @@
 #include "scopeflow/ops.h"
 #include "scopeflow/scope.h"
 #include "scopeflow/session.h"
+#include "cuda/gpu_test_util.h"
 #include "scopeflow/train.h"
 #include "test_util.h"
 #include "train/gradient_check.h"
@@ -33,14 +34,7 @@ using ::testing::HasSubstr;
 using test::OpGradientCase;
 using test::random_tensor;
 
-// Empty when a CUDA device can run this build's kernels, else why not.
-std::string why_no_gpu() {
-  if (!cuda_backend_built()) return "scopeflow was built without the CUDA backend";
-  absl::StatusOr<int> count = cuda_device_count();
-  if (!count.ok()) return absl::StrCat("no CUDA device answered: ", count.status().message());
-  if (*count == 0) return "no CUDA device answered (0 devices)";
-  return "";
-}
+using test::why_no_gpu;
 
 #define SCOPEFLOW_REQUIRE_GPU()                                                      \
   do {                                                                               \

@@ -12,18 +12,15 @@
 #include "dist/dist_test_util.h"
 #include "scopeflow/device.h"
 #include "scopeflow/dist.h"
+#include "cuda/gpu_test_util.h"
 #include "scopeflow/scopeflow.h"
 
 namespace scopeflow {
 namespace {
 
 std::string why_no_nccl() {
-  if (!cuda_backend_built()) return "scopeflow was built without the CUDA backend";
-  if (!dist::nccl_available()) return "scopeflow was built without NCCL";
-  absl::StatusOr<int> count = cuda_device_count();
-  if (!count.ok()) return absl::StrCat("no CUDA device answered: ", count.status().message());
-  if (*count == 0) return "no CUDA device answered (0 devices)";
-  return "";
+  if (cuda_backend_built() && !dist::nccl_available()) return "scopeflow was built without NCCL";
+  return test::why_no_gpu();
 }
 
 TEST(NcclCommunicatorTest, OneRankAveragesBroadcastsAndTrainsEndToEnd) {
