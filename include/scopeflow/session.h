@@ -36,8 +36,10 @@ struct NodeRunStats {
   int64_t allocated_bytes = 0;    // bytes this node allocated for its outputs
   std::vector<Shape> output_shapes{};
   std::vector<DType> output_dtypes{};
-  /// For the last node of a fused MatMul -> BiasAdd [-> Relu] chain, and for an update that ran
-  /// its delta's MatMul inside it: which kernels ran it.
+  /// For the last node of a fused MatMul -> BiasAdd [-> Relu] chain, for an update that ran
+  /// its delta's MatMul inside it, for a step summing into a gradient in place, and for a step
+  /// that ran on a library primitive ("oneDNN eltwise tanh", "oneDNN softmax"): which kernels
+  /// ran it. Empty for the plain kernels.
   std::string fused_kernel{};
 };
 

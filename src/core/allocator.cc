@@ -106,13 +106,36 @@ absl::StatusOr<DeviceMemoryInfo> Allocator::device_memory_info() const {
                                                " reports no device memory information"));
 }
 
-void* CpuAllocator::raw_allocate(size_t bytes) {
+namespace {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+CachingOptions default_cpu_caching() {
+  if (!kSanitized) return CpuAllocator::kDefaultCaching;
+  return {.min_cached_bytes = std::numeric_limits<size_t>::max(), .max_cached_bytes = 0};
+}
+}  // namespace
+
+CpuAllocator::CpuAllocator() : CachingAllocator(default_cpu_caching()) {}
+
+CpuAllocator::~CpuAllocator() { release_cached(); }
+
+void* CpuAllocator::allocate_block(size_t bytes) {
   // Zero-byte requests still get a distinct pointer so every tensor owns a real allocation.
   return ::operator new(std::max<size_t>(bytes, 1), kCpuAlignment, std::nothrow);
 }
 
-void CpuAllocator::raw_deallocate(void* ptr, size_t /*bytes*/) noexcept {
-  ::operator delete(ptr, kCpuAlignment);
+void CpuAllocator::free_blocks(std::span<void* const> blocks) noexcept {
+  for (void* ptr : blocks) ::operator delete(ptr, kCpuAlignment);
 }
 
 std::shared_ptr<Allocator> default_cpu_allocator() {

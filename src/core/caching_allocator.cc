@@ -1,6 +1,6 @@
-#include "core/caching_allocator.h"
-
 #include <utility>
+
+#include "scopeflow/allocator.h"
 
 namespace scopeflow {
 
@@ -17,6 +17,7 @@ size_t CachingAllocator::rounded_size(size_t bytes) {
 }
 
 void* CachingAllocator::raw_allocate(size_t bytes) {
+  if (bypasses_cache(bytes)) return allocate_block(bytes);
   const size_t size = rounded_size(bytes);
   const auto charge = static_cast<int64_t>(size);
   {
@@ -58,9 +59,17 @@ void* CachingAllocator::raw_allocate(size_t bytes) {
 void CachingAllocator::raw_deallocate(void* ptr, size_t bytes) noexcept {
   // Work queued on the block may still read it; a later request reuses it in the same order
   // (one stream per session), so caching it needs no synchronisation.
+  if (bypasses_cache(bytes)) {
+    free_blocks(std::span<void* const>(&ptr, 1));
+    return;
+  }
   const size_t size = rounded_size(bytes);
   std::lock_guard<std::mutex> lock(cache_mutex_);
   in_use_bytes_ -= static_cast<int64_t>(size);
+  if (options_.max_cached_bytes > 0 && cached_bytes_ + static_cast<int64_t>(size) > options_.max_cached_bytes) {
+    free_blocks(std::span<void* const>(&ptr, 1));
+    return;
+  }
   try {
     free_blocks_[size].push_back(ptr);
     cached_bytes_ += static_cast<int64_t>(size);

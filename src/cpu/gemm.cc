@@ -18,6 +18,8 @@
 
 #if SCOPEFLOW_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
+
+#include "cpu/onednn_unary.h"
 #endif
 
 #ifndef OPENBLAS_VERSION
@@ -115,13 +117,6 @@ class OpenBlasGemm final : public Gemm {
 
 #if SCOPEFLOW_WITH_ONEDNN
 
-// oneDNN's CPU engine and stream, made once per process (the engine is what primitives are
-// created for; in-order streams on one engine are independent).
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  return *engine;
-}
-
 [[noreturn]] void throw_onednn(const dnnl::error& e, std::string_view what) {
   throw_error(absl::StatusCode::kInternal, kWhere, "oneDNN ", what, " failed: ", e.what(),
               " (status ", static_cast<int>(e.status), ")");
@@ -155,15 +150,15 @@ class OneDnnGemm final : public Gemm {
       if (shape.scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
       const dnnl::matmul::desc desc = shape.bias ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md)
                                                  : dnnl::matmul::desc(a_md, b_md, c_md);
-      const dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+      const dnnl::matmul::primitive_desc pd(desc, attr, onednn_cpu_engine());
       primitive_ = dnnl::matmul(pd);
-      stream_ = dnnl::stream(cpu_engine());
-      a_ = dnnl::memory(a_md, cpu_engine(), DNNL_MEMORY_NONE);
-      b_ = dnnl::memory(b_md, cpu_engine(), DNNL_MEMORY_NONE);
-      c_ = dnnl::memory(c_md, cpu_engine(), DNNL_MEMORY_NONE);
-      if (shape.bias) bias_ = dnnl::memory(bias_md, cpu_engine(), DNNL_MEMORY_NONE);
+      stream_ = dnnl::stream(onednn_cpu_engine());
+      a_ = dnnl::memory(a_md, onednn_cpu_engine(), DNNL_MEMORY_NONE);
+      b_ = dnnl::memory(b_md, onednn_cpu_engine(), DNNL_MEMORY_NONE);
+      c_ = dnnl::memory(c_md, onednn_cpu_engine(), DNNL_MEMORY_NONE);
+      if (shape.bias) bias_ = dnnl::memory(bias_md, onednn_cpu_engine(), DNNL_MEMORY_NONE);
       if (shape.scaled) {
-        scale_ = dnnl::memory(dnnl::memory::desc(dims{1}, dt::f32, dims{1}), cpu_engine(), DNNL_MEMORY_NONE);
+        scale_ = dnnl::memory(dnnl::memory::desc(dims{1}, dt::f32, dims{1}), onednn_cpu_engine(), DNNL_MEMORY_NONE);
       }
       implementation_ = pd.impl_info_str();
     } catch (const dnnl::error& e) {

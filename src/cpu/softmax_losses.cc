@@ -5,22 +5,16 @@
 // ours) give NaN throughout (the interop nan_semantics case).
 //
 // oneDNN against the hand-written kernels, one thread: 256x1024 softmax 148 us against
-// 1044 us, 32x10 0.9 us against 1.4 us. ReLU and the other elementwise kernels stay
-// hand-written: oneDNN's eltwise is no faster at 256x1024 and slower on small tensors
-// (0.26 us against 0.06 us at 32x10).
+// 1044 us, 32x10 0.9 us against 1.4 us.
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "cpu/kernel_rows.h"
-#include "cpu/omp_threads.h"
+#include "cpu/onednn_unary.h"
 #include "ops/op_util.h"
 #include "scopeflow/error.h"
-
-#if SCOPEFLOW_WITH_ONEDNN
-#include <oneapi/dnnl/dnnl.hpp>
-#endif
 
 namespace scopeflow::cpu {
 
@@ -121,61 +115,6 @@ void softmax(KernelContext& ctx) {
   }
 }
 
-#if SCOPEFLOW_WITH_ONEDNN
-
-/// Tensors of at most this many elements run on one thread (a team costs more than it saves).
-constexpr int64_t kSingleThreadSoftmaxElements = 32768;
-
-// Softmax over the last dimension of (rows, classes) as one oneDNN primitive,
-// created when the plan is made.
-class OneDnnRowSoftmax final : public PreparedCpuKernel {
- public:
-  OneDnnRowSoftmax(int64_t rows, int64_t classes, int threads)
-      : threads_(rows * classes <= kSingleThreadSoftmaxElements ? 1 : threads) {
-    const OmpThreadScope team(threads_);
-    const dnnl::memory::desc md(dnnl::memory::dims{rows, classes}, dnnl::memory::data_type::f32,
-                                dnnl::memory::format_tag::ab);
-    try {
-      engine_ = dnnl::engine(dnnl::engine::kind::cpu, 0);
-      stream_ = dnnl::stream(engine_);
-      primitive_ = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc(
-          dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), engine_));
-      src_ = dnnl::memory(md, engine_, DNNL_MEMORY_NONE);
-      dst_ = dnnl::memory(md, engine_, DNNL_MEMORY_NONE);
-    } catch (const dnnl::error& e) {
-      throw_error(absl::StatusCode::kInternal, "softmax",
-                  "oneDNN primitive creation failed: ", e.what());
-    }
-    args_[0] = {DNNL_ARG_SRC, src_.get()};
-    args_[1] = {DNNL_ARG_DST, dst_.get()};
-  }
-
-  std::string_view run(KernelContext& ctx) const override {
-    const float* x = ctx.inputs[0].data<float>();
-    float* y = ctx.outputs[0].data<float>();
-    const OmpThreadScope team(threads_);
-    // The C API runs without building an argument map per call; inputs are only read.
-    dnnl_status_t status = dnnl_memory_set_data_handle(src_.get(), const_cast<float*>(x));
-    if (status == dnnl_success) status = dnnl_memory_set_data_handle(dst_.get(), y);
-    if (status == dnnl_success) status = dnnl_primitive_execute(primitive_.get(), stream_.get(), 2, args_);
-    if (status != dnnl_success) {
-      throw_error(absl::StatusCode::kInternal, "softmax", "oneDNN softmax execution failed (status ",
-                  static_cast<int>(status), ")");
-    }
-    return {};
-  }
-
- private:
-  int threads_;
-  dnnl::engine engine_;
-  dnnl::stream stream_;
-  dnnl::primitive primitive_;
-  dnnl::memory src_, dst_;
-  dnnl_exec_arg_t args_[2] = {};
-};
-
-#endif
-
 // oneDNN sessions of a oneDNN build run the primitive; others (and empty tensors) the
 // hand-written kernel of the row.
 std::unique_ptr<PreparedCpuKernel> prepare_softmax(const PlanStep& step, const DecodedAttrs& /*attrs*/,
@@ -187,7 +126,7 @@ std::unique_ptr<PreparedCpuKernel> prepare_softmax(const PlanStep& step, const D
   const int64_t classes = shape.rank() == 0 ? 1 : shape.dims().back();
   const int64_t rows = classes == 0 ? 0 : shape.num_elements() / classes;
   if (rows <= 0 || classes <= 0) return nullptr;
-  return std::make_unique<OneDnnRowSoftmax>(rows, classes, setup.threads);
+  return std::make_unique<OneDnnUnaryKernel>(OneDnnUnaryKernel::softmax(rows, classes, setup.threads));
 #else
   (void)step;
   (void)setup;

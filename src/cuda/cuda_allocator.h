@@ -7,7 +7,7 @@
 #include <span>
 
 #include "absl/status/statusor.h"
-#include "core/caching_allocator.h"
+#include "scopeflow/allocator.h"
 
 namespace scopeflow::cuda {
 

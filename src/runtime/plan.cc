@@ -76,6 +76,79 @@ std::vector<const Node*> in_place_updates_last(const std::vector<const Node*>& o
   return early_nodes;
 }
 
+// A value that holds no activation memory of the run: fed, a Const, a variable's buffer, or a
+// view of one of those.
+bool is_persistent_value(const Output& value, const absl::flat_hash_set<uint64_t>& fed) {
+  const Node* node = value.node;
+  while (true) {
+    if (fed.contains(value_key(node, value.index))) return true;
+    switch (node->op_def().execution) {
+      case ExecutionKind::kConstant:
+      case ExecutionKind::kVariable: return true;
+      case ExecutionKind::kForwardInput:
+        if (node->inputs().empty()) return false;
+        node = node->inputs()[0].node;
+        continue;
+      default: return false;
+    }
+  }
+}
+
+// A depth-first order computes a kernel whose inputs are all persistent values as soon as the
+// search passes it, which may be long before its reader: an unrolled RNN would compute every
+// step's x_t * W first and hold all of them. Such a kernel moves down to just before its first
+// reader (data or control), never past an in-place update (it may read the variable the update
+// changes). Stateful kernels keep their place; fetched values live to the end anyway.
+std::vector<const Node*> sources_just_in_time(const std::vector<const Node*>& order,
+                                              const absl::flat_hash_set<uint64_t>& fed) {
+  absl::flat_hash_map<const Node*, size_t> position;
+  for (size_t i = 0; i < order.size(); ++i) position.emplace(order[i], i);
+  std::vector<size_t> target(order.size(), 0);  // 0 for a node that keeps its place
+  for (size_t i = 0; i < order.size(); ++i) {
+    for (const Output& in : order[i]->inputs()) {
+      auto it = position.find(in.node);
+      if (it != position.end() && (target[it->second] == 0 || target[it->second] > i)) target[it->second] = i;
+    }
+    for (const Node* control : order[i]->control_inputs()) {
+      auto it = position.find(control);
+      if (it != position.end() && (target[it->second] == 0 || target[it->second] > i)) target[it->second] = i;
+    }
+  }
+  std::vector<bool> candidate(order.size(), false);
+  size_t next_in_place = order.size();
+  for (size_t i = order.size(); i-- > 0;) {
+    const Node* node = order[i];
+    const OpDef& op = node->op_def();
+    if (op.execution == ExecutionKind::kInPlace) next_in_place = i;
+    if (op.execution != ExecutionKind::kKernel || op.stateful || target[i] <= i) continue;
+    candidate[i] = std::all_of(node->inputs().begin(), node->inputs().end(),
+                               [&](const Output& in) { return is_persistent_value(in, fed); });
+    target[i] = std::min(target[i], next_in_place);
+  }
+  // Only a move past another kernel shortens a lifetime; the rest keep their place.
+  std::vector<size_t> kernels_before(order.size() + 1, 0);
+  for (size_t i = 0; i < order.size(); ++i) {
+    const ExecutionKind kind = order[i]->op_def().execution;
+    const bool anchor = !candidate[i] && (kind == ExecutionKind::kKernel || kind == ExecutionKind::kInPlace);
+    kernels_before[i + 1] = kernels_before[i] + (anchor ? 1 : 0);
+  }
+  std::vector<bool> moves(order.size(), false);
+  for (size_t i = 0; i < order.size(); ++i) {
+    moves[i] = candidate[i] && target[i] > i && kernels_before[target[i]] > kernels_before[i + 1];
+  }
+  std::vector<std::vector<const Node*>> moved_before(order.size() + 1);
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (moves[i]) moved_before[target[i]].push_back(order[i]);
+  }
+  std::vector<const Node*> result;
+  result.reserve(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    result.insert(result.end(), moved_before[i].begin(), moved_before[i].end());
+    if (!moves[i]) result.push_back(order[i]);
+  }
+  return result;
+}
+
 struct GemmChain {
   const Node* matmul = nullptr;
   const Node* bias_add = nullptr;
@@ -391,7 +464,7 @@ Plan make_plan(const PlanRequest& request) {
   absl::flat_hash_set<uint64_t> fed;
   for (const Output& output : request.feeds) fed.insert(value_key(output.node, output.index));
   const std::vector<const Node*> order =
-      in_place_updates_last(reachable_in_topological_order(request, fed));
+      sources_just_in_time(in_place_updates_last(reachable_in_topological_order(request, fed)), fed);
 
   absl::flat_hash_map<const Node*, GemmChain> chains;
   absl::flat_hash_map<const Node*, GemmUpdate> gemm_updates;  // keyed by the update

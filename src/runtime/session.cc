@@ -625,7 +625,9 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
         for (const Node* forwarded : s.sum_forwarded) record_fused_node_stats(*forwarded, step.device, wall_start, *stats);
       }
       record_node_stats(*s.node, step.device, s.kind, outputs, wall_start, steady_start, *stats);
-      if (s.fused() || s.update_matmul != nullptr) stats->nodes.back().fused_kernel = std::string(kernel_description);
+      if (s.fused() || s.update_matmul != nullptr || !kernel_description.empty()) {
+        stats->nodes.back().fused_kernel = std::string(kernel_description);
+      }
       if (s.sum != nullptr) {
         NodeRunStats& entry = stats->nodes.back();
         if (s.accumulator_input >= 0) entry.allocated_bytes = 0;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "scopeflow/gradients.h"
 #include "scopeflow/initializers.h"
 #include "scopeflow/ops.h"
@@ -153,6 +154,65 @@ TEST(PlanTest, InPlaceUpdatesRunAfterEveryReaderOfTheOldValue) {
   EXPECT_GT(position_of(plan, update), position_of(plan, read.node));
   EXPECT_GT(position_of(plan, update), position_of(plan, later_read.node));
   EXPECT_EQ(plan.steps.back().node, update);
+}
+
+// An unrolled RNN: each step's x_t * W depends only on a feed and a variable. A depth-first
+// order would compute all of them first and hold every product; the plan computes each just
+// before the step that adds it, so at most one is alive at a time.
+TEST(PlanTest, KernelsOfPersistentValuesRunJustBeforeTheirFirstReader) {
+  Graph g;
+  const int64_t steps = 6;
+  Variable w = get_variable(g, "w", {.shape = Shape{3, 3}, .initializer = init::ones()});
+  Variable u = get_variable(g, "u", {.shape = Shape{3, 3}, .initializer = init::ones()});
+  std::vector<Output> feeds;
+  std::vector<Output> inputs;  // x_t * W
+  std::vector<Output> cells;
+  Output h = ops::placeholder(g, DType::kFloat32, Shape{2, 3}, "h0");
+  feeds.push_back(h);
+  for (int64_t t = 0; t < steps; ++t) {
+    Output x = ops::placeholder(g, DType::kFloat32, Shape{2, 3}, absl::StrCat("x", t));
+    feeds.push_back(x);
+    inputs.push_back(ops::matmul(x, w.value(), {}, absl::StrCat("input", t)));
+    h = ops::tanh(ops::add(inputs.back(), ops::matmul(h, u.value())), absl::StrCat("cell", t));
+    cells.push_back(h);
+  }
+  const Output fetches[] = {h};
+  const Plan plan = make_plan({.feeds = feeds, .fetches = fetches});
+  for (int64_t t = 1; t < steps; ++t) {
+    const size_t i = static_cast<size_t>(t);
+    EXPECT_GT(position_of(plan, inputs[i].node), position_of(plan, cells[i - 1].node)) << "input " << t;
+    EXPECT_LT(position_of(plan, inputs[i].node), position_of(plan, cells[i].node)) << "input " << t;
+  }
+  // Each product is released by its Add, before the next product is computed.
+  for (int64_t t = 0; t + 1 < steps; ++t) {
+    const PlanStep& add = step_of(plan, cells[static_cast<size_t>(t)].node->input(0).node);
+    EXPECT_THAT(add.release_after, ::testing::Contains(step_of(plan, inputs[static_cast<size_t>(t)].node).output_slots[0]));
+    EXPECT_LT(position_of(plan, add.node), position_of(plan, inputs[static_cast<size_t>(t) + 1].node));
+  }
+}
+
+// Moving a reader of a variable down never takes it past an in-place update of that variable.
+TEST(PlanTest, AMovedReaderStaysBeforeAnInPlaceUpdate) {
+  Graph g;
+  Variable w = get_variable(g, "w", {.shape = Shape{2}, .initializer = init::ones()});
+  Output x = ops::placeholder(g, DType::kFloat32, Shape{2}, "x");
+  Output old_value = ops::mul(w.value(), x, "old_value");  // persistent inputs only: may move
+  Node* update = ops::assign_sub(w, ops::constant(g, Tensor::from_vector<float>(Shape{2}, {1, 1})), "update");
+  Output later = ops::square(ops::exp(x, "chain"), "chain2");
+  Output reader;
+  {
+    ControlDependencies after_update = g.control_dependencies({update});  // the reader runs after it
+    reader = ops::add(later, old_value, "reader");
+  }
+  const Output feeds[] = {x};
+  const Output fetches[] = {reader};
+  const Plan plan = make_plan({.feeds = feeds, .fetches = fetches});
+  EXPECT_LT(position_of(plan, old_value.node), position_of(plan, update));
+  Session session(g, SessionOptions{.device = Device::cpu()});
+  session.initialize_variables();
+  const std::vector<float> got = session.run({{x, Tensor::from_vector<float>(Shape{2}, {2, 3})}}, {reader}).at(0).to_vector<float>();
+  EXPECT_NEAR(got[0], std::exp(2.0f) * std::exp(2.0f) + 2.0f, 1e-3f) << "old_value read w before the update (1 * x)";
+  EXPECT_NEAR(got[1], std::exp(3.0f) * std::exp(3.0f) + 3.0f, 1e-3f);
 }
 
 TEST(PlanTest, AFetchedVariableValueIsSnapshotBeforeALaterUpdate) {
