@@ -47,7 +47,7 @@ protoc -I. --cpp_out="${proto_out}" "${checkpoint_protos[@]}"
 flags+=(-isystem "${proto_out}")
 checkpoint_sources=(src/checkpoint/file_io.cc src/checkpoint/reader.cc src/checkpoint/table.cc
   src/checkpoint/tensor_bundle.cc src/checkpoint/safetensors.cc src/export/crc32c.cc src/core/tensor.cc
-  src/core/allocator.cc src/core/shape.cc src/core/dtype.cc src/core/device.cc
+  src/core/allocator.cc src/core/caching_allocator.cc src/core/shape.cc src/core/dtype.cc src/core/device.cc
   "${proto_out}"/proto/{tensor_bundle,tensor_shape,types,versions}.pb.cc)
 # Compiled once into one archive that both checkpoint targets link.
 checkpoint_archive="${build_dir}/checkpoint_readers.a"
