@@ -10,6 +10,7 @@
 //   train --checkpoint-dir=ckpt --save-every=100     checkpoints every 100 steps and at the end
 //   train --checkpoint-dir=ckpt --resume             continue from ckpt's newest checkpoint, exactly
 //   train --init-from=model.ckpt                     start from a checkpoint's variables only
+//   mpirun -np 2 train --batch=128   data-parallel: 2 ranks of 64 examples each, gradients averaged
 //   train --help                 every flag
 //
 // Models: train_models.h. Exit codes: 0 trained; 1 bad input or a failure while running
@@ -41,11 +42,14 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/command_line.h"
 #include "nlohmann/json.hpp"
+#include "scopeflow/dist.h"
 #include "scopeflow/scopeflow.h"
 #include "train_models.h"
 
@@ -112,6 +116,12 @@ ABSL_FLAG(bool, resume, false,
           "continue from the newest checkpoint of --checkpoint-dir (variables, optimizer slots, beta powers, "
           "step, random state, data order) up to --steps, as the uninterrupted run would have; the other flags "
           "must be those of the saved run");
+ABSL_FLAG(bool, verbose, false,
+          "under mpirun: every rank reports its progress (on stderr); without it only rank 0 prints, the others "
+          "only errors");
+ABSL_FLAG(int64_t, dist_timeout, 60,
+          "under mpirun: seconds a collective (the gradient all-reduce) may wait for the other ranks before the "
+          "run stops with an error (a rank died or stalled)");
 ABSL_FLAG(std::optional<std::string>, init_from, std::nullopt,
           "start a new run with the variables of this checkpoint (either format, e.g. written by TensorFlow; a "
           "folder: its newest checkpoint) that match the model's by name, dtype and shape; a variable it holds "
@@ -191,6 +201,8 @@ struct Options {
   CheckpointFormat checkpoint_format = CheckpointFormat::kTensorFlow;
   bool resume = false;
   std::optional<std::string> init_from{};
+  bool verbose = false;
+  int64_t dist_timeout_seconds = 60;
 };
 
 int64_t default_steps(ModelKind model) { return model == ModelKind::kMlp ? 1500 : 3000; }
@@ -225,7 +237,7 @@ const cli::CommandLineSpec kCommandLine{
                    "--init-from=PATH starts from a checkpoint's variables.\n"
                    "Exit status: 0 trained; 1 bad input or failure (a \"train: ...\" line on stderr; a missing, corrupt or\n"
                    "mismatched checkpoint, a checkpoint folder that cannot be written); 2 bad command line.",
-    .ranges = {{"save_every", 1, 1e15}, {"keep_checkpoints", 0, 1e9}},
+    .ranges = {{"save_every", 1, 1e15}, {"keep_checkpoints", 0, 1e9}, {"dist_timeout", 1, 86400}},
     .implicit_values = {{"check_numerics", "1"}},
 };
 
@@ -314,6 +326,8 @@ Options options_from_flags() {
   }
   options.resume = absl::GetFlag(FLAGS_resume);
   options.init_from = absl::GetFlag(FLAGS_init_from);
+  options.verbose = absl::GetFlag(FLAGS_verbose);
+  options.dist_timeout_seconds = absl::GetFlag(FLAGS_dist_timeout);
   if (!options.checkpoint_dir) {
     if (options.resume) {
       throw UsageError{"--resume needs --checkpoint-dir (the folder whose newest checkpoint to continue from)"};
@@ -819,10 +833,67 @@ std::pair<std::string, std::vector<std::string>> init_from(Session& session, con
 }
 
 // ---------------------------------------------------------------------------------------------
+// Data-parallel training under mpirun.
+
+/// A communication failure (a rank died or stalled, an MPI or NCCL error) ends the run: exit 1,
+/// and main() then ends every rank of the job.
+void check_dist(const absl::Status& status) {
+  if (!status.ok()) throw Error(status.code(), std::string(status.message()));
+}
+
+/// The device of this rank under mpirun: the requested device (auto: default_device()), with a
+/// CUDA device's index moved on by the local rank, so that each rank of a host takes its own GPU.
+/// Every rank must end up on the same kind of device.
+Device rank_device(const std::optional<Device>& requested, const dist::Environment& world,
+                   dist::Communicator& bootstrap) {
+  Device device;
+  if (requested) {
+    device = *requested;
+  } else {
+    absl::StatusOr<Device> chosen = default_device();
+    if (!chosen.ok()) bad_input(std::string(chosen.status().message()));
+    device = *chosen;
+  }
+  if (device.type == DeviceType::kCuda) device.index += world.local_rank;
+  absl::StatusOr<bool> same = bootstrap.all_equal(static_cast<uint64_t>(device.type));
+  check_dist(same.status());
+  if (!*same) {
+    bad_input(absl::StrCat("the ranks would run on different kinds of device (rank ", world.rank, ": ",
+                           device.to_string(), "); pass --device=cpu, or --device=cuda where every rank has a GPU"));
+  }
+  return device;
+}
+
+/// What the ranks train with: the bootstrap (MPI) communicator, and the one the gradients travel
+/// over (NCCL between GPUs where the build has it, else the MPI one).
+struct World {
+  dist::Environment environment;
+  std::unique_ptr<dist::Communicator> bootstrap;
+  std::unique_ptr<dist::Communicator> nccl;
+  dist::Communicator& gradients() const { return nccl ? *nccl : *bootstrap; }
+  bool parallel() const { return environment.world_size > 1; }
+  bool lead() const { return environment.rank == 0; }
+};
+
+// ---------------------------------------------------------------------------------------------
 // The program.
 
-int run(const Options& o) {
+int run(const Options& o, const dist::Environment& environment) {
   check_ranges(o);
+  World world{.environment = environment, .bootstrap = nullptr, .nccl = nullptr};
+  const int64_t ranks = environment.world_size;
+  if (o.batch % ranks != 0) {
+    bad_input(absl::StrCat("--batch ", o.batch, " (the global batch) is not a multiple of the ", ranks,
+                           " ranks: each rank trains on --batch / ranks examples"));
+  }
+  const int64_t rank_batch = o.batch / ranks;
+  const dist::CommunicatorOptions communicator_options{.timeout = std::chrono::seconds(o.dist_timeout_seconds)};
+  if (world.parallel()) {
+    absl::StatusOr<std::unique_ptr<dist::Communicator>> bootstrap =
+        dist::make_communicator(environment, communicator_options);
+    check_dist(bootstrap.status());
+    world.bootstrap = *std::move(bootstrap);
+  }
   const auto program_start = std::chrono::steady_clock::now();
   const int64_t steps = o.steps.value_or(default_steps(o.model));
   const OptimizerKind optimizer_kind = o.optimizer.value_or(default_optimizer(o.model));
@@ -843,10 +914,30 @@ int run(const Options& o) {
 
   Graph graph;
   graph.set_seed(static_cast<uint64_t>(o.seed));
-  const Tower train_tower = build_tower(graph, spec, o.batch, /*reuse_all=*/false);
+  const Tower train_tower = build_tower(graph, spec, rank_batch, /*reuse_all=*/false);
   std::unique_ptr<train::Optimizer> optimizer =
       make_optimizer(o, optimizer_kind, static_cast<float>(learning_rate), static_cast<float>(weight_decay));
-  Node* train_op = optimizer->minimize(train_tower.loss);
+  SessionOptions session_options;
+  session_options.device = world.parallel() ? rank_device(o.device, environment, *world.bootstrap) : o.device;
+  // The session enforces the same limit on what it allocates (its default otherwise).
+  session_options.memory_limit = o.memory_limit;
+  if (world.parallel() && session_options.device->type == DeviceType::kCuda && dist::nccl_available()) {
+    absl::StatusOr<std::unique_ptr<dist::Communicator>> nccl =
+        dist::make_nccl_communicator(*world.bootstrap, session_options.device->index, communicator_options);
+    check_dist(nccl.status());
+    world.nccl = *std::move(nccl);
+  }
+  // Under mpirun the optimizer's updates wait for the ranks' averaged gradients: one all-reduce
+  // of each variable's one gradient buffer, however many ops use the variable.
+  std::optional<dist::DataParallel> parallel;
+  Node* train_op = nullptr;
+  if (world.parallel()) {
+    parallel.emplace(*optimizer, world.gradients());
+    train_op = parallel->minimize(train_tower.loss);
+    check_dist(parallel->check_layout());
+  } else {
+    train_op = optimizer->minimize(train_tower.loss);
+  }
   Evaluator evaluator(graph, spec, problem.test);
 
   const std::vector<Variable> trainable = trainable_variables(graph);
@@ -857,12 +948,10 @@ int run(const Options& o) {
                            kMaxParameters, "; use a smaller --width, --depth or --time-steps"));
   }
 
-  check_memory(o, problem, classes, num_parameters, slots_per_parameter(optimizer_kind));
+  Options rank_options = o;
+  rank_options.batch = rank_batch;
+  check_memory(rank_options, problem, classes, num_parameters, slots_per_parameter(optimizer_kind));
 
-  SessionOptions session_options;
-  session_options.device = o.device;
-  // The session enforces the same limit on what it allocates (its default otherwise).
-  session_options.memory_limit = o.memory_limit;
   Session session(graph, session_options);
   session.initialize_variables();
 
@@ -873,11 +962,19 @@ int run(const Options& o) {
   std::optional<std::string> resumed_from;
   std::vector<std::string> init_loaded;
   std::optional<std::string> init_path;
-  if (o.checkpoint_dir) prepare_checkpoint_dir(*o.checkpoint_dir, o.resume);
-  if (o.resume) {
-    std::tie(resumed_from, resumed_step) = resume(saver, session, *o.checkpoint_dir, steps);
-  } else if (o.init_from) {
-    std::tie(init_path, init_loaded) = init_from(session, *o.init_from, trainable);
+  // Under mpirun rank 0 alone reads and writes checkpoints; what it restores is broadcast.
+  if (world.lead()) {
+    if (o.checkpoint_dir) prepare_checkpoint_dir(*o.checkpoint_dir, o.resume);
+    if (o.resume) {
+      std::tie(resumed_from, resumed_step) = resume(saver, session, *o.checkpoint_dir, steps);
+    } else if (o.init_from) {
+      std::tie(init_path, init_loaded) = init_from(session, *o.init_from, trainable);
+    }
+  }
+  if (world.parallel()) {
+    check_dist(world.bootstrap->broadcast(std::as_writable_bytes(std::span<int64_t>(&resumed_step, 1)), 0));
+    // Every rank starts from rank 0's variables (and, after --resume, its optimizer slots).
+    check_dist(dist::broadcast_variables(session, *world.bootstrap));
   }
   std::vector<std::string> checkpoints_written;
   auto save_checkpoint = [&](int64_t step) {
@@ -894,7 +991,7 @@ int run(const Options& o) {
   };
 
   std::unique_ptr<SummaryWriter> writer;
-  if (!o.logdir.empty()) {
+  if (!o.logdir.empty() && world.lead()) {
     absl::StatusOr<std::unique_ptr<SummaryWriter>> created = SummaryWriter::create(o.logdir);
     check_log(created.status());
     writer = std::move(*created);
@@ -919,8 +1016,8 @@ int run(const Options& o) {
   }
 
   Progress progress;
-  progress.out = o.json ? stderr : stdout;
-  progress.enabled = !o.quiet;
+  progress.out = o.json || !world.lead() ? stderr : stdout;
+  progress.enabled = !o.quiet && (world.lead() || o.verbose);
   progress.tty = isatty(fileno(progress.out)) != 0;
   if (progress.enabled && !o.json) {
     progress.print(absl::StrFormat(
@@ -935,6 +1032,13 @@ int run(const Options& o) {
             : std::string()));
   }
 
+  if (progress.enabled && world.parallel()) {
+    progress.print(absl::StrFormat("data parallel: rank %d of %d (%s), %d examples of each global batch of %d; "
+                                   "%d bytes all-reduced per step in %d call%s",
+                                   environment.rank, ranks, world.gradients().backend(), rank_batch, o.batch,
+                                   parallel->allreduce_bytes_per_step(), parallel->allreduce_calls_per_step(),
+                                   parallel->allreduce_calls_per_step() == 1 ? "" : "s"));
+  }
   if (progress.enabled && resumed_from) {
     progress.print(absl::StrFormat("resumed from %s: step %d of %d", *resumed_from, resumed_step, steps));
   }
@@ -979,15 +1083,27 @@ int run(const Options& o) {
       epoch = e;
       order = data::shuffled_indices(problem.train.num_examples, mix_seed(shuffle_seed + static_cast<uint64_t>(epoch)));
     }
-    const int64_t position = ((step - 1) % batches_per_epoch) * o.batch;
+    // Each rank trains on its slice of the step's global batch.
+    const int64_t position = ((step - 1) % batches_per_epoch) * o.batch + environment.rank * rank_batch;
     const FeedList& feeds =
         train_feeds.fill(problem.train, std::span<const int64_t>(order).subspan(static_cast<size_t>(position),
-                                                                               static_cast<size_t>(o.batch)));
+                                                                               static_cast<size_t>(rank_batch)));
     const bool trace = writer && o.trace_every > 0 && step % o.trace_every == 0;
-    const std::vector<Tensor> values =
-        session.run(feeds, train_fetches, train_targets, RunOptions{.trace = trace}, trace ? &stats : nullptr);
-    const double loss = values[0].data<float>()[0];
-    const double accuracy = values[1].data<float>()[0];
+    const RunOptions run_options{.trace = trace};
+    std::vector<Tensor> values;
+    if (parallel) {
+      absl::StatusOr<std::vector<Tensor>> result =
+          parallel->step(session, feeds, train_fetches, run_options, trace ? &stats : nullptr);
+      check_dist(result.status());
+      values = *std::move(result);
+    } else {
+      values = session.run(feeds, train_fetches, train_targets, run_options, trace ? &stats : nullptr);
+    }
+    // The loss and accuracy of the global batch: the mean of the ranks' (equal shares).
+    float batch_metrics[2] = {values[0].data<float>()[0], values[1].data<float>()[0]};
+    if (world.parallel()) check_dist(world.bootstrap->allreduce_average(batch_metrics));
+    const double loss = batch_metrics[0];
+    const double accuracy = batch_metrics[1];
     // Variables first: they name the cause more precisely than the loss does.
     if (o.check_numerics > 0 && (step % o.check_numerics == 0 || step == steps)) {
       check_numerics(session, trainable, step);
@@ -1018,7 +1134,9 @@ int run(const Options& o) {
       for (const Variable& v : trainable) check_log(writer->add_histogram(v.name(), session.to_host(session.variable_value(v)), step));
     }
     // After the step's numerics check: a checkpoint never holds a diverged model.
-    if (o.checkpoint_dir && (step == steps || (o.save_every && step % *o.save_every == 0))) save_checkpoint(step);
+    if (world.lead() && o.checkpoint_dir && (step == steps || (o.save_every && step % *o.save_every == 0))) {
+      save_checkpoint(step);
+    }
     const bool evaluate = step == steps || (o.eval_every > 0 && step % o.eval_every == 0);
     if (evaluate) {
       last_eval = evaluator.run(session);
@@ -1078,6 +1196,10 @@ int run(const Options& o) {
   if (writer) {
     check_log(writer->close());
   }
+  // Under mpirun rank 0 alone reports.
+  if (!world.lead()) return 0;
+  const int64_t allreduce_bytes = parallel ? parallel->allreduce_bytes_per_step() : 0;
+  const int allreduce_calls = parallel ? parallel->allreduce_calls_per_step() : 0;
 
   if (o.json) {
     nlohmann::ordered_json json = {
@@ -1100,6 +1222,11 @@ int run(const Options& o) {
         {"time_steps", o.model == ModelKind::kRnn ? nlohmann::ordered_json(o.time_steps) : nullptr},
         {"width", o.width},
         {"batch", o.batch},
+        {"world_size", ranks},
+        {"batch_per_rank", rank_batch},
+        {"communicator", world.parallel() ? nlohmann::ordered_json(std::string(world.gradients().backend())) : nullptr},
+        {"allreduce_bytes_per_step", allreduce_bytes},
+        {"allreduce_calls_per_step", allreduce_calls},
         {"optimizer", optimizer_name(optimizer_kind)},
         {"learning_rate", json_number(learning_rate)},
         {"weight_decay", json_number(weight_decay)},
@@ -1142,6 +1269,12 @@ int run(const Options& o) {
   }
   if (o.quiet) return 0;
   absl::PrintF("\n%s", report.to_table().c_str());
+  if (world.parallel()) {
+    absl::PrintF("data parallel: world_size %d (%s), batch %d per rank; allreduce_bytes_per_step %d in "
+                 "allreduce_calls_per_step %d (one gradient buffer per variable; %s would all-reduce %d)\n",
+                 ranks, std::string(world.gradients().backend()), rank_batch, allreduce_bytes, allreduce_calls,
+                 o.share ? "the model unshared" : "shared, the model", o.share ? unshared_bytes : shared_bytes);
+  }
   absl::PrintF("parameter bytes: %d (allocator, in use); gradient bytes: %d (peak); optimizer slot bytes: %d\n",
               parameter_stats.bytes_in_use, gradient_stats.peak_bytes, slot_stats.bytes_in_use);
   const std::string slot_note =
@@ -1184,15 +1317,33 @@ int main(int argc, char** argv) {
   } catch (const scopeflow::examples::UsageError& e) {
     return scopeflow::cli::usage_error(command_line.program, e.message);
   }
+  // Under mpirun: this process's rank (MPI is initialized here); otherwise rank 0 of 1.
+  const absl::StatusOr<scopeflow::dist::Environment> world = scopeflow::dist::init();
+  if (!world.ok()) {
+    std::fprintf(stderr, "train: %s\n", std::string(world.status().message()).c_str());
+    return 1;
+  }
+  // Errors of a rank name it; a failed rank ends the whole job rather than leave the others
+  // waiting in a collective until their timeout.
+  const std::string prefix = world->world_size > 1 ? absl::StrCat("train: rank ", world->rank, ": ") : "train: ";
   try {
-    const int status = scopeflow::examples::run(options);
-    return status != 0 ? status : scopeflow::examples::check_stdout();
+    int status = scopeflow::examples::run(options, *world);
+    if (status == 0) status = scopeflow::examples::check_stdout();
+    if (absl::Status finalized = scopeflow::dist::finalize(); !finalized.ok() && status == 0) {
+      std::fprintf(stderr, "%s%s\n", prefix.c_str(), std::string(finalized.message()).c_str());
+      status = 1;
+    }
+    return status;
   } catch (const scopeflow::Error& e) {
-    std::fprintf(stderr, "train: %s\n", e.what());
+    std::fprintf(stderr, "%s%s\n", prefix.c_str(), e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "train: out of memory (try a smaller --width, --depth, --batch or --time-steps)\n");
+    std::fprintf(stderr, "%sout of memory (try a smaller --width, --depth, --batch or --time-steps)\n", prefix.c_str());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "train: %s\n", e.what());
+    std::fprintf(stderr, "%s%s\n", prefix.c_str(), e.what());
+  }
+  if (world->world_size > 1) {
+    std::fflush(stderr);
+    scopeflow::dist::abort_world(1);
   }
   return 1;
 }

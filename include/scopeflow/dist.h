@@ -130,6 +130,10 @@ class DataParallel {
   /// throw Error as Session::run does.
   absl::StatusOr<std::vector<Tensor>> step(Session& session, const FeedList& feeds,
                                            std::span<const Output> fetches);
+  /// The same with run options: `options` and `stats` (as Session::run takes them) apply to the
+  /// run that computes the fetches and the gradients.
+  absl::StatusOr<std::vector<Tensor>> step(Session& session, const FeedList& feeds, std::span<const Output> fetches,
+                                           const RunOptions& options, RunStats* stats);
 
   /// The (gradient, variable) pairs, one per variable however often it is used.
   const std::vector<train::GradientAndVariable>& gradients() const { return gradients_; }

@@ -79,10 +79,16 @@ absl::Status DataParallel::check_layout() {
 
 absl::StatusOr<std::vector<Tensor>> DataParallel::step(Session& session, const FeedList& feeds,
                                                        std::span<const Output> fetches) {
+  return step(session, feeds, fetches, RunOptions{}, nullptr);
+}
+
+absl::StatusOr<std::vector<Tensor>> DataParallel::step(Session& session, const FeedList& feeds,
+                                                       std::span<const Output> fetches, const RunOptions& options,
+                                                       RunStats* stats) {
   if (train_op_ == nullptr) throw_invalid("DataParallel", "step before minimize");
   std::vector<Output> wanted(fetches.begin(), fetches.end());
   wanted.insert(wanted.end(), gradient_outputs_.begin(), gradient_outputs_.end());
-  std::vector<Tensor> results = session.run(feeds, wanted);
+  std::vector<Tensor> results = session.run(feeds, wanted, std::span<Node* const>(), options, stats);
   const size_t num_fetches = fetches.size();
 
   FeedList averaged;

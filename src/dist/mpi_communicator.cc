@@ -58,6 +58,9 @@ absl::Status mpi_status(int code, std::string_view call) {
 
 bool g_initialized_here = false;
 
+// How long a collective is polled without pause before the poll backs off.
+constexpr auto kSpinTime = std::chrono::milliseconds(50);
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator(MPI_Comm comm, int rank, int size, CommunicatorOptions options)
@@ -128,8 +131,11 @@ class MpiCommunicator final : public Communicator {
     MPI_Request request = MPI_REQUEST_NULL;
     if (absl::Status status = mpi_status(start(&request), call); !status.ok()) return fail(status);
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
-    // Open MPI does not progress in the background: MPI_Test drives the collective. Spin first
-    // (short collectives), then back off so a waiting rank leaves the core to the others.
+    // Open MPI does not progress in the background: each MPI_Test drives the collective one
+    // round further, and a large all-reduce takes many rounds. So spin while the collective is
+    // young (a sleep between rounds would stretch it), then back off so that a rank waiting for a
+    // slow or dead peer leaves the core to the others.
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
     auto pause = std::chrono::microseconds(0);
     for (;;) {
       int done = 0;
@@ -143,6 +149,7 @@ class MpiCommunicator final : public Communicator {
             "[dist] ", to_absl(call), " of ", to_absl(what), " did not complete within ", options_.timeout.count(),
             " ms on rank ", rank_, " of ", size_, ": another rank died or stalled")));
       }
+      if (std::chrono::steady_clock::now() < spin_until) continue;
       if (pause.count() > 0) std::this_thread::sleep_for(pause);
       pause = std::min(pause + std::chrono::microseconds(10), std::chrono::microseconds(500));
     }
