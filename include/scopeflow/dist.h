@@ -108,26 +108,25 @@ struct GradientBucket {
 };
 
 /// Wraps an optimizer: between the gradients and the updates the ranks average each variable's
-/// one gradient buffer, bucketed, in the same order on every rank (the reverse of the variable
-/// order, which is roughly the order in which backward finishes the gradients).
-///
-/// A step is two runs of the session: the first computes the fetches and every gradient, the
-/// host all-reduces the gradients bucket by bucket, the second runs the updates fed with the
-/// averages. The all-reduce thus does not overlap with backward, and it is not a node of the
-/// exported graph.
+/// one gradient buffer, bucketed, in the same order on every rank. The averages are
+/// CollectiveReduceV2 nodes of the graph (ops::all_reduce_mean, in the name scope
+/// "all_reduce"), so a step is one session run: on the CPU a bucket's all-reduce starts on the
+/// session's communication thread as soon as its last gradient is computed, while the rest of
+/// backward goes on, and the updates wait for it. The exported GraphDef shows the collectives.
 class DataParallel {
  public:
   DataParallel(train::Optimizer& optimizer, Communicator& communicator, DataParallelOptions options = {});
 
-  /// The optimizer's compute_gradients and apply_gradients, with the buckets laid out in
-  /// between; returns the update op (which step() runs). Call once.
+  /// The optimizer's compute_gradients and apply_gradients, with the all-reduces of the buckets
+  /// in between; returns the update op (which step() runs). Call once.
   Node* minimize(Output loss, std::vector<Variable> var_list = {}, std::string_view name = "");
   /// Checks that every rank has the same gradients (variable names, dtypes, shapes) in the same
   /// buckets; kFailedPrecondition on every rank when not. Call after minimize, before step.
   absl::Status check_layout();
   /// One training step: returns `fetches` as computed before the update (on this rank's batch).
-  /// Communication failures (a rank died or stalled past the timeout) are returned; bad feeds
-  /// throw Error as Session::run does.
+  /// The session runs with this DataParallel's communicator (set on the first step when it has
+  /// none). Communication failures (a rank died or stalled past the timeout) are returned; bad
+  /// feeds throw Error as Session::run does.
   absl::StatusOr<std::vector<Tensor>> step(Session& session, const FeedList& feeds,
                                            std::span<const Output> fetches);
   /// The same with run options: `options` and `stats` (as Session::run takes them) apply to the
@@ -151,8 +150,6 @@ class DataParallel {
   DataParallelOptions options_;
   std::vector<train::GradientAndVariable> gradients_;
   std::vector<GradientBucket> buckets_;
-  std::vector<Tensor> bucket_buffers_;  // one flat float32 host tensor per bucket
-  std::vector<Output> gradient_outputs_;
   Node* train_op_ = nullptr;
 };
 

@@ -116,6 +116,28 @@ Output tanh_grad(Output y, Output dy, std::string_view name = "");
 /// tf.no_op with control inputs: running it runs them.
 Node* no_op(Graph& graph, std::vector<Node*> control_inputs, std::string_view name = "NoOp");
 
+/// The keys of an all-reduce, as TensorFlow's CollectiveReduceV2 takes them, and the bucket it
+/// travels in (exported as the attrs _bucket_key, _bucket_offset, _bucket_elements and
+/// _bucket_members, which TensorFlow ignores).
+struct AllReduceOptions {
+  int64_t group_size = 1;     // the ranks taking part: the session's communicator's world size
+  int64_t group_key = 1;
+  int64_t instance_key = 1;   // one per all-reduce of the graph, the same on every rank
+  float timeout_seconds = 0;  // TensorFlow's attr (0: none); the communicator's timeout governs here
+  // Values of one bucket are averaged by one collective over a buffer that holds them all:
+  // bucket_key names the bucket (the instance key of its first value), bucket_offset is this
+  // value's place in it, bucket_elements its size (float32 elements), bucket_members how many
+  // values it holds. A negative bucket_key: the value is a bucket of its own.
+  int64_t bucket_key = -1;
+  int64_t bucket_offset = 0;
+  int64_t bucket_elements = 0;
+  int64_t bucket_members = 1;
+};
+/// The mean of float32 `x` over the ranks of the session's communicator (dist::Communicator):
+/// TensorFlow's CollectiveReduceV2 with merge_op Add and final_op Div. A session without a
+/// communicator is a world of one (the mean is x), and runs only graphs built for group_size 1.
+Output all_reduce_mean(Output x, const AllReduceOptions& options = {}, std::string_view name = "");
+
 }  // namespace scopeflow::ops
 
 namespace scopeflow {

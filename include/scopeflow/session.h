@@ -17,6 +17,10 @@
 
 namespace scopeflow {
 
+namespace dist {
+class Communicator;
+}  // namespace dist
+
 /// Values fed to a run, keyed by the output they replace (usually a placeholder).
 using FeedList = std::vector<std::pair<Output, Tensor>>;
 
@@ -108,6 +112,11 @@ struct SessionOptions {
   /// counts its cached blocks too: it returns them to the device before it would hold more than
   /// the limit, and when the device is full. Unset: default_memory_limit(device). 0: none.
   std::optional<int64_t> memory_limit{};
+  /// The ranks whose mean the graph's all-reduces (ops::all_reduce_mean, CollectiveReduceV2)
+  /// take; not owned, it must outlive the session. On the CPU they run on a background thread
+  /// while the run goes on, and a step that reads a mean waits for it; no other thread may use
+  /// the communicator during a run. Null: a world of one (graphs built for group_size 1 only).
+  dist::Communicator* communicator = nullptr;
 };
 
 /// The memory limit sessions on `device` get by default: on the CPU 80% of the physical memory
@@ -184,6 +193,10 @@ class Session {
     return graph_;
   }
   Device device() const { return device_; }
+  /// Sets SessionOptions::communicator (null: a world of one) for later runs; plans compiled
+  /// so far are dropped (their all-reduces were checked against the old one).
+  void set_communicator(dist::Communicator* communicator);
+  dist::Communicator* communicator() const { return communicator_; }
   /// The allocator of this session's device memory: variables, activations, fetched results.
   Allocator& allocator() const { return *allocator_; }
   /// Number of distinct plans compiled so far (one per run signature).
@@ -203,6 +216,10 @@ class Session {
   struct State;
   const Plan& plan_for(const FeedList& feeds, std::span<const Output> fetches,
                        std::span<Node* const> targets);
+  // Checks collective step `step` of a plan being bound against the communicator and gives it
+  // its bucket; then, once every step is bound, that each bucket is whole.
+  void bind_collective(Plan& plan, size_t step) const;
+  static void check_buckets(const Plan& plan);
   Tensor& variable_slot(const VariableInfo& info);
   // Throws kInvalidArgument naming the variable when it belongs to another graph.
   void check_own_variable(std::string_view where, const Variable& variable) const;
@@ -221,6 +238,7 @@ class Session {
   bool fuse_gemm_epilogues_ = true;
   bool accumulate_sums_in_place_ = true;
   bool plan_activation_arena_ = true;
+  dist::Communicator* communicator_ = nullptr;
   std::unique_ptr<State> state_;
 };
 

@@ -14,10 +14,11 @@ namespace {
 
 using cpu::CpuKernelRow;
 
-// Values the executor produces itself: no kernel.
+// Values the executor produces itself: no kernel (a collective's all-reduce is the session's
+// communicator's work).
 constexpr CpuKernelRow kExecutorRows[] = {
-    {OpId::kPlaceholder}, {OpId::kConst}, {OpId::kIdentity},
-    {OpId::kReshape},     {OpId::kNoOp},  {OpId::kVariableV2},
+    {OpId::kPlaceholder}, {OpId::kConst},      {OpId::kIdentity}, {OpId::kReshape},
+    {OpId::kNoOp},        {OpId::kVariableV2}, {OpId::kCollectiveReduceV2},
 };
 
 const std::array<CpuKernelRow, kNumOps>& cpu_kernel_table() {
@@ -81,6 +82,9 @@ class CpuBackend final : public Backend {
     }
   }
   Tensor copy(const Tensor& device_tensor, MemoryKind kind) override { return device_tensor.clone(allocator_, kind); }
+  void copy_into(const Tensor& from, const Tensor& to) override {
+    if (from.byte_size() > 0) std::memcpy(to.raw_data(), from.raw_data(), from.byte_size());
+  }
   Tensor download(const Tensor& device_tensor) override { return device_tensor.clone(); }
   void synchronize() override {}
 

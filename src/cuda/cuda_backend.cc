@@ -32,10 +32,11 @@ StridedIndex broadcast_index(const Shape& out, const Shape& a, const Shape& b, s
 
 namespace {
 
-// Values the executor produces itself: no kernel.
+// Values the executor produces itself: no kernel (a collective's all-reduce is the session's
+// communicator's work).
 constexpr CudaKernelRow kExecutorRows[] = {
-    {OpId::kPlaceholder}, {OpId::kConst}, {OpId::kIdentity},
-    {OpId::kReshape},     {OpId::kNoOp},  {OpId::kVariableV2},
+    {OpId::kPlaceholder}, {OpId::kConst},      {OpId::kIdentity}, {OpId::kReshape},
+    {OpId::kNoOp},        {OpId::kVariableV2}, {OpId::kCollectiveReduceV2},
 };
 
 const std::array<CudaKernelRow, kNumOps>& cuda_kernel_table() {

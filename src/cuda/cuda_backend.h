@@ -112,6 +112,13 @@ class CudaBackend final : public Backend {
     return result;
   }
 
+  void copy_into(const Tensor& from, const Tensor& to) override {
+    if (from.byte_size() == 0) return;
+    cuda::DeviceGuard guard(index_);
+    check(cudaMemcpyAsync(to.raw_data(), from.raw_data(), from.byte_size(), cudaMemcpyDeviceToDevice, stream_),
+          "cudaMemcpyAsync (device to device)");
+  }
+
   Tensor download(const Tensor& device_tensor) override {
     Tensor host(device_tensor.dtype(), device_tensor.shape());
     const size_t bytes = device_tensor.byte_size();

@@ -1,13 +1,15 @@
 // DataParallel: gradients, then a bucketed all-reduce (average) of each variable's one gradient
-// buffer, then the optimizer's updates fed with the averages.
+// buffer as CollectiveReduceV2 nodes of the graph, then the optimizer's updates of the averages.
 
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
+#include "ops/op_registry.h"
 #include "scopeflow/dist.h"
 #include "scopeflow/error.h"
+#include "scopeflow/ops.h"
 
 namespace scopeflow::dist {
 
@@ -20,6 +22,8 @@ DataParallel::DataParallel(train::Optimizer& optimizer, Communicator& communicat
 
 Node* DataParallel::minimize(Output loss, std::vector<Variable> var_list, std::string_view name) {
   if (train_op_ != nullptr) throw_invalid("DataParallel", "minimize was already called; wrap one loss per DataParallel");
+  if (!loss.valid()) throw_invalid("DataParallel", "minimize needs a loss");
+  Graph& graph = *loss.node->graph();
   gradients_ = optimizer_.compute_gradients(loss, std::move(var_list));
   for (const train::GradientAndVariable& gv : gradients_) {
     if (gv.gradient.dtype() != DType::kFloat32) {
@@ -43,13 +47,32 @@ Node* DataParallel::minimize(Output loss, std::vector<Variable> var_list, std::s
     bucket.elements += elements;
     bucket_bytes += bytes;
   }
-  bucket_buffers_.clear();
-  for (const GradientBucket& bucket : buckets_) {
-    bucket_buffers_.push_back(Tensor::zeros(DType::kFloat32, Shape{bucket.elements}));
+  // The ranks' mean of each gradient is a CollectiveReduceV2 node of the graph, so the
+  // all-reduce runs inside the step (on the CPU while the rest of backward computes) and the
+  // exported GraphDef shows it. Instance keys are unique in the graph and equal on every rank.
+  int64_t instance_key = 1;
+  for (const auto& node : graph.nodes()) {
+    if (node->op_def().id == OpId::kCollectiveReduceV2) ++instance_key;
   }
-  gradient_outputs_.clear();
-  for (const train::GradientAndVariable& gv : gradients_) gradient_outputs_.push_back(gv.gradient);
-  train_op_ = optimizer_.apply_gradients(gradients_, name);
+  std::vector<train::GradientAndVariable> averaged = gradients_;
+  {
+    NameScope scope = graph.name_scope("all_reduce");
+    for (const GradientBucket& bucket : buckets_) {
+      const int64_t bucket_key = instance_key;
+      int64_t offset = 0;
+      // Within a bucket in the order its values are laid out: descending variable index.
+      for (size_t k = bucket.first + bucket.count; k-- > bucket.first;) {
+        ops::AllReduceOptions options{.group_size = communicator_.world_size(), .group_key = 1,
+                                      .instance_key = instance_key++, .timeout_seconds = 0,
+                                      .bucket_key = bucket_key, .bucket_offset = offset,
+                                      .bucket_elements = bucket.elements,
+                                      .bucket_members = static_cast<int64_t>(bucket.count)};
+        averaged[k].gradient = ops::all_reduce_mean(gradients_[k].gradient, options);
+        offset += gradients_[k].variable.shape().num_elements();
+      }
+    }
+  }
+  train_op_ = optimizer_.apply_gradients(averaged, name);
   return train_op_;
 }
 
@@ -86,42 +109,21 @@ absl::StatusOr<std::vector<Tensor>> DataParallel::step(Session& session, const F
                                                        std::span<const Output> fetches, const RunOptions& options,
                                                        RunStats* stats) {
   if (train_op_ == nullptr) throw_invalid("DataParallel", "step before minimize");
-  std::vector<Output> wanted(fetches.begin(), fetches.end());
-  wanted.insert(wanted.end(), gradient_outputs_.begin(), gradient_outputs_.end());
-  std::vector<Tensor> results = session.run(feeds, wanted, std::span<Node* const>(), options, stats);
-  const size_t num_fetches = fetches.size();
-
-  FeedList averaged;
-  averaged.reserve(gradients_.size());
-  // Fixed order on every rank: bucket 0 (the last variables) first.
-  for (size_t b = 0; b < buckets_.size(); ++b) {
-    const GradientBucket& bucket = buckets_[b];
-    Tensor& flat = bucket_buffers_[b];  // (bucket.elements,)
-    float* out = flat.data<float>();
-    int64_t offset = 0;
-    for (size_t k = bucket.first; k < bucket.first + bucket.count; ++k) {
-      const Tensor grad = session.to_host(results[num_fetches + k]);
-      std::memcpy(out + offset, grad.raw_data(), grad.byte_size());
-      offset += grad.num_elements();
+  if (session.communicator() != &communicator_) {
+    if (session.communicator() != nullptr) {
+      return absl::FailedPreconditionError(
+          "[DataParallel] the session runs with another communicator than this DataParallel's");
     }
-    if (absl::Status status = communicator_.allreduce_average(std::span<float>(out, static_cast<size_t>(offset)));
-        !status.ok()) {
-      return status;
-    }
-    offset = 0;
-    for (size_t k = bucket.first; k < bucket.first + bucket.count; ++k) {
-      const Variable& v = gradients_[k].variable;
-      const size_t bytes = static_cast<size_t>(v.shape().num_elements()) * sizeof(float);
-      // A view of the bucket: the averaged gradient is fed without another copy.
-      auto view = std::make_shared<Buffer>(flat.buffer(), static_cast<size_t>(offset) * sizeof(float), bytes);
-      averaged.emplace_back(gradient_outputs_[k], Tensor(DType::kFloat32, v.shape(), std::move(view)));
-      offset += v.shape().num_elements();
-    }
+    session.set_communicator(&communicator_);
   }
   Node* const targets[] = {train_op_};
-  session.run(averaged, std::span<const Output>(), targets);
-  results.resize(num_fetches);
-  return results;
+  try {
+    return session.run(feeds, fetches, targets, options, stats);
+  } catch (const Error& e) {
+    // Communication failures come back as a status; anything else (bad feeds) stays an Error.
+    if (std::string_view(e.what()).find("[dist]") == std::string_view::npos) throw;
+    return e.status();
+  }
 }
 
 int64_t DataParallel::allreduce_bytes_per_step() const {

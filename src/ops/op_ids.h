@@ -19,7 +19,8 @@
   /* losses */ X(SoftmaxCrossEntropyWithLogits) X(SparseSoftmaxCrossEntropyWithLogits)        \
   /* random */ X(RandomStandardNormal)                                                        \
   /* state and training */ X(VariableV2) X(Assign) X(AssignSub) X(ApplyGradientDescent)      \
-      X(ApplyMomentum) X(ApplyAdam)
+      X(ApplyMomentum) X(ApplyAdam)                                                           \
+  /* collective */ X(CollectiveReduceV2)
 
 namespace scopeflow {
 

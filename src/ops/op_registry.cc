@@ -35,6 +35,7 @@ const OpTable& table() {
     register_state_ops();
     register_loss_ops();
     register_training_ops();
+    register_collective_ops();
     // Every op of the list has its definition (a missing one is a build mistake, found at once).
     for (size_t i = 0; i < kNumOps; ++i) {
       if (table_for_registration().by_id[i] == nullptr) {

@@ -85,8 +85,19 @@ struct AxesAttrs {  // Sum, Mean, ArgMax: the Const axes input, normalised to [0
 struct PermAttrs {  // Transpose: the Const perm input; output dimension d is input dimension perm[d]
   std::vector<int64_t> perm;
 };
+struct CollectiveAttrs {  // CollectiveReduceV2: its Const group size and the bucket it travels in
+  int64_t group_size = 1;
+  int64_t instance_key = 0;
+  // Values of one bucket travel as one collective: the bucket's key (the instance key of its
+  // first member), this value's offset in it and its total size (float32 elements), and how many
+  // values it holds. A value alone is a bucket of one.
+  int64_t bucket_key = 0;
+  int64_t bucket_offset = 0;
+  int64_t bucket_elements = 0;
+  int64_t bucket_members = 1;
+};
 using DecodedAttrs =
-    std::variant<std::monostate, MatMulAttrs, NesterovAttrs, SeedAttrs, AxesAttrs, PermAttrs>;
+    std::variant<std::monostate, MatMulAttrs, NesterovAttrs, SeedAttrs, AxesAttrs, PermAttrs, CollectiveAttrs>;
 using AttrDecodeFn = DecodedAttrs (*)(const Node&);
 
 /// What a kernel gets: its node, input values, preallocated outputs and decoded attributes.
@@ -138,6 +149,8 @@ enum class ExecutionKind {
   kNoOutput,      // control-only (NoOp)
   kInPlace,       // cpu_kernel updates the variable of input 0 (and slot inputs) in place;
                   // output 0 is that variable's buffer. Runs after every reader in its plan.
+  kCollective,    // output 0 is input 0 averaged over the ranks of the session's communicator;
+                  // the executor starts it and waits for it before the first step that needs it.
 };
 
 /// One op, front end only: what backends run it with is in their own kernel tables.
@@ -171,6 +184,7 @@ void register_random_ops();
 void register_state_ops();
 void register_loss_ops();
 void register_training_ops();
+void register_collective_ops();
 
 template <typename... Pieces>
 void InferenceContext::fail(const Pieces&... pieces) const {

@@ -65,6 +65,8 @@ class Backend {
   Tensor upload(const Tensor& host, MemoryKind kind);
   /// A new tensor of `kind` on this device with the values of `device_tensor` (also on it).
   virtual Tensor copy(const Tensor& device_tensor, MemoryKind kind) = 0;
+  /// Copies `from` into `to` (same byte size), both on this device.
+  virtual void copy_into(const Tensor& from, const Tensor& to) = 0;
   /// A host copy of a tensor on this device.
   virtual Tensor download(const Tensor& device_tensor) = 0;
   /// Called around each run (a CPU backend sets its thread count for the run's thread).

@@ -1,6 +1,8 @@
 #include "runtime/plan.h"
 
 #include <algorithm>
+#include <functional>
+#include <queue>
 #include <cstdint>
 #include <optional>
 
@@ -52,6 +54,73 @@ std::vector<const Node*> reachable_in_topological_order(const PlanRequest& reque
   for (const Output& f : request.fetches) visit(f.node);
   for (const Node* t : request.targets) visit(t);
   return order;
+}
+
+// A collective's mean is complete only once its whole bucket is all-reduced, which starts when
+// the bucket's last value is computed. So every reader of a mean (by data or control) runs after
+// all values of the mean's bucket: a stable topological sort (ties keep the given order) with
+// those extra edges. A value of a bucket that depends on the mean of another of its values can
+// never be all-reduced: an error.
+std::vector<const Node*> collective_readers_after_their_buckets(const std::vector<const Node*>& order) {
+  absl::flat_hash_map<const Node*, int64_t> bucket_of;
+  absl::flat_hash_map<int64_t, std::vector<const Node*>> members;
+  bool shared_buckets = false;
+  for (const Node* node : order) {
+    if (node->op_def().execution != ExecutionKind::kCollective) continue;
+    const int64_t key = std::get<CollectiveAttrs>(node->op_def().decode_attrs(*node)).bucket_key;
+    bucket_of.emplace(node, key);
+    std::vector<const Node*>& values = members[key];
+    values.push_back(node);
+    shared_buckets = shared_buckets || values.size() > 1;
+  }
+  if (!shared_buckets) return order;  // a bucket of one value: its readers follow it anyway
+
+  absl::flat_hash_map<const Node*, size_t> position;
+  for (size_t i = 0; i < order.size(); ++i) position.emplace(order[i], i);
+  std::vector<std::vector<size_t>> successors(order.size());
+  std::vector<int> waiting_on(order.size(), 0);
+  for (size_t i = 0; i < order.size(); ++i) {
+    absl::flat_hash_set<size_t> predecessors;
+    auto depend_on = [&](const Node* input) {
+      auto it = position.find(input);
+      if (it == position.end()) return;
+      predecessors.insert(it->second);
+      if (auto bucket = bucket_of.find(input); bucket != bucket_of.end()) {
+        for (const Node* member : members[bucket->second]) predecessors.insert(position.at(member));
+      }
+    };
+    for (const Output& in : order[i]->inputs()) depend_on(in.node);
+    for (const Node* control : order[i]->control_inputs()) depend_on(control);
+    predecessors.erase(i);
+    for (size_t p : predecessors) successors[p].push_back(i);
+    waiting_on[i] = static_cast<int>(predecessors.size());
+  }
+  std::priority_queue<size_t, std::vector<size_t>, std::greater<>> ready;
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (waiting_on[i] == 0) ready.push(i);
+  }
+  std::vector<const Node*> sorted;
+  sorted.reserve(order.size());
+  while (!ready.empty()) {
+    const size_t i = ready.top();
+    ready.pop();
+    sorted.push_back(order[i]);
+    for (size_t next : successors[i]) {
+      if (--waiting_on[next] == 0) ready.push(next);
+    }
+  }
+  if (sorted.size() != order.size()) {
+    for (const auto& [key, values] : members) {
+      for (const Node* value : values) {
+        if (waiting_on[position.at(value)] > 0) {
+          throw_invalid(kRun, "all-reduce '", value->name(), "' of bucket ", key,
+                        " depends on the mean of another value of its bucket; the bucket can never be complete");
+        }
+      }
+    }
+    throw_error(absl::StatusCode::kInternal, kRun, "ordering the readers of all-reduced means left a cycle");
+  }
+  return sorted;
 }
 
 // Variables are read through forwarded buffers, so an in-place update (Apply*, Assign) must run
@@ -351,6 +420,32 @@ absl::flat_hash_map<const Node*, SumAccumulation> find_sum_accumulations(
   return sums;
 }
 
+// A collective step's mean is written in the background: each step that reads one, or waits on
+// a collective node by a control dependency, waits for the collectives first.
+void mark_collective_waits(Plan& plan) {
+  absl::flat_hash_set<int> means;
+  absl::flat_hash_set<const Node*> collectives;
+  for (PlanStep& step : plan.steps) {
+    for (int slot : step.input_slots) step.waits_for_collectives |= means.contains(slot);
+    // A forwarded mean (Identity, Reshape) is the mean's buffer: its readers wait too.
+    if (step.kind == ExecutionKind::kForwardInput && step.waits_for_collectives) {
+      step.waits_for_collectives = false;  // forwarding reads no values
+      for (int slot : step.output_slots) {
+        if (slot >= 0) means.insert(slot);
+      }
+    }
+    for (const Node* node : {step.node, step.fused_matmul, step.fused_bias_add, step.update_matmul}) {
+      if (node == nullptr) continue;
+      for (const Node* control : node->control_inputs()) step.waits_for_collectives |= collectives.contains(control);
+    }
+    if (step.kind != ExecutionKind::kCollective) continue;
+    collectives.insert(step.node);
+    for (int slot : step.output_slots) {
+      if (slot >= 0) means.insert(slot);
+    }
+  }
+}
+
 // Places the activations that kernels write in one arena (PlanRequest::plan_arena). A block is
 // one buffer: a kernel output with the values that forward it (Identity, Reshape) and, for a
 // sum summed in place, the steps that add into it; it lives from the step that writes it to
@@ -464,7 +559,9 @@ Plan make_plan(const PlanRequest& request) {
   absl::flat_hash_set<uint64_t> fed;
   for (const Output& output : request.feeds) fed.insert(value_key(output.node, output.index));
   const std::vector<const Node*> order =
-      sources_just_in_time(in_place_updates_last(reachable_in_topological_order(request, fed)), fed);
+      sources_just_in_time(in_place_updates_last(collective_readers_after_their_buckets(
+                               reachable_in_topological_order(request, fed))),
+                           fed);
 
   absl::flat_hash_map<const Node*, GemmChain> chains;
   absl::flat_hash_map<const Node*, GemmUpdate> gemm_updates;  // keyed by the update
@@ -628,6 +725,7 @@ Plan make_plan(const PlanRequest& request) {
     }
   }
   if (request.plan_arena) plan_activation_arena(plan, kept);
+  mark_collective_waits(plan);
   return plan;
 }
 

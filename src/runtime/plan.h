@@ -68,6 +68,9 @@ struct PlanStep {
   /// Per output: its offset in the run's activation arena, or -1 when it is allocated on its
   /// own (not an activation, fetched, empty, or written into another buffer). Empty: none.
   std::vector<int64_t> arena_offsets;
+  /// The step reads (or waits by a control dependency on) the mean of a collective step: the
+  /// executor waits for the collectives started so far before it runs the step.
+  bool waits_for_collectives = false;
 
   bool fused() const { return fused_matmul != nullptr; }
   /// The node whose attributes the step's kernel reads (the MatMul of a fused chain or update).

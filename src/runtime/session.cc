@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "ops/op_registry.h"
 #include "runtime/backend.h"
+#include "runtime/collective_runner.h"
 #include "runtime/plan.h"
+#include "scopeflow/dist.h"
 #include "scopeflow/initializers.h"
 
 namespace scopeflow {
@@ -56,9 +58,20 @@ struct Session::Plan {
     Device device{};                         // where its work runs, for traces
     std::vector<OutputSpec> outputs;
     Tensor constant;                         // kConstant: the value on the session's device
+    int bucket = -1;                         // kCollective: its bucket in `buckets`
+    int64_t bucket_offset = 0;               // and its offset there, in elements
+  };
+  // The buffers that collectives average, one per bucket: each value of the bucket is copied
+  // in at its offset (its mean is a view there), and the last one starts the all-reduce.
+  struct Bucket {
+    int64_t key = 0;
+    int64_t elements = 0;
+    int members = 0;
+    MemoryKind kind = MemoryKind::kGradient;
   };
   scopeflow::Plan plan;
   std::vector<Step> steps;
+  std::vector<Bucket> buckets;
   std::vector<bool> fetch_is_snapshot;  // a private copy: handed out as it is
 };
 
@@ -110,6 +123,8 @@ struct Session::State {
   std::vector<Tensor> variables;
   std::vector<uint64_t> invocations;
   std::vector<Tensor> device_constants;
+  // All-reduces of CPU runs over a communicator of more than one rank (created on first use).
+  std::unique_ptr<CollectiveRunner> collectives;
 
   void grow_to(size_t num_nodes) {
     if (variables.size() < num_nodes) variables.resize(num_nodes);
@@ -142,7 +157,7 @@ int64_t device_memory_share(int64_t free_bytes) { return free_bytes / 10 * 9; }
 Session::Session(const Graph& graph, SessionOptions options)
     : graph_(graph), graph_lifetime_(graph.lifetime()), fuse_gemm_epilogues_(options.fuse_gemm_epilogues),
       accumulate_sums_in_place_(options.accumulate_sums_in_place),
-      plan_activation_arena_(options.plan_activation_arena),
+      plan_activation_arena_(options.plan_activation_arena), communicator_(options.communicator),
       state_(std::make_unique<State>()) {
   if (options.intra_op_threads < 0) {
     throw_invalid("session", "intra_op_threads is ", options.intra_op_threads,
@@ -385,6 +400,69 @@ void Session::assign_variable(const Variable& variable, const Tensor& value) {
   if (fresh) slot = std::move(target);
 }
 
+void Session::set_communicator(dist::Communicator* communicator) {
+  check_graph_alive("session.set_communicator");
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->plans.clear();
+  state_->collectives.reset();
+  communicator_ = communicator;
+}
+
+void Session::bind_collective(Plan& plan, size_t step_index) const {
+  Plan::Step& step = plan.steps[step_index];
+  const CollectiveAttrs& attrs = std::get<CollectiveAttrs>(step.attrs);
+  const Node& node = *step.planned->node;
+  const int ranks = communicator_ != nullptr ? communicator_->world_size() : 1;
+  if (attrs.group_size != ranks) {
+    throw_error(absl::StatusCode::kFailedPrecondition, kRun, "'", node.name(), "' averages over group_size ",
+                attrs.group_size, " ranks, but the session's communicator has ", ranks,
+                communicator_ != nullptr ? "" : " (there is none: a world of one)",
+                "; build the graph for the communicator the session runs with");
+  }
+  auto bucket = std::find_if(plan.buckets.begin(), plan.buckets.end(),
+                             [&](const Plan::Bucket& b) { return b.key == attrs.bucket_key; });
+  if (bucket == plan.buckets.end()) {
+    plan.buckets.push_back({.key = attrs.bucket_key, .elements = attrs.bucket_elements, .members = 0,
+                            .kind = node.output_memory_kind(0)});
+    bucket = plan.buckets.end() - 1;
+  }
+  if (bucket->elements != attrs.bucket_elements) {
+    throw_invalid(kRun, "'", node.name(), "' says its bucket ", attrs.bucket_key, " holds ", attrs.bucket_elements,
+                  " elements; another value of it says ", bucket->elements);
+  }
+  ++bucket->members;
+  step.bucket = static_cast<int>(bucket - plan.buckets.begin());
+  step.bucket_offset = attrs.bucket_offset;
+}
+
+void Session::check_buckets(const Plan& plan) {
+  for (size_t b = 0; b < plan.buckets.size(); ++b) {
+    const Plan::Bucket& bucket = plan.buckets[b];
+    std::vector<std::pair<int64_t, int64_t>> ranges;  // (offset, elements) of its values
+    int64_t expected_members = 0;
+    for (const Plan::Step& step : plan.steps) {
+      if (step.bucket != static_cast<int>(b)) continue;
+      ranges.emplace_back(step.bucket_offset, step.planned->node->input(0).shape().num_elements());
+      expected_members = std::get<CollectiveAttrs>(step.attrs).bucket_members;
+    }
+    std::sort(ranges.begin(), ranges.end());
+    int64_t covered = 0;
+    for (const auto& [offset, elements] : ranges) {
+      if (offset != covered) {
+        throw_invalid(kRun, "the values of all-reduce bucket ", bucket.key, " overlap or leave a gap at element ",
+                      covered);
+      }
+      covered += elements;
+    }
+    // Every rank all-reduces the whole bucket: a run with part of it would wait forever.
+    if (static_cast<int64_t>(ranges.size()) != expected_members || covered != bucket.elements) {
+      throw_invalid(kRun, "this run computes ", ranges.size(), " of the ", expected_members,
+                    " values of all-reduce bucket ", bucket.key, " (", covered, " of ", bucket.elements,
+                    " elements); a run must compute every value of a bucket it all-reduces");
+    }
+  }
+}
+
 const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Output> fetches,
                                        std::span<Node* const> targets) {
   // Signature: sorted feed keys, then fetches and targets in order.
@@ -455,10 +533,14 @@ const Session::Plan& Session::plan_for(const FeedList& feeds, std::span<const Ou
         step.constant = on_host ? value : on_device;
         break;
       }
+      case ExecutionKind::kCollective:
+        bind_collective(*plan, plan->steps.size() - 1);
+        break;
       default:
         break;
     }
   }
+  check_buckets(*plan);
   const Plan& result = *plan;
   state_->plans.emplace(std::move(signature), std::move(plan));
   return result;
@@ -549,6 +631,28 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
     Backend& backend;
     ~EndRun() { backend.end_run(); }
   } end_run{*backend_};
+  // All-reduces: over a communicator of several ranks, in the background on the CPU.
+  const bool collective_ranks = communicator_ != nullptr && communicator_->world_size() > 1;
+  CollectiveRunner* runner = nullptr;
+  if (collective_ranks && on_host && !plan.buckets.empty()) {
+    if (state_->collectives == nullptr) state_->collectives = std::make_unique<CollectiveRunner>(*communicator_);
+    runner = state_->collectives.get();
+  }
+  std::vector<std::shared_ptr<Buffer>> bucket_buffers(plan.buckets.size());
+  std::vector<int> bucket_values(plan.buckets.size(), 0);
+  // Collectives in flight finish before the run returns, also when a step throws (the next
+  // user of the communicator must find it idle).
+  struct WaitForCollectives {
+    CollectiveRunner* runner;
+    ~WaitForCollectives() {
+      if (runner != nullptr) runner->wait_all().IgnoreError();
+    }
+  } wait_for_collectives{runner};
+  auto check_collectives = [&] {
+    if (runner == nullptr) return;
+    if (absl::Status status = runner->wait_all(); !status.ok()) throw Error(status.code(), std::string(status.message()));
+  };
+  std::string collective_description;
   std::vector<Tensor> inputs;
   inputs.reserve(planned.max_inputs);
   std::vector<Tensor> outputs;
@@ -557,6 +661,7 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
     std::string_view kernel_description;  // set by GEMM and fused steps, for traces
     const auto wall_start = trace ? std::chrono::system_clock::now() : std::chrono::system_clock::time_point{};
     const auto steady_start = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    if (s.waits_for_collectives) check_collectives();
     inputs.clear();
     for (int slot : s.input_slots) inputs.push_back(slots[static_cast<size_t>(slot)]);
     outputs.clear();
@@ -600,6 +705,43 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
         outputs.push_back(value);
         break;
       }
+      case ExecutionKind::kCollective: {
+        // The value goes into its bucket's buffer; its mean is a view there, complete once the
+        // bucket's all-reduce is.
+        const Plan::Bucket& bucket = plan.buckets[static_cast<size_t>(step.bucket)];
+        std::shared_ptr<Buffer>& buffer = bucket_buffers[static_cast<size_t>(step.bucket)];
+        const size_t bucket_bytes = static_cast<size_t>(bucket.elements) * sizeof(float);
+        if (buffer == nullptr) buffer = std::make_shared<Buffer>(allocator_, bucket_bytes, bucket.kind);
+        const Plan::OutputSpec& out = step.outputs[0];
+        const size_t bytes = static_cast<size_t>(out.shape.num_elements()) * sizeof(float);
+        Tensor mean(out.dtype, out.shape,
+                    std::make_shared<Buffer>(buffer, static_cast<size_t>(step.bucket_offset) * sizeof(float), bytes));
+        backend_->copy_into(inputs[0], mean);
+        outputs.push_back(std::move(mean));
+        const bool starts = ++bucket_values[static_cast<size_t>(step.bucket)] == bucket.members;
+        if (starts && collective_ranks && bucket.elements > 0) {
+          if (runner != nullptr) {
+            runner->start(std::span<float>(static_cast<float*>(buffer->data()), static_cast<size_t>(bucket.elements)),
+                          buffer);
+          } else {  // a device's bucket goes through the host, in the run's thread
+            const Tensor whole(DType::kFloat32, Shape{bucket.elements}, buffer);
+            Tensor host = backend_->download(whole);
+            const absl::Status status = communicator_->allreduce_average(
+                std::span<float>(host.data<float>(), static_cast<size_t>(bucket.elements)));
+            if (!status.ok()) throw Error(status.code(), std::string(status.message()));
+            backend_->upload_into(host, whole);
+          }
+        }
+        if (trace) {
+          collective_description =
+              starts ? absl::StrCat("all-reduce (mean) of bucket ", bucket.key, ": ", bucket.members, " values, ",
+                                    bucket_bytes, " bytes, over ",
+                                    communicator_ != nullptr ? communicator_->world_size() : 1, " ranks (",
+                                    communicator_ != nullptr ? std::string(communicator_->backend()) : "local", ")")
+                     : absl::StrCat("copied into all-reduce bucket ", bucket.key);
+        }
+        break;
+      }
       case ExecutionKind::kNoOutput:
         break;
       case ExecutionKind::kFeed:
@@ -628,6 +770,7 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
       if (s.fused() || s.update_matmul != nullptr || !kernel_description.empty()) {
         stats->nodes.back().fused_kernel = std::string(kernel_description);
       }
+      if (s.kind == ExecutionKind::kCollective) stats->nodes.back().fused_kernel = collective_description;
       if (s.sum != nullptr) {
         NodeRunStats& entry = stats->nodes.back();
         if (s.accumulator_input >= 0) entry.allocated_bytes = 0;
@@ -645,6 +788,7 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
   }
 
   // run() returns when the step is done, as TensorFlow's does, also when nothing is fetched.
+  check_collectives();
   if (!on_host) backend_->synchronize();
   if (trace) stats->peak_bytes = allocator_->stats().peak_bytes;
   std::vector<Tensor> results;
