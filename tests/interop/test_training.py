@@ -1,6 +1,8 @@
 """TensorFlow differentiates and trains the graphs we export: tf.gradients on the imported graph
 matches the gradients we computed (within 1e-4 relative), and running our exported update op
-(ApplyGradientDescent, ApplyMomentum, ApplyAdam, AssignSub) once gives our variables."""
+(ApplyGradientDescent, ApplyMomentum, ApplyAdam, AssignSub) once gives our variables. The
+data-parallel case averages its gradients with CollectiveReduceV2 (one per variable, group size
+1), which TensorFlow's session runs too."""
 
 import json
 
@@ -14,7 +16,7 @@ GRADIENT_RTOL = 1e-4
 GRADIENT_ATOL = 1e-6
 STEP_RTOL = 1e-4
 STEP_ATOL = 1e-6
-CASES = ["train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw"]
+CASES = ["train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw", "train_data_parallel"]
 
 
 def array(spec):
@@ -68,3 +70,23 @@ def test_one_exported_update_step_matches_ours(name):
         for variable, spec in training["after_one_step"].items():
             value = sess.run(graph.get_tensor_by_name(variable + ":0"))
             np.testing.assert_allclose(value, array(spec), rtol=STEP_RTOL, atol=STEP_ATOL, err_msg=f"{name}: {variable}")
+
+
+def test_data_parallel_graph_all_reduces_each_variable_once():
+    case, training, graph, sess, feeds = load("train_data_parallel")
+    with sess:
+        collectives = [op for op in graph.get_operations() if op.type == "CollectiveReduceV2"]
+        # One all-reduce per variable (shared_layer/weights, shared_layer/biases, output/weights),
+        # however often the graph uses it: shared_layer's two are used 3 times each.
+        assert len(collectives) == len(training["gradients"]) == 3, [op.name for op in collectives]
+        instance_keys = set()
+        for op in collectives:
+            assert op.name.startswith("all_reduce/"), op.name
+            assert op.get_attr("merge_op") == b"Add" and op.get_attr("final_op") == b"Div"
+            group_size, group_key, instance_key = (sess.run(t) for t in op.inputs[1:4])
+            assert group_size == 1 and group_key == 1
+            instance_keys.add(int(instance_key))
+        assert len(instance_keys) == len(collectives)
+        # Each feeds one of Adam's updates.
+        for op in collectives:
+            assert any(consumer.type == "ApplyAdam" for consumer in op.outputs[0].consumers()), op.name

@@ -40,6 +40,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "article_models.h"
+#include "scopeflow/dist.h"
 #include "scopeflow/graph_def.h"
 #include "scopeflow/regularizers.h"
 #include "scopeflow/scopeflow.h"
@@ -628,9 +629,27 @@ void write_training_case(const fs::path& out, const std::string& name, uint64_t 
   if (name == "train_adamw") {
     optimizer = std::make_unique<train::Adam>(train::AdamOptions{.learning_rate = 0.01f, .weight_decay = 0.1f});
   }
-  std::vector<train::GradientAndVariable> gvs;
-  for (size_t i = 0; i < vars.size(); ++i) gvs.push_back({grads[i], vars[i]});
-  Node* train_op = optimizer->apply_gradients(gvs);
+  // Data-parallel: the gradient means are CollectiveReduceV2 nodes (group_size 1 here, which
+  // TensorFlow's session runs by itself), between the gradients and Adam's updates.
+  std::unique_ptr<dist::Communicator> world_of_one;
+  std::optional<dist::DataParallel> parallel;
+  if (name == "train_data_parallel") {
+    optimizer = std::make_unique<train::Adam>(train::AdamOptions{.learning_rate = 0.01f});
+    absl::StatusOr<std::unique_ptr<dist::Communicator>> local = dist::make_communicator(dist::Environment{});
+    if (!local.ok()) throw Error(local.status().code(), std::string(local.status().message()));
+    world_of_one = *std::move(local);
+    parallel.emplace(*optimizer, *world_of_one, dist::DataParallelOptions{.bucket_bytes = 256});
+  }
+  Node* train_op = nullptr;
+  if (parallel) {
+    train_op = parallel->minimize(loss, vars);
+    grads.clear();
+    for (const train::GradientAndVariable& gv : parallel->gradients()) grads.push_back(gv.gradient);
+  } else {
+    std::vector<train::GradientAndVariable> gvs;
+    for (size_t i = 0; i < vars.size(); ++i) gvs.push_back({grads[i], vars[i]});
+    train_op = optimizer->apply_gradients(gvs);
+  }
 
   Session session(graph, cpu_session());
   session.initialize_variables();
@@ -927,11 +946,12 @@ int main(int argc, char** argv) {
     write_abs_sign_case(out);
     write_math_transpose_case(out);
     write_nan_case(out);
-    const char* training_cases[] = {"train_sgd", "train_momentum", "train_nesterov", "train_adam", "train_adamw"};
+    const char* training_cases[] = {"train_sgd",  "train_momentum", "train_nesterov",
+                                    "train_adam", "train_adamw",    "train_data_parallel"};
     for (const char* name : training_cases) write_training_case(out, name, seed);
     write_dtype_case(out);
     write_scopes_case(out, seed);
-    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 2 + 5 + 1,
+    std::printf("wrote 3 TensorBoard runs and %d GraphDefs under %s\n", 3 + num_random + 2 + 6 + 1,
                 out.string().c_str());
     return 0;
   } catch (const std::exception& e) {
