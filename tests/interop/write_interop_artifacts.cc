@@ -619,7 +619,9 @@ void write_training_case(const fs::path& out, const std::string& name, uint64_t 
   std::vector<Variable> vars = trainable_variables(graph);
   std::vector<Output> xs;
   for (const Variable& v : vars) xs.push_back(v.value());
-  std::vector<Output> grads = gradients(loss, std::span<const Output>(xs));
+  // The data-parallel case takes its gradients from DataParallel::minimize instead.
+  std::vector<Output> grads;
+  if (name != "train_data_parallel") grads = gradients(loss, std::span<const Output>(xs));
 
   std::unique_ptr<train::Optimizer> optimizer;
   if (name == "train_sgd") optimizer = std::make_unique<train::GradientDescent>(0.1f);
@@ -643,7 +645,6 @@ void write_training_case(const fs::path& out, const std::string& name, uint64_t 
   Node* train_op = nullptr;
   if (parallel) {
     train_op = parallel->minimize(loss, vars);
-    grads.clear();
     for (const train::GradientAndVariable& gv : parallel->gradients()) grads.push_back(gv.gradient);
   } else {
     std::vector<train::GradientAndVariable> gvs;
