@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything and runs the whole CTest suite.
 # Then a CPU-only build (SCOPEFLOW_CUDA=OFF) with ASan and UBSan runs the same suite, and a
-# ThreadSanitizer build runs the tests that build graphs from several threads, and the libFuzzer
+# ThreadSanitizer build runs the tests that build graphs or all-reduce from several threads, and the libFuzzer
 # targets run for a few seconds each where clang++ has libFuzzer (scripts/fuzz.sh).
 # Exits non-zero on any failure.
 #
@@ -99,8 +99,9 @@ SCOPEFLOW_BUILD_DIR="${cpu_build_dir}" SCOPEFLOW_CUDA=OFF SCOPEFLOW_BUILD_TYPE=R
 echo "=== ctest: ${cpu_build_dir} (CPU only, sanitizers) ==="
 run_ctest "${cpu_build_dir}" "${cpu_build_dir} (CPU only, sanitizers)"
 
-# Graphs and variable stores may be built from several threads at once: the tests that do so
-# (every suite whose name holds "Thread") run again under ThreadSanitizer. Only the unit-test
+# Graphs and variable stores may be built from several threads at once, and a session
+# all-reduces on its communication thread: the tests that do so (every suite whose name holds
+# "Thread", and CollectiveOpsTest) run again under ThreadSanitizer. Only the unit-test
 # binary is built there; OpenBLAS is not instrumented, so the other tests stay out of it.
 tsan_build_dir="${SCOPEFLOW_TSAN_BUILD_DIR:-build-tsan}"
 echo "=== build: ${tsan_build_dir} (SCOPEFLOW_CUDA=OFF, thread sanitizer) ==="
@@ -111,11 +112,11 @@ echo "=== threaded tests: ${tsan_build_dir} (thread sanitizer) ==="
 tsan_log="${tsan_build_dir}/tsan.log"
 set +e
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  "${tsan_build_dir}/scopeflow_tests" --gtest_filter='*Thread*' 2>&1 | tee "${tsan_log}"
+  "${tsan_build_dir}/scopeflow_tests" --gtest_filter='*Thread*:CollectiveOpsTest.*' 2>&1 | tee "${tsan_log}"
 tsan_rc=${PIPESTATUS[0]}
 set -e
 tsan_passed="$(grep -E '^\[  PASSED  \] [0-9]+ tests?' "${tsan_log}" | tail -n 1 || true)"
-summaries+=("${tsan_build_dir} (thread sanitizer, *Thread* tests): ${tsan_passed:-no summary (exit status ${tsan_rc})}")
+summaries+=("${tsan_build_dir} (thread sanitizer, *Thread* and CollectiveOpsTest tests): ${tsan_passed:-no summary (exit status ${tsan_rc})}")
 if ((tsan_rc != 0)) || ! grep -q '^\[  PASSED  \] [1-9]' "${tsan_log}"; then
   echo "test.sh: threaded tests failed under ThreadSanitizer (exit status ${tsan_rc})" >&2
   exit 1

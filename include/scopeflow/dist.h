@@ -68,6 +68,19 @@ class Communicator {
   virtual absl::Status barrier() = 0;
   /// True when every rank passed the same value (checks of layouts between ranks).
   virtual absl::StatusOr<bool> all_equal(uint64_t value) = 0;
+
+  /// Device-resident collectives (the NCCL backend). The CUDA device whose memory
+  /// allreduce_average_on_stream takes; -1 for communicators of host memory only.
+  virtual int device() const { return -1; }
+  /// Enqueues the mean over the ranks of `count` floats of device() memory at `values`, in
+  /// place, on `stream` (a cudaStream_t of device()) after the work already queued there, and
+  /// returns once it is enqueued: later work on the stream sees the mean. kUnimplemented on
+  /// communicators of host memory.
+  virtual absl::Status allreduce_average_on_stream(float* values, size_t count, void* stream);
+  /// Waits until every collective enqueued by allreduce_average_on_stream is done, polling
+  /// against the timeout: a rank that died or stalled is kDeadlineExceeded (the communicator is
+  /// failed then). OK at once when nothing is enqueued.
+  virtual absl::Status wait_enqueued();
 };
 
 /// The communicator of `env`: MPI over MPI_COMM_WORLD (a duplicate, with MPI_ERRORS_RETURN) when
@@ -78,8 +91,10 @@ absl::StatusOr<std::unique_ptr<Communicator>> make_communicator(const Environmen
 /// True when this build has the NCCL backend (CUDA builds where CMake found NCCL).
 bool nccl_available();
 /// NCCL over one CUDA device per rank (`device`, usually Environment::local_rank): rank 0's
-/// ncclUniqueId travels over `bootstrap` (the MPI communicator). Host spans are staged through
-/// a device buffer on the communicator's own stream; every call is polled against the timeout,
+/// ncclUniqueId travels over `bootstrap` (the MPI communicator). A CUDA session's all-reduces
+/// run on the session's stream in the session's device memory (allreduce_average_on_stream);
+/// host spans are staged through a device buffer on the communicator's own stream. Every call
+/// is polled against the timeout,
 /// and an error or a timeout aborts the NCCL communicator (ncclCommAbort). kUnimplemented in a
 /// build without NCCL; an error when the device does not exist.
 absl::StatusOr<std::unique_ptr<Communicator>> make_nccl_communicator(Communicator& bootstrap, int device,

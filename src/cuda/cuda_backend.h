@@ -138,6 +138,7 @@ class CudaBackend final : public Backend {
   }
 
   cudaStream_t stream() const { return stream_; }
+  void* work_queue() const override { return stream_; }
   cublasHandle_t blas() const { return blas_; }
   cublasLtHandle_t lt() const { return lt_; }
   bool allow_tf32() const { return allow_tf32_; }

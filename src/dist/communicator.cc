@@ -37,6 +37,13 @@ std::optional<absl::StatusOr<Environment>> g_environment;
 
 bool mpi_available() { return SCOPEFLOW_WITH_MPI != 0; }
 
+absl::Status Communicator::allreduce_average_on_stream(float*, size_t, void*) {
+  return absl::UnimplementedError(absl::StrCat("[dist] the ", to_absl(backend()),
+                                               " communicator all-reduces host memory only, not device memory"));
+}
+
+absl::Status Communicator::wait_enqueued() { return absl::OkStatus(); }
+
 absl::StatusOr<Environment> init() {
   std::lock_guard<std::mutex> lock(g_init_mutex);
   if (!g_environment) {

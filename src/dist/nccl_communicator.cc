@@ -2,8 +2,9 @@
 // ncclUniqueId sent over a bootstrap communicator (MPI). The communicator is non-blocking
 // (ncclConfig_t::blocking = 0) and every call is polled (ncclCommGetAsyncError, cudaStreamQuery)
 // against the timeout; an error or a timeout aborts it (ncclCommAbort), so a dead or stalled
-// rank is a status, never a hang. Host spans are staged through one device buffer on the
-// communicator's own stream.
+// rank is a status, never a hang. A CUDA session's buckets are all-reduced where they are, on
+// the session's stream; host spans are staged through one device buffer on the communicator's
+// own stream.
 
 #include <cuda_runtime_api.h>
 #include <nccl.h>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
@@ -62,6 +64,7 @@ class NcclCommunicator final : public Communicator {
     // Abort, not Destroy: Destroy can block forever on work a failed peer never completes.
     (void)cudaSetDevice(device_);
     if (comm_ != nullptr) (void)ncclCommAbort(comm_);
+    if (enqueued_ != nullptr) (void)cudaEventDestroy(enqueued_);
     if (buffer_ != nullptr) (void)cudaFree(buffer_);
     (void)cudaStreamDestroy(stream_);
   }
@@ -69,6 +72,34 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return size_; }
   std::string_view backend() const override { return "nccl"; }
+  int device() const override { return device_; }
+
+  absl::Status allreduce_average_on_stream(float* values, size_t count, void* stream) override {
+    if (absl::Status s = usable("ncclAllReduce"); !s.ok()) return s;
+    const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+    const auto on = static_cast<cudaStream_t>(stream);
+    absl::Status status = cuda_status(cudaSetDevice(device_), "cudaSetDevice");
+    if (status.ok()) {
+      status = nccl_status(ncclAllReduce(values, values, count, ncclFloat32, ncclAvg, comm_, on), "ncclAllReduce",
+                           comm_);
+    }
+    if (status.ok()) status = wait_nccl(comm_, "ncclAllReduce", deadline, options_.timeout);
+    // One event after the last enqueued all-reduce: events of a stream complete in order.
+    if (status.ok() && enqueued_ == nullptr) {
+      status = cuda_status(cudaEventCreateWithFlags(&enqueued_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    }
+    if (status.ok()) status = cuda_status(cudaEventRecord(enqueued_, on), "cudaEventRecord");
+    if (status.ok()) enqueued_bytes_ += count * sizeof(float);
+    return failed_on(status);
+  }
+
+  absl::Status wait_enqueued() override {
+    if (enqueued_bytes_ == 0) return absl::OkStatus();
+    const size_t bytes = std::exchange(enqueued_bytes_, 0);
+    if (absl::Status s = usable("ncclAllReduce"); !s.ok()) return s;
+    const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+    return failed_on(poll("ncclAllReduce", bytes, deadline, [&] { return cudaEventQuery(enqueued_); }));
+  }
 
   absl::Status allreduce_average(std::span<float> values) override {
     return collective("ncclAllReduce", values.data(), values.size_bytes(), [&](void* buffer) {
@@ -103,12 +134,53 @@ class NcclCommunicator final : public Communicator {
  private:
   // Copies `bytes` of host memory to the device buffer, runs `call` on it, copies the result
   // back, polling the stream and the communicator until done or the deadline.
+  absl::Status usable(std::string_view name) const {
+    if (!failed_) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("[dist] the NCCL communicator failed earlier (", last_error_, "); it cannot run ", to_absl(name)));
+  }
+
+  // A failure leaves the communicator failed and aborted: the device work a dead peer would
+  // never finish is freed.
+  absl::Status failed_on(absl::Status status) {
+    if (!status.ok() && !failed_) {
+      failed_ = true;
+      last_error_ = std::string(status.message());
+      (void)ncclCommAbort(comm_);
+      comm_ = nullptr;
+    }
+    return status;
+  }
+
+  // Polls `query` (cudaStreamQuery or cudaEventQuery) and the communicator's asynchronous error
+  // until the work is done, fails, or the deadline passes.
+  template <typename Query>
+  absl::Status poll(std::string_view name, size_t bytes, std::chrono::steady_clock::time_point deadline, Query query) {
+    for (;;) {
+      const cudaError_t done = query();
+      if (done == cudaSuccess) return absl::OkStatus();
+      if (done != cudaErrorNotReady) return cuda_status(done, "cudaStreamQuery");
+      ncclResult_t state = ncclSuccess;
+      if (absl::Status s = nccl_status(ncclCommGetAsyncError(comm_, &state), "ncclCommGetAsyncError", comm_);
+          !s.ok()) {
+        return s;
+      }
+      if (state != ncclSuccess && state != ncclInProgress) return nccl_status(state, name, comm_);
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return absl::DeadlineExceededError(absl::StrCat("[dist] ", to_absl(name), " of ", bytes,
+                                                        " bytes did not complete within ", options_.timeout.count(),
+                                                        " ms on rank ", rank_, " of ", size_,
+                                                        ": another rank died or stalled"));
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  // Copies `bytes` of host memory to the device buffer, runs `call` on it, copies the result
+  // back, polling the stream and the communicator until done or the deadline.
   template <typename Call>
   absl::Status collective(std::string_view name, void* host, size_t bytes, Call call) {
-    if (failed_) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("[dist] the NCCL communicator failed earlier (", last_error_, "); it cannot run ", to_absl(name)));
-    }
+    if (absl::Status s = usable(name); !s.ok()) return s;
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
     absl::Status status = cuda_status(cudaSetDevice(device_), "cudaSetDevice");
     if (status.ok() && bytes > capacity_) {
@@ -124,31 +196,8 @@ class NcclCommunicator final : public Communicator {
     if (status.ok()) status = wait_nccl(comm_, name, deadline, options_.timeout);
     if (status.ok()) status = cuda_status(cudaMemcpyAsync(host, buffer_, bytes, cudaMemcpyDeviceToHost, stream_),
                                           "cudaMemcpyAsync");
-    while (status.ok()) {
-      const cudaError_t done = cudaStreamQuery(stream_);
-      if (done == cudaSuccess) break;
-      if (done != cudaErrorNotReady) {
-        status = cuda_status(done, "cudaStreamQuery");
-        break;
-      }
-      ncclResult_t state = ncclSuccess;
-      status = nccl_status(ncclCommGetAsyncError(comm_, &state), "ncclCommGetAsyncError", comm_);
-      if (status.ok() && state != ncclSuccess && state != ncclInProgress) status = nccl_status(state, name, comm_);
-      if (status.ok() && std::chrono::steady_clock::now() >= deadline) {
-        status = absl::DeadlineExceededError(absl::StrCat("[dist] ", to_absl(name), " of ", bytes,
-                                                          " bytes did not complete within ", options_.timeout.count(),
-                                                          " ms on rank ", rank_, " of ", size_,
-                                                          ": another rank died or stalled"));
-      }
-      if (status.ok()) std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
-    if (!status.ok()) {
-      failed_ = true;
-      last_error_ = std::string(status.message());
-      (void)ncclCommAbort(comm_);  // frees the device work a dead peer would never finish
-      comm_ = nullptr;
-    }
-    return status;
+    if (status.ok()) status = poll(name, bytes, deadline, [&] { return cudaStreamQuery(stream_); });
+    return failed_on(std::move(status));
   }
 
   ncclComm_t comm_;
@@ -159,6 +208,8 @@ class NcclCommunicator final : public Communicator {
   CommunicatorOptions options_;
   void* buffer_ = nullptr;
   size_t capacity_ = 0;
+  cudaEvent_t enqueued_ = nullptr;  // recorded after the last allreduce_average_on_stream
+  size_t enqueued_bytes_ = 0;        // enqueued since the last wait_enqueued
   bool failed_ = false;
   std::string last_error_;
 };

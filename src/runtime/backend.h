@@ -74,6 +74,9 @@ class Backend {
   virtual void end_run() noexcept {}
   /// Waits until all queued work on this device is done.
   virtual void synchronize() = 0;
+  /// The queue this device's work runs on in order (a cudaStream_t on CUDA), for collectives
+  /// enqueued between kernels; null on the CPU.
+  virtual void* work_queue() const { return nullptr; }
 };
 
 /// The CPU backend (src/cpu/cpu_backend.cc): its kernel table, copies are memcpy. `threads`

@@ -638,19 +638,37 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
     if (state_->collectives == nullptr) state_->collectives = std::make_unique<CollectiveRunner>(*communicator_);
     runner = state_->collectives.get();
   }
+  // On a device whose memory the communicator takes (NCCL on the session's GPU), a bucket is
+  // all-reduced where it is, on the device's queue between the kernels; readers queued after it
+  // see the mean. It runs also in a world of one rank, so one GPU tests the path of many.
+  dist::Communicator* on_queue = nullptr;
+  if (communicator_ != nullptr && !plan.buckets.empty() && !on_host && backend_->work_queue() != nullptr &&
+      communicator_->device() == backend_->device().index) {
+    on_queue = communicator_;
+  }
   std::vector<std::shared_ptr<Buffer>> bucket_buffers(plan.buckets.size());
   std::vector<int> bucket_values(plan.buckets.size(), 0);
   // Collectives in flight finish before the run returns, also when a step throws (the next
   // user of the communicator must find it idle).
   struct WaitForCollectives {
     CollectiveRunner* runner;
+    dist::Communicator* on_queue;
     ~WaitForCollectives() {
       if (runner != nullptr) runner->wait_all().IgnoreError();
+      if (on_queue != nullptr) on_queue->wait_enqueued().IgnoreError();
     }
-  } wait_for_collectives{runner};
+  } wait_for_collectives{runner, on_queue};
   auto check_collectives = [&] {
     if (runner == nullptr) return;
     if (absl::Status status = runner->wait_all(); !status.ok()) throw Error(status.code(), std::string(status.message()));
+  };
+  // Polled against the communicator's timeout: a device synchronize would wait forever on an
+  // all-reduce a dead rank never joins.
+  auto check_queued_collectives = [&] {
+    if (on_queue == nullptr) return;
+    if (absl::Status status = on_queue->wait_enqueued(); !status.ok()) {
+      throw Error(status.code(), std::string(status.message()));
+    }
   };
   std::string collective_description;
   std::vector<Tensor> inputs;
@@ -719,11 +737,15 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
         backend_->copy_into(inputs[0], mean);
         outputs.push_back(std::move(mean));
         const bool starts = ++bucket_values[static_cast<size_t>(step.bucket)] == bucket.members;
-        if (starts && collective_ranks && bucket.elements > 0) {
+        if (starts && (collective_ranks || on_queue != nullptr) && bucket.elements > 0) {
           if (runner != nullptr) {
             runner->start(std::span<float>(static_cast<float*>(buffer->data()), static_cast<size_t>(bucket.elements)),
                           buffer);
-          } else {  // a device's bucket goes through the host, in the run's thread
+          } else if (on_queue != nullptr) {
+            const absl::Status status = on_queue->allreduce_average_on_stream(
+                static_cast<float*>(buffer->data()), static_cast<size_t>(bucket.elements), backend_->work_queue());
+            if (!status.ok()) throw Error(status.code(), std::string(status.message()));
+          } else {  // another device's bucket goes through the host, in the run's thread
             const Tensor whole(DType::kFloat32, Shape{bucket.elements}, buffer);
             Tensor host = backend_->download(whole);
             const absl::Status status = communicator_->allreduce_average(
@@ -737,7 +759,11 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
               starts ? absl::StrCat("all-reduce (mean) of bucket ", bucket.key, ": ", bucket.members, " values, ",
                                     bucket_bytes, " bytes, over ",
                                     communicator_ != nullptr ? communicator_->world_size() : 1, " ranks (",
-                                    communicator_ != nullptr ? std::string(communicator_->backend()) : "local", ")")
+                                    communicator_ != nullptr ? std::string(communicator_->backend()) : "local", ")",
+                                    runner != nullptr     ? ", on the communication thread"
+                                    : on_queue != nullptr ? ", on the device's stream"
+                                    : collective_ranks    ? ", through the host"
+                                                          : "")
                      : absl::StrCat("copied into all-reduce bucket ", bucket.key);
         }
         break;
@@ -754,6 +780,7 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
     }
     if (trace) {
       // Device work is asynchronous: wait for it so the node's time is its own.
+      if (s.kind == ExecutionKind::kCollective) check_queued_collectives();
       if (!on_host) backend_->synchronize();
       if (s.fused()) {  // the chain's earlier nodes ran inside this step
         record_fused_node_stats(*s.fused_matmul, step.device, wall_start, *stats);
@@ -789,6 +816,7 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
 
   // run() returns when the step is done, as TensorFlow's does, also when nothing is fetched.
   check_collectives();
+  check_queued_collectives();
   if (!on_host) backend_->synchronize();
   if (trace) stats->peak_bytes = allocator_->stats().peak_bytes;
   std::vector<Tensor> results;

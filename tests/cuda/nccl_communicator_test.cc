@@ -88,6 +88,27 @@ TEST(NcclCommunicatorTest, OneRankAveragesBroadcastsAndTrainsEndToEnd) {
         ref_session.run({{ref_model.x, x}, {ref_model.target, t}}, ref_fetch, targets)[0].to_vector<float>()[0];
     EXPECT_NEAR(loss, ref_loss, 1e-4) << "step " << step;
   }
+
+  // The buckets are all-reduced where they are: in device memory, on the session's stream.
+  auto [x, t] = dist_test::batch_rows(0, kBatch, 10);
+  const Output fetch[] = {model.loss};
+  RunStats stats;
+  ASSERT_TRUE(dp.step(session, {{model.x, x}, {model.target, t}}, fetch, RunOptions{.trace = true}, &stats).ok());
+  int on_stream = 0;
+  for (const NodeRunStats& node : stats.nodes) {
+    if (node.node->op() == "CollectiveReduceV2" && node.fused_kernel.find("on the device's stream") != std::string::npos) {
+      ++on_stream;
+    }
+  }
+  EXPECT_EQ(on_stream, dp.allreduce_calls_per_step());
+  EXPECT_EQ(comm.device(), 0);
+  const Tensor weights = session.variable_value(vars[0]);
+  const std::vector<float> before = session.to_host(weights).to_vector<float>();
+  ASSERT_TRUE(comm.allreduce_average_on_stream(static_cast<float*>(weights.raw_data()),
+                                               static_cast<size_t>(weights.num_elements()), nullptr)
+                  .ok());
+  ASSERT_TRUE(comm.wait_enqueued().ok());
+  EXPECT_EQ(session.to_host(weights).to_vector<float>(), before);  // the mean over one rank
 }
 
 }  // namespace

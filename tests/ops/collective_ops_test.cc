@@ -74,6 +74,18 @@ TEST(CollectiveOpsTest, AWorldOfOneAveragesToTheValue) {
   EXPECT_EQ(out[0].to_vector<float>(), values);
 }
 
+TEST(CollectiveOpsTest, HostCommunicatorsRefuseDeviceMemoryAndHaveNothingToWaitFor) {
+  absl::StatusOr<std::unique_ptr<dist::Communicator>> local = dist::make_communicator(dist::Environment{});
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ((*local)->device(), -1);
+  float value = 1;
+  const absl::Status status = (*local)->allreduce_average_on_stream(&value, 1, nullptr);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(status.message(), HasSubstr("the local communicator all-reduces host memory only"));
+  EXPECT_EQ(value, 1);
+  EXPECT_TRUE((*local)->wait_enqueued().ok());
+}
+
 TEST(CollectiveOpsTest, ShapeInferenceRefusesWhatItCannotRun) {
   Graph graph;
   Output ints = ops::placeholder(graph, DType::kInt32, Shape{4}, "ints");
@@ -131,7 +143,7 @@ TEST(CollectiveOpsTest, ABucketIsOneAllReduceAndItsReadersWaitForIt) {
   }
   EXPECT_THAT(collectives, ElementsAre(HasSubstr("copied into all-reduce bucket 1"),
                                        HasSubstr("all-reduce (mean) of bucket 1: 2 values, 20 bytes, over 2 ranks "
-                                                 "(simulated)")));
+                                                 "(simulated), on the communication thread")));
   // The same again: the plan is reused and the bucket's buffer is the run's own.
   EXPECT_THAT(session.run(feeds, {sum_a, doubled_b})[0].to_vector<float>(), ElementsAre(13));
   EXPECT_EQ(peer.calls(), 2);
