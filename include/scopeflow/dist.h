@@ -73,10 +73,14 @@ class Communicator {
   /// allreduce_average_on_stream takes; -1 for communicators of host memory only.
   virtual int device() const { return -1; }
   /// Enqueues the mean over the ranks of `count` floats of device() memory at `values`, in
-  /// place, on `stream` (a cudaStream_t of device()) after the work already queued there, and
-  /// returns once it is enqueued: later work on the stream sees the mean. kUnimplemented on
+  /// place, after the work already queued on `stream` (a cudaStream_t of device()), and returns
+  /// once it is enqueued. It runs on the communicator's own stream, beside later work of
+  /// `stream`: that work sees the mean after join_stream(stream). kUnimplemented on
   /// communicators of host memory.
   virtual absl::Status allreduce_average_on_stream(float* values, size_t count, void* stream);
+  /// Makes work queued on `stream` after this call wait (on the device, not the host) until every
+  /// all-reduce enqueued so far is done. OK at once when nothing is enqueued.
+  virtual absl::Status join_stream(void* stream);
   /// Waits until every collective enqueued by allreduce_average_on_stream is done, polling
   /// against the timeout: a rank that died or stalled is kDeadlineExceeded (the communicator is
   /// failed then). OK at once when nothing is enqueued.
@@ -92,7 +96,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> make_communicator(const Environmen
 bool nccl_available();
 /// NCCL over one CUDA device per rank (`device`, usually Environment::local_rank): rank 0's
 /// ncclUniqueId travels over `bootstrap` (the MPI communicator). A CUDA session's all-reduces
-/// run on the session's stream in the session's device memory (allreduce_average_on_stream);
+/// run in the session's device memory on the communicator's stream, overlapping the session's
+/// later kernels (allreduce_average_on_stream);
 /// host spans are staged through a device buffer on the communicator's own stream. Every call
 /// is polled against the timeout,
 /// and an error or a timeout aborts the NCCL communicator (ncclCommAbort). kUnimplemented in a

@@ -2,8 +2,8 @@
 // ncclUniqueId sent over a bootstrap communicator (MPI). The communicator is non-blocking
 // (ncclConfig_t::blocking = 0) and every call is polled (ncclCommGetAsyncError, cudaStreamQuery)
 // against the timeout; an error or a timeout aborts it (ncclCommAbort), so a dead or stalled
-// rank is a status, never a hang. A CUDA session's buckets are all-reduced where they are, on
-// the session's stream; host spans are staged through one device buffer on the communicator's
+// rank is a status, never a hang. A CUDA session's buckets are all-reduced where they are, in
+// its device memory, on the communicator's stream beside the session's kernels; host spans are staged through one device buffer on the communicator's
 // own stream.
 
 #include <cuda_runtime_api.h>
@@ -65,6 +65,7 @@ class NcclCommunicator final : public Communicator {
     (void)cudaSetDevice(device_);
     if (comm_ != nullptr) (void)ncclCommAbort(comm_);
     if (enqueued_ != nullptr) (void)cudaEventDestroy(enqueued_);
+    if (ready_ != nullptr) (void)cudaEventDestroy(ready_);
     if (buffer_ != nullptr) (void)cudaFree(buffer_);
     (void)cudaStreamDestroy(stream_);
   }
@@ -77,20 +78,29 @@ class NcclCommunicator final : public Communicator {
   absl::Status allreduce_average_on_stream(float* values, size_t count, void* stream) override {
     if (absl::Status s = usable("ncclAllReduce"); !s.ok()) return s;
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
-    const auto on = static_cast<cudaStream_t>(stream);
     absl::Status status = cuda_status(cudaSetDevice(device_), "cudaSetDevice");
+    if (status.ok()) status = make_event(&ready_);
+    if (status.ok()) status = make_event(&enqueued_);
+    // The bucket is complete on `stream` at this point; the all-reduce waits for it there and
+    // then runs on this communicator's stream, beside the session's next kernels.
+    if (status.ok()) status = cuda_status(cudaEventRecord(ready_, static_cast<cudaStream_t>(stream)), "cudaEventRecord");
+    if (status.ok()) status = cuda_status(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent");
     if (status.ok()) {
-      status = nccl_status(ncclAllReduce(values, values, count, ncclFloat32, ncclAvg, comm_, on), "ncclAllReduce",
+      status = nccl_status(ncclAllReduce(values, values, count, ncclFloat32, ncclAvg, comm_, stream_), "ncclAllReduce",
                            comm_);
     }
     if (status.ok()) status = wait_nccl(comm_, "ncclAllReduce", deadline, options_.timeout);
-    // One event after the last enqueued all-reduce: events of a stream complete in order.
-    if (status.ok() && enqueued_ == nullptr) {
-      status = cuda_status(cudaEventCreateWithFlags(&enqueued_, cudaEventDisableTiming), "cudaEventCreateWithFlags");
-    }
-    if (status.ok()) status = cuda_status(cudaEventRecord(enqueued_, on), "cudaEventRecord");
+    // One event after the last enqueued all-reduce: a stream's work completes in order.
+    if (status.ok()) status = cuda_status(cudaEventRecord(enqueued_, stream_), "cudaEventRecord");
     if (status.ok()) enqueued_bytes_ += count * sizeof(float);
     return failed_on(status);
+  }
+
+  absl::Status join_stream(void* stream) override {
+    if (enqueued_bytes_ == 0) return absl::OkStatus();
+    if (absl::Status s = usable("cudaStreamWaitEvent"); !s.ok()) return s;
+    return failed_on(
+        cuda_status(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), enqueued_, 0), "cudaStreamWaitEvent"));
   }
 
   absl::Status wait_enqueued() override {
@@ -134,6 +144,11 @@ class NcclCommunicator final : public Communicator {
  private:
   // Copies `bytes` of host memory to the device buffer, runs `call` on it, copies the result
   // back, polling the stream and the communicator until done or the deadline.
+  static absl::Status make_event(cudaEvent_t* event) {
+    if (*event != nullptr) return absl::OkStatus();
+    return cuda_status(cudaEventCreateWithFlags(event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+  }
+
   absl::Status usable(std::string_view name) const {
     if (!failed_) return absl::OkStatus();
     return absl::FailedPreconditionError(
@@ -208,6 +223,7 @@ class NcclCommunicator final : public Communicator {
   CommunicatorOptions options_;
   void* buffer_ = nullptr;
   size_t capacity_ = 0;
+  cudaEvent_t ready_ = nullptr;     // a bucket complete on the session's stream
   cudaEvent_t enqueued_ = nullptr;  // recorded after the last allreduce_average_on_stream
   size_t enqueued_bytes_ = 0;        // enqueued since the last wait_enqueued
   bool failed_ = false;

@@ -639,8 +639,9 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
     runner = state_->collectives.get();
   }
   // On a device whose memory the communicator takes (NCCL on the session's GPU), a bucket is
-  // all-reduced where it is, on the device's queue between the kernels; readers queued after it
-  // see the mean. It runs also in a world of one rank, so one GPU tests the path of many.
+  // all-reduced where it is, on the communicator's queue beside the device's kernels; the
+  // device's queue joins it before the first reader of a mean. It runs also in a world of one
+  // rank, so one GPU tests the path of many.
   dist::Communicator* on_queue = nullptr;
   if (communicator_ != nullptr && !plan.buckets.empty() && !on_host && backend_->work_queue() != nullptr &&
       communicator_->device() == backend_->device().index) {
@@ -659,6 +660,11 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
     }
   } wait_for_collectives{runner, on_queue};
   auto check_collectives = [&] {
+    if (on_queue != nullptr) {  // the device's queue waits, the host goes on
+      if (absl::Status status = on_queue->join_stream(backend_->work_queue()); !status.ok()) {
+        throw Error(status.code(), std::string(status.message()));
+      }
+    }
     if (runner == nullptr) return;
     if (absl::Status status = runner->wait_all(); !status.ok()) throw Error(status.code(), std::string(status.message()));
   };
@@ -761,7 +767,7 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
                                     communicator_ != nullptr ? communicator_->world_size() : 1, " ranks (",
                                     communicator_ != nullptr ? std::string(communicator_->backend()) : "local", ")",
                                     runner != nullptr     ? ", on the communication thread"
-                                    : on_queue != nullptr ? ", on the device's stream"
+                                    : on_queue != nullptr ? ", on the communicator's stream"
                                     : collective_ranks    ? ", through the host"
                                                           : "")
                      : absl::StrCat("copied into all-reduce bucket ", bucket.key);

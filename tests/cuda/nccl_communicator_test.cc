@@ -89,14 +89,14 @@ TEST(NcclCommunicatorTest, OneRankAveragesBroadcastsAndTrainsEndToEnd) {
     EXPECT_NEAR(loss, ref_loss, 1e-4) << "step " << step;
   }
 
-  // The buckets are all-reduced where they are: in device memory, on the session's stream.
+  // The buckets are all-reduced where they are: in device memory, on the communicator's stream.
   auto [x, t] = dist_test::batch_rows(0, kBatch, 10);
   const Output fetch[] = {model.loss};
   RunStats stats;
   ASSERT_TRUE(dp.step(session, {{model.x, x}, {model.target, t}}, fetch, RunOptions{.trace = true}, &stats).ok());
   int on_stream = 0;
   for (const NodeRunStats& node : stats.nodes) {
-    if (node.node->op() == "CollectiveReduceV2" && node.fused_kernel.find("on the device's stream") != std::string::npos) {
+    if (node.node->op() == "CollectiveReduceV2" && node.fused_kernel.find("on the communicator's stream") != std::string::npos) {
       ++on_stream;
     }
   }
@@ -107,6 +107,7 @@ TEST(NcclCommunicatorTest, OneRankAveragesBroadcastsAndTrainsEndToEnd) {
   ASSERT_TRUE(comm.allreduce_average_on_stream(static_cast<float*>(weights.raw_data()),
                                                static_cast<size_t>(weights.num_elements()), nullptr)
                   .ok());
+  ASSERT_TRUE(comm.join_stream(nullptr).ok());
   ASSERT_TRUE(comm.wait_enqueued().ok());
   EXPECT_EQ(session.to_host(weights).to_vector<float>(), before);  // the mean over one rank
 }
