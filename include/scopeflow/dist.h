@@ -97,11 +97,10 @@ bool nccl_available();
 /// NCCL over one CUDA device per rank (`device`, usually Environment::local_rank): rank 0's
 /// ncclUniqueId travels over `bootstrap` (the MPI communicator). A CUDA session's all-reduces
 /// run in the session's device memory on the communicator's stream, overlapping the session's
-/// later kernels (allreduce_average_on_stream);
-/// host spans are staged through a device buffer on the communicator's own stream. Every call
-/// is polled against the timeout,
-/// and an error or a timeout aborts the NCCL communicator (ncclCommAbort). kUnimplemented in a
-/// build without NCCL; an error when the device does not exist.
+/// later kernels (allreduce_average_on_stream); host spans are staged through a device buffer
+/// on the communicator's stream. Every call is polled against the timeout, and an error or a
+/// timeout aborts the NCCL communicator (ncclCommAbort). kUnimplemented in a build without
+/// NCCL; an error when the device does not exist.
 absl::StatusOr<std::unique_ptr<Communicator>> make_nccl_communicator(Communicator& bootstrap, int device,
                                                                      CommunicatorOptions options = {});
 
@@ -130,9 +129,9 @@ struct GradientBucket {
 /// Wraps an optimizer: between the gradients and the updates the ranks average each variable's
 /// one gradient buffer, bucketed, in the same order on every rank. The averages are
 /// CollectiveReduceV2 nodes of the graph (ops::all_reduce_mean, in the name scope
-/// "all_reduce"), so a step is one session run: on the CPU a bucket's all-reduce starts on the
-/// session's communication thread as soon as its last gradient is computed, while the rest of
-/// backward goes on, and the updates wait for it. The exported GraphDef shows the collectives.
+/// "all_reduce"), so a step is one session run: a bucket's all-reduce starts as soon as its last
+/// gradient is computed (on the CPU on the session's communication thread, on a GPU with NCCL on
+/// the communicator's stream) while the rest of backward goes on, and the updates wait for it. The exported GraphDef shows the collectives.
 class DataParallel {
  public:
   DataParallel(train::Optimizer& optimizer, Communicator& communicator, DataParallelOptions options = {});

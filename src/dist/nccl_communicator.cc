@@ -3,8 +3,8 @@
 // (ncclConfig_t::blocking = 0) and every call is polled (ncclCommGetAsyncError, cudaStreamQuery)
 // against the timeout; an error or a timeout aborts it (ncclCommAbort), so a dead or stalled
 // rank is a status, never a hang. A CUDA session's buckets are all-reduced where they are, in
-// its device memory, on the communicator's stream beside the session's kernels; host spans are staged through one device buffer on the communicator's
-// own stream.
+// its device memory, on the communicator's stream beside the session's kernels; host spans are
+// staged through one device buffer on the communicator's stream.
 
 #include <cuda_runtime_api.h>
 #include <nccl.h>
@@ -83,7 +83,9 @@ class NcclCommunicator final : public Communicator {
     if (status.ok()) status = make_event(&enqueued_);
     // The bucket is complete on `stream` at this point; the all-reduce waits for it there and
     // then runs on this communicator's stream, beside the session's next kernels.
-    if (status.ok()) status = cuda_status(cudaEventRecord(ready_, static_cast<cudaStream_t>(stream)), "cudaEventRecord");
+    if (status.ok()) {
+      status = cuda_status(cudaEventRecord(ready_, static_cast<cudaStream_t>(stream)), "cudaEventRecord");
+    }
     if (status.ok()) status = cuda_status(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent");
     if (status.ok()) {
       status = nccl_status(ncclAllReduce(values, values, count, ncclFloat32, ncclAvg, comm_, stream_), "ncclAllReduce",
@@ -108,7 +110,8 @@ class NcclCommunicator final : public Communicator {
     const size_t bytes = std::exchange(enqueued_bytes_, 0);
     if (absl::Status s = usable("ncclAllReduce"); !s.ok()) return s;
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
-    return failed_on(poll("ncclAllReduce", bytes, deadline, [&] { return cudaEventQuery(enqueued_); }));
+    return failed_on(
+        poll("ncclAllReduce", bytes, deadline, "cudaEventQuery", [&] { return cudaEventQuery(enqueued_); }));
   }
 
   absl::Status allreduce_average(std::span<float> values) override {
@@ -142,8 +145,6 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
-  // Copies `bytes` of host memory to the device buffer, runs `call` on it, copies the result
-  // back, polling the stream and the communicator until done or the deadline.
   static absl::Status make_event(cudaEvent_t* event) {
     if (*event != nullptr) return absl::OkStatus();
     return cuda_status(cudaEventCreateWithFlags(event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
@@ -167,14 +168,15 @@ class NcclCommunicator final : public Communicator {
     return status;
   }
 
-  // Polls `query` (cudaStreamQuery or cudaEventQuery) and the communicator's asynchronous error
-  // until the work is done, fails, or the deadline passes.
+  // Polls `query` (named `query_name`: cudaStreamQuery or cudaEventQuery) and the communicator's
+  // asynchronous error until the work is done, fails, or the deadline passes.
   template <typename Query>
-  absl::Status poll(std::string_view name, size_t bytes, std::chrono::steady_clock::time_point deadline, Query query) {
+  absl::Status poll(std::string_view name, size_t bytes, std::chrono::steady_clock::time_point deadline,
+                    std::string_view query_name, Query query) {
     for (;;) {
       const cudaError_t done = query();
       if (done == cudaSuccess) return absl::OkStatus();
-      if (done != cudaErrorNotReady) return cuda_status(done, "cudaStreamQuery");
+      if (done != cudaErrorNotReady) return cuda_status(done, query_name);
       ncclResult_t state = ncclSuccess;
       if (absl::Status s = nccl_status(ncclCommGetAsyncError(comm_, &state), "ncclCommGetAsyncError", comm_);
           !s.ok()) {
@@ -211,7 +213,7 @@ class NcclCommunicator final : public Communicator {
     if (status.ok()) status = wait_nccl(comm_, name, deadline, options_.timeout);
     if (status.ok()) status = cuda_status(cudaMemcpyAsync(host, buffer_, bytes, cudaMemcpyDeviceToHost, stream_),
                                           "cudaMemcpyAsync");
-    if (status.ok()) status = poll(name, bytes, deadline, [&] { return cudaStreamQuery(stream_); });
+    if (status.ok()) status = poll(name, bytes, deadline, "cudaStreamQuery", [&] { return cudaStreamQuery(stream_); });
     return failed_on(std::move(status));
   }
 

@@ -96,9 +96,8 @@ TEST(NcclCommunicatorTest, OneRankAveragesBroadcastsAndTrainsEndToEnd) {
   ASSERT_TRUE(dp.step(session, {{model.x, x}, {model.target, t}}, fetch, RunOptions{.trace = true}, &stats).ok());
   int on_stream = 0;
   for (const NodeRunStats& node : stats.nodes) {
-    if (node.node->op() == "CollectiveReduceV2" && node.fused_kernel.find("on the communicator's stream") != std::string::npos) {
-      ++on_stream;
-    }
+    const bool all_reduced = node.fused_kernel.find("on the communicator's stream") != std::string::npos;
+    if (node.node->op() == "CollectiveReduceV2" && all_reduced) ++on_stream;
   }
   EXPECT_EQ(on_stream, dp.allreduce_calls_per_step());
   EXPECT_EQ(comm.device(), 0);
