@@ -77,6 +77,11 @@ struct Session::Plan {
 
 namespace {
 
+// A communicator's failure (a rank died or stalled) ends the run as an Error of its code.
+void throw_if_failed(const absl::Status& status) {
+  if (!status.ok()) throw Error(status.code(), std::string(status.message()));
+}
+
 // A trace entry for `node` that started at `wall_start`, without time, memory or outputs yet.
 NodeRunStats started_entry(const Node& node, Device device,
                            std::chrono::system_clock::time_point wall_start) {
@@ -660,21 +665,13 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
     }
   } wait_for_collectives{runner, on_queue};
   auto check_collectives = [&] {
-    if (on_queue != nullptr) {  // the device's queue waits, the host goes on
-      if (absl::Status status = on_queue->join_stream(backend_->work_queue()); !status.ok()) {
-        throw Error(status.code(), std::string(status.message()));
-      }
-    }
-    if (runner == nullptr) return;
-    if (absl::Status status = runner->wait_all(); !status.ok()) throw Error(status.code(), std::string(status.message()));
+    if (on_queue != nullptr) throw_if_failed(on_queue->join_stream(backend_->work_queue()));  // a device-side wait
+    if (runner != nullptr) throw_if_failed(runner->wait_all());
   };
   // Polled against the communicator's timeout: a device synchronize would wait forever on an
   // all-reduce a dead rank never joins.
   auto check_queued_collectives = [&] {
-    if (on_queue == nullptr) return;
-    if (absl::Status status = on_queue->wait_enqueued(); !status.ok()) {
-      throw Error(status.code(), std::string(status.message()));
-    }
+    if (on_queue != nullptr) throw_if_failed(on_queue->wait_enqueued());
   };
   std::string collective_description;
   std::vector<Tensor> inputs;
@@ -748,15 +745,13 @@ std::vector<Tensor> Session::run_locked(const FeedList& feeds, std::span<const O
             runner->start(std::span<float>(static_cast<float*>(buffer->data()), static_cast<size_t>(bucket.elements)),
                           buffer);
           } else if (on_queue != nullptr) {
-            const absl::Status status = on_queue->allreduce_average_on_stream(
-                static_cast<float*>(buffer->data()), static_cast<size_t>(bucket.elements), backend_->work_queue());
-            if (!status.ok()) throw Error(status.code(), std::string(status.message()));
+            throw_if_failed(on_queue->allreduce_average_on_stream(
+                static_cast<float*>(buffer->data()), static_cast<size_t>(bucket.elements), backend_->work_queue()));
           } else {  // another device's bucket goes through the host, in the run's thread
             const Tensor whole(DType::kFloat32, Shape{bucket.elements}, buffer);
             Tensor host = backend_->download(whole);
-            const absl::Status status = communicator_->allreduce_average(
-                std::span<float>(host.data<float>(), static_cast<size_t>(bucket.elements)));
-            if (!status.ok()) throw Error(status.code(), std::string(status.message()));
+            throw_if_failed(communicator_->allreduce_average(
+                std::span<float>(host.data<float>(), static_cast<size_t>(bucket.elements))));
             backend_->upload_into(host, whole);
           }
         }
